@@ -1,0 +1,272 @@
+//! The plain-data problem that both engines consume.
+//!
+//! A scenario file is parsed, checked and converted to SI once (see [`crate::scenario`]) and
+//! compiled into one [`Problem`]. Nothing here knows about files, text units or serde.
+//!
+//! The model, for each species `s` on a box of cell-centred finite volumes:
+//!
+//! ```text
+//!   ∂c_s/∂t = ∇·(D_s(x) ∇c_s) − k_s(x) c_s
+//! ```
+//!
+//! `D_s` and `k_s` are constant within a material; the face diffusivity between two cells is the
+//! harmonic mean of the two cell values, so the flux is continuous across a material interface.
+//!
+//! Concentrations inside the engines are held as multiples of the species' own concentration unit
+//! (its `unit`, e.g. pg/mL): the equation is linear, so this scaling changes nothing but keeps f32
+//! values far from the subnormal range. Lengths, times, diffusivities and rates are SI.
+
+/// Names of the six faces of the box, in the order used by every table indexed by face.
+pub const FACE_NAMES: [&str; 6] = ["xmin", "xmax", "ymin", "ymax", "zmin", "zmax"];
+
+/// A uniform Cartesian grid of `cells[0] × cells[1] × cells[2]` cells (x fastest in memory).
+///
+/// 1D and 2D problems are 3D problems with one or two axes of a single cell; the thickness of
+/// such an axis still gives cells their real volume, so amounts are real amounts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    /// Number of cells along x, y, z.
+    pub cells: [usize; 3],
+    /// Cell size along x, y, z, in metres.
+    pub spacing: [f64; 3],
+}
+
+impl Grid {
+    /// Total number of cells.
+    pub fn n_cells(&self) -> usize {
+        self.cells[0] * self.cells[1] * self.cells[2]
+    }
+
+    /// Volume of one cell, in m³.
+    pub fn cell_volume(&self) -> f64 {
+        self.spacing[0] * self.spacing[1] * self.spacing[2]
+    }
+
+    /// Area of one cell face normal to `axis` (0 = x, 1 = y, 2 = z), in m².
+    pub fn face_area(&self, axis: usize) -> f64 {
+        self.cell_volume() / self.spacing[axis]
+    }
+
+    /// Extent of the domain along each axis, in metres.
+    pub fn extent(&self) -> [f64; 3] {
+        [0, 1, 2].map(|a| self.cells[a] as f64 * self.spacing[a])
+    }
+
+    /// Number of axes with more than one cell (1, 2 or 3; 0 for a single cell).
+    pub fn dimension(&self) -> usize {
+        self.cells.iter().filter(|&&n| n > 1).count()
+    }
+
+    /// Linear index of cell (i, j, k), x fastest.
+    pub fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.cells[0] * (j + self.cells[1] * k)
+    }
+
+    /// Centre of cell (i, j, k), in metres from the domain's minimum corner.
+    pub fn centre(&self, i: usize, j: usize, k: usize) -> [f64; 3] {
+        [
+            (i as f64 + 0.5) * self.spacing[0],
+            (j as f64 + 0.5) * self.spacing[1],
+            (k as f64 + 0.5) * self.spacing[2],
+        ]
+    }
+}
+
+/// What a material is for in the bookkeeping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A depot (gel) material: its losses make up the release curve.
+    Depot,
+    /// Any other material (wound bed, dermis, …).
+    Tissue,
+}
+
+/// A named region type painted onto the grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Material {
+    pub name: String,
+    pub role: Role,
+}
+
+/// Boundary condition on one face for one species.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Boundary {
+    /// Zero flux through the face.
+    NoFlux,
+    /// Fixed concentration at the face (Dirichlet), in the species' unit.
+    Fixed { value: f64 },
+    /// Clearance (Robin): outward flux density = `rate · (c_face − value)`; `rate` in m/s,
+    /// `value` (the external concentration) in the species' unit, usually 0.
+    Clearance { rate: f64, value: f64 },
+}
+
+impl Boundary {
+    /// Short name used in reports.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Boundary::NoFlux => "no_flux",
+            Boundary::Fixed { .. } => "fixed",
+            Boundary::Clearance { .. } => "clearance",
+        }
+    }
+}
+
+/// How a species' concentration unit relates to amounts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConcentrationUnit {
+    /// The unit as the scenario wrote it, e.g. `pg/mL`, `nM`, `particles/mL`.
+    pub text: String,
+    /// Name of the matching amount unit, e.g. `pg`, `nmol`, `particles`.
+    pub amount_text: String,
+    /// SI value of one unit of concentration (kg/m³, mol/m³ or 1/m³).
+    pub si: f64,
+    /// Volume, in m³, of the unit's denominator (1e-6 for mL, 1e-3 for L), so that
+    /// amount [amount unit] = concentration [unit] × volume [m³] / `volume_si`.
+    pub volume_si: f64,
+}
+
+/// One diffusing factor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Species {
+    pub name: String,
+    /// Unit of every concentration of this species inside the engines and in the outputs.
+    pub unit: ConcentrationUnit,
+    /// Diffusivity per material, m²/s (indexed by material id).
+    pub diffusivity: Vec<f64>,
+    /// First-order decay rate per material, 1/s.
+    pub decay_rate: Vec<f64>,
+    /// Initial concentration per material, in `unit`.
+    pub initial: Vec<f64>,
+    /// Boundary condition per face, in [`FACE_NAMES`] order.
+    pub boundaries: [Boundary; 6],
+}
+
+/// The time-stepping scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// Forward-Euler in time, central differences in space (explicit finite volumes).
+    ExplicitFtcs,
+}
+
+impl Scheme {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scheme::ExplicitFtcs => "explicit_ftcs",
+        }
+    }
+}
+
+/// How the time step is chosen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TimeStep {
+    /// The largest stable step times `safety` (0 < safety ≤ 1).
+    Auto { safety: f64 },
+    /// A step given by the user, in seconds (already checked against the stability limit).
+    Fixed { dt: f64 },
+}
+
+/// When the run ends and what it writes on the way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    /// Simulated time at the end, seconds.
+    pub end: f64,
+    /// Times at which totals are recorded, seconds, strictly increasing, the last equal to `end`.
+    pub output_times: Vec<f64>,
+    /// Times at which whole fields are written, seconds (a subset of `output_times`).
+    pub snapshot_times: Vec<f64>,
+    pub scheme: Scheme,
+    pub time_step: TimeStep,
+}
+
+/// Everything an engine needs to run, in SI (concentrations in each species' unit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub name: String,
+    pub grid: Grid,
+    pub materials: Vec<Material>,
+    /// Material id of every cell (index into `materials`), x fastest.
+    pub material_id: Vec<u32>,
+    pub species: Vec<Species>,
+    pub schedule: Schedule,
+}
+
+impl Problem {
+    /// Number of cells of each material.
+    pub fn material_cell_counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.materials.len()];
+        for &m in &self.material_id {
+            counts[m as usize] += 1;
+        }
+        counts
+    }
+
+    /// The initial field of every species, `[species][z][y][x]`, in each species' unit.
+    pub fn initial_field(&self) -> Vec<f32> {
+        let mut field = Vec::with_capacity(self.species.len() * self.material_id.len());
+        for species in &self.species {
+            field.extend(self.material_id.iter().map(|&m| species.initial[m as usize] as f32));
+        }
+        field
+    }
+
+    /// Largest step (s) for which the explicit scheme is stable and keeps concentrations
+    /// non-negative: for every cell, `dt · (Σ_faces coefficient + k) ≤ 1`.
+    ///
+    /// This is the exact positivity (M-matrix) bound of the discrete operator, not the generic
+    /// `h²/(2·d·D_max)` estimate, so it accounts for harmonic face means, boundary conductances
+    /// and decay. Returns `f64::INFINITY` when nothing moves or decays.
+    pub fn explicit_step_limit(&self) -> f64 {
+        let g = &self.grid;
+        let [nx, ny, nz] = g.cells;
+        let mut worst: f64 = 0.0;
+        for species in &self.species {
+            for k in 0..nz {
+                for j in 0..ny {
+                    for i in 0..nx {
+                        let cell = g.index(i, j, k);
+                        let d = species.diffusivity[self.material_id[cell] as usize];
+                        let mut sum = species.decay_rate[self.material_id[cell] as usize];
+                        let pos = [i, j, k];
+                        for axis in 0..3 {
+                            for side in 0..2 {
+                                let at_edge = if side == 0 { pos[axis] == 0 } else { pos[axis] + 1 == g.cells[axis] };
+                                let h = g.spacing[axis];
+                                sum += if at_edge {
+                                    boundary_conductance(&species.boundaries[2 * axis + side], d, h) / h
+                                } else {
+                                    let mut p = pos;
+                                    if side == 0 { p[axis] -= 1 } else { p[axis] += 1 }
+                                    let other = species.diffusivity[self.material_id[g.index(p[0], p[1], p[2])] as usize];
+                                    harmonic_mean(d, other) / (h * h)
+                                };
+                            }
+                        }
+                        worst = worst.max(sum);
+                    }
+                }
+            }
+        }
+        if worst > 0.0 { 1.0 / worst } else { f64::INFINITY }
+    }
+}
+
+/// Face diffusivity between two cells: the harmonic mean, zero if either side does not diffuse.
+pub fn harmonic_mean(a: f64, b: f64) -> f64 {
+    if a + b > 0.0 { 2.0 * a * b / (a + b) } else { 0.0 }
+}
+
+/// Conductance (m/s) between a boundary cell's centre and the outside, such that the outward
+/// flux density is `g · (c_cell − value)`.
+///
+/// A fixed concentration sits half a cell from the centre (`g = 2D/h`); clearance puts the
+/// surface resistance `1/rate` in series with that half cell, which keeps the scheme second order.
+pub fn boundary_conductance(boundary: &Boundary, d: f64, h: f64) -> f64 {
+    if d <= 0.0 {
+        return 0.0;
+    }
+    match *boundary {
+        Boundary::NoFlux => 0.0,
+        Boundary::Fixed { .. } => 1.0 / (0.5 * h / d),
+        Boundary::Clearance { rate, .. } => 1.0 / (1.0 / rate + 0.5 * h / d),
+    }
+}
