@@ -1,0 +1,95 @@
+//! Problems with known exact solutions, built directly as plain data, and small numeric helpers.
+#![allow(dead_code)] // each test file uses a different subset
+
+use secretome::problem::*;
+use secretome::solver::Engine;
+
+/// Concentration unit used by the test problems: ng/mL.
+pub fn ng_per_ml() -> ConcentrationUnit {
+    ConcentrationUnit { text: "ng/mL".into(), amount_text: "ng".into(), si: 1e-9 / 1e-6 * 1e-3, volume_si: 1e-6 }
+}
+
+/// A species with per-material D (m²/s), k (1/s), initial values and face conditions.
+pub fn species(name: &str, d: &[f64], k: &[f64], initial: &[f64], boundaries: [Boundary; 6]) -> Species {
+    Species {
+        name: name.into(),
+        unit: ng_per_ml(),
+        diffusivity: d.to_vec(),
+        decay_rate: k.to_vec(),
+        initial: initial.to_vec(),
+        boundaries,
+    }
+}
+
+/// A box of `cells` over `extent` (m) whose cell materials come from `paint(centre)`.
+pub fn box_problem(
+    cells: [usize; 3],
+    extent: [f64; 3],
+    materials: &[&str],
+    paint: impl Fn([f64; 3]) -> u32,
+    species: Vec<Species>,
+    end: f64,
+) -> Problem {
+    let grid = Grid { cells, spacing: [0, 1, 2].map(|a| extent[a] / cells[a] as f64) };
+    let mut material_id = Vec::with_capacity(grid.n_cells());
+    for k in 0..cells[2] {
+        for j in 0..cells[1] {
+            for i in 0..cells[0] {
+                material_id.push(paint(grid.centre(i, j, k)));
+            }
+        }
+    }
+    Problem {
+        name: "test".into(),
+        materials: materials
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Material { name: n.to_string(), role: if i == 0 { Role::Depot } else { Role::Tissue } })
+            .collect(),
+        grid,
+        material_id,
+        species,
+        schedule: Schedule {
+            end,
+            output_times: vec![end],
+            snapshot_times: vec![end],
+            scheme: Scheme::ExplicitFtcs,
+            time_step: TimeStep::Auto { safety: 0.9 },
+        },
+    }
+}
+
+/// A 1D line of `n` cells along x over `length` m (1 mm × 1 mm cross-section).
+pub fn line(n: usize, length: f64, materials: &[&str], paint: impl Fn(f64) -> u32, species: Vec<Species>, end: f64) -> Problem {
+    box_problem([n, 1, 1], [length, 1e-3, 1e-3], materials, |p| paint(p[0]), species, end)
+}
+
+/// All faces no-flux except those given.
+pub fn faces(xmin: Boundary, xmax: Boundary) -> [Boundary; 6] {
+    [xmin, xmax, Boundary::NoFlux, Boundary::NoFlux, Boundary::NoFlux, Boundary::NoFlux]
+}
+
+/// Advances `engine` to `t` seconds in equal steps no longer than `dt_max`; returns the step.
+pub fn advance_to(engine: &mut dyn Engine, t: f64, dt_max: f64) -> f64 {
+    let n = (t / dt_max).ceil().max(1.0) as u64;
+    let dt = t / n as f64;
+    engine.step(n, dt).unwrap();
+    dt
+}
+
+/// Root-mean-square difference between a field and an exact solution at cell centres.
+pub fn rms_error(field: &[f32], exact: impl Fn(usize) -> f64) -> f64 {
+    let sum: f64 = field.iter().enumerate().map(|(i, &v)| (v as f64 - exact(i)).powi(2)).sum();
+    (sum / field.len() as f64).sqrt()
+}
+
+/// Convergence order between two errors at grid spacings differing by `ratio`.
+pub fn order(coarse: f64, fine: f64, ratio: f64) -> f64 {
+    (coarse / fine).ln() / ratio.ln()
+}
+
+/// Diffusion of the box initial condition 1 on [a, b] on the whole line, at x after D·t.
+pub fn box_spread(x: f64, a: f64, b: f64, dt: f64) -> f64 {
+    let s = (4.0 * dt).sqrt();
+    0.5 * (libm::erf((b - x) / s) - libm::erf((a - x) / s))
+}
