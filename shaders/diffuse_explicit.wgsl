@@ -107,8 +107,13 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     c_out[i] = c + dt * (div - here.decay * c);
 
+    // `one` is 1.0 whenever this line runs, but the compiler cannot know it: without the opaque
+    // factor, shader compilers that reassociate floating point (lavapipe's does) fold
+    // `(sum - acc) - add` to zero and the compensation silently disappears. x * 1.0 == x
+    // exactly, so the CPU twin computes the same values without the factor.
+    let one = select(0.0, 1.0, n_cells > 0u);
     let add = c * dt - comp[i];
-    let sum = acc[i] + add;
+    let sum = (acc[i] + add) * one;
     comp[i] = (sum - acc[i]) - add;
     acc[i] = sum;
 }
