@@ -511,3 +511,25 @@ fn gpu_exposure_accumulator_stays_compensated() {
         assert!(error <= 1e-6, "{name}: decayed {decayed:e}, exact {expected:e}: relative error {error:e}");
     }
 }
+
+/// A wgpu validation error comes back as `SolverError::Gpu`, never as the default handler's
+/// panic: limits that claim more workgroups per dimension than the device allows let a
+/// too-large dispatch past the size check, and the device then rejects it.
+#[test]
+fn gpu_validation_error_is_an_error_not_a_panic() {
+    let Some(gpu) = gpu_for_tests("gpu_validation_error_is_an_error_not_a_panic") else { return };
+    let real = gpu.limits.max_compute_workgroups_per_dimension;
+    let lying = Gpu {
+        device: gpu.device.clone(),
+        queue: gpu.queue.clone(),
+        adapter: gpu.adapter.clone(),
+        limits: wgpu::Limits { max_compute_workgroups_per_dimension: u32::MAX, ..gpu.limits.clone() },
+    };
+    let species = two_species([[NO_FLUX; 6]; 2], false).into_iter().take(1).collect();
+    let p = problem("tall", [1, 1, real as usize + 1], |_, _, z| (z % 3) as u32, species);
+    let mut engine = GpuEngine::new(&lying, &p).expect("buffers are small and valid");
+    match engine.step(1, 1.0) {
+        Err(SolverError::Gpu(message)) => eprintln!("reported as expected: {message}"),
+        other => panic!("expected SolverError::Gpu from a dispatch of {} workgroups, got {other:?}", real + 1),
+    }
+}

@@ -94,6 +94,7 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
     let name_filter = std::env::var("WGPU_ADAPTER_NAME").ok().map(|n| n.to_lowercase());
     let adapters = all_adapters(&instance());
     let mut rejected = Vec::new();
+    let mut software_refused = false;
     let mut usable = Vec::new();
     for adapter in adapters {
         let summary = AdapterSummary::of(&adapter);
@@ -104,6 +105,7 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
         } else if !compute {
             Some("no compute shader support".to_string())
         } else if summary.software && !allow_software {
+            software_refused = true;
             Some("software adapter (slower than the CPU engine)".to_string())
         } else {
             None
@@ -123,7 +125,13 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
     } else {
         format!("no usable adapter ({backends}); found {}", rejected.join("; "))
     };
-    Err(format!("{found}; {INSTALL_HINT}"))
+    let hint = if software_refused {
+        "a software adapter runs the GPU engine more slowly than the CPU engine; ask for it explicitly \
+         (--backend gpu) to use it anyway"
+    } else {
+        INSTALL_HINT
+    };
+    Err(format!("{found}; {hint}"))
 }
 
 /// Opens a device on the best usable adapter, with the adapter's own limits.
@@ -168,7 +176,11 @@ pub fn gpu_for_tests(test_name: &str) -> Option<Gpu> {
             if std::env::var("SECRETOME_REQUIRE_GPU").is_ok_and(|v| v == "1") {
                 panic!("GPU test {test_name} FAILED: SECRETOME_REQUIRE_GPU=1 but no GPU adapter could be opened: {e}");
             }
-            eprintln!(
+            // Straight to the stderr handle: the test harness captures `eprintln!` of passing
+            // tests, and a skip must not be silent.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
                 "GPU test {test_name} SKIPPED: no adapter ({e}); set SECRETOME_REQUIRE_GPU=1 to make this a failure"
             );
             None
