@@ -54,8 +54,11 @@ impl AdapterSummary {
 
 /// An open device with its queue, and what it was opened on.
 pub struct Gpu {
+    /// The logical device; a cheap clonable handle that engines keep a copy of.
     pub device: wgpu::Device,
+    /// The device's queue; also a clonable handle.
     pub queue: wgpu::Queue,
+    /// The adapter the device was opened on.
     pub adapter: AdapterSummary,
     /// The limits the device was opened with: the adapter's own, not `Limits::default()`.
     pub limits: wgpu::Limits,
