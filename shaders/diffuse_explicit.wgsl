@@ -14,7 +14,7 @@ struct Params {
     inv_h2: vec4<f32>,  // 1/h^2 per axis (1/m^2)
     inv_h: vec4<f32>,   // 1/h per axis (1/m)
     half_h: vec4<f32>,  // h/2 per axis (m)
-    time: vec4<f32>,    // dt (s), time since accumulator clear (s), -, -
+    time: vec4<f32>,    // dt (s), time since accumulator clear (s), opaque 1.0, -
 }
 
 // Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
@@ -107,8 +107,13 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     c_out[i] = c + dt * (div - here.decay * c);
 
+    // `one` is 1.0, read from the uniform so that the compiler cannot know it: without the
+    // opaque factor, shader compilers that reassociate floating point (lavapipe's does) fold
+    // `(sum - acc) - add` to zero and the compensation silently disappears. x * 1.0 == x
+    // exactly, so the CPU twin computes the same values without the factor.
+    let one = params.time.z;
     let add = c * dt - comp[i];
-    let sum = acc[i] + add;
+    let sum = (acc[i] + add) * one;
     comp[i] = (sum - acc[i]) - add;
     acc[i] = sum;
 }

@@ -12,7 +12,7 @@ struct Params {
     inv_h2: vec4<f32>,  // 1/h^2 per axis (1/m^2)
     inv_h: vec4<f32>,   // 1/h per axis (1/m)
     half_h: vec4<f32>,  // h/2 per axis (m)
-    time: vec4<f32>,    // dt (s), time since accumulator clear (s), -, -
+    time: vec4<f32>,    // dt (s), time since accumulator clear (s), opaque 1.0, -
 }
 
 // Twin of `Coef` in src/solver/mod.rs.

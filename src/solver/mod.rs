@@ -38,7 +38,8 @@ pub struct Params {
     pub inv_h: [f32; 4],
     /// h/2 along x, y, z (m); last unused.
     pub half_h: [f32; 4],
-    /// time step (s), time since the accumulator was last cleared (s), unused, unused.
+    /// time step (s), time since the accumulator was last cleared (s), 1.0 (a one the shader
+    /// compiler cannot see through; see `shaders/diffuse_explicit.wgsl`), unused.
     pub time: [f32; 4],
 }
 
@@ -94,7 +95,7 @@ impl Tables {
             inv_h2: axis(|h| 1.0 / (h * h)),
             inv_h: axis(|h| 1.0 / h),
             half_h: axis(|h| 0.5 * h),
-            time: [0.0; 4],
+            time: [0.0, 0.0, 1.0, 0.0],
         };
         let mut coef = Vec::with_capacity(problem.species.len() * nm);
         let mut faces = Vec::with_capacity(problem.species.len() * 6);

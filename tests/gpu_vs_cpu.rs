@@ -1,0 +1,535 @@
+//! The GPU engine against its CPU twin, and the physics both must obey.
+//!
+//! Every GPU test opens its device with `gpu_for_tests`: where no adapter exists it says so
+//! loudly and returns early, and with `SECRETOME_REQUIRE_GPU=1` (CI, on lavapipe) it fails.
+//!
+//! Tolerances: fields agree when `|gpu − cpu| ≤ ATOL_REL · max initial value + RTOL · |cpu|`
+//! cell by cell; totals when `|gpu − cpu| ≤ RTOL · |cpu| + TOTALS_ATOL_REL · amount`, where
+//! `amount` is the species' initial amount (the boundary terms `g·(acc − value·T)` cancel
+//! digits, so they are judged against the amount, as the books are). On lavapipe both engines use the same f32 operation order and
+//! usually agree bit for bit; real GPUs may fuse multiply-adds, hence the tolerance.
+
+use secretome::problem::{
+    Boundary, ConcentrationUnit, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep,
+};
+use secretome::solver::cpu::CpuReference;
+use secretome::solver::gpu::{Gpu, GpuEngine, STEPS_PER_SUBMIT, auto_choice, check_fits, gpu_for_tests, list_adapters};
+use secretome::solver::{Engine, SolverError, SpeciesTotals};
+use std::path::PathBuf;
+
+/// Relative tolerance of every GPU/CPU comparison.
+const RTOL: f64 = 1e-5;
+/// Absolute tolerance of fields, as a fraction of the largest initial value.
+const ATOL_REL: f64 = 1e-6;
+/// Absolute tolerance of totals, as a fraction of the species' initial amount.
+const TOTALS_ATOL_REL: f64 = 1e-5;
+
+const NO_FLUX: Boundary = Boundary::NoFlux;
+const FIXED: Boundary = Boundary::Fixed { value: 2.0 };
+const CLEARANCE: Boundary = Boundary::Clearance { rate: 2e-6, value: 0.0 };
+const CLEARANCE_FROM_OUTSIDE: Boundary = Boundary::Clearance { rate: 5e-7, value: 1.5 };
+
+fn pg_per_ml() -> ConcentrationUnit {
+    ConcentrationUnit { text: "pg/mL".into(), amount_text: "pg".into(), si: 1e-9, volume_si: 1e-6 }
+}
+
+/// Gel depot, wound bed, dermis: diffusivities 1e-10, 1e-11, 2e-12 m²/s (50× apart at most).
+fn materials() -> Vec<Material> {
+    vec![
+        Material { name: "gel".into(), role: Role::Depot },
+        Material { name: "wound_bed".into(), role: Role::Tissue },
+        Material { name: "dermis".into(), role: Role::Tissue },
+    ]
+}
+
+/// Two species with heterogeneous diffusivity, decay in the tissues, and the given boundaries.
+fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
+    let k = |rate: f64| if decay { rate } else { 0.0 };
+    vec![
+        Species {
+            name: "VEGF".into(),
+            unit: pg_per_ml(),
+            diffusivity: vec![1e-10, 1e-11, 2e-12],
+            decay_rate: vec![0.0, k(2e-4), k(5e-5)],
+            initial: vec![100.0, 0.0, 0.0],
+            boundaries: boundaries[0],
+        },
+        Species {
+            name: "TGF-b1".into(),
+            unit: pg_per_ml(),
+            diffusivity: vec![6e-11, 3e-12, 6e-12],
+            decay_rate: vec![k(1e-4), k(3e-4), 0.0],
+            initial: vec![50.0, 5.0, 1.0],
+            boundaries: boundaries[1],
+        },
+    ]
+}
+
+/// A problem on `cells` of 100 µm, painted by `paint(x, y, z) -> material id`.
+fn problem(
+    name: &str,
+    cells: [usize; 3],
+    paint: impl Fn(usize, usize, usize) -> u32,
+    species: Vec<Species>,
+) -> Problem {
+    let grid = Grid { cells, spacing: [1e-4; 3] };
+    let mut material_id = Vec::with_capacity(grid.n_cells());
+    for z in 0..cells[2] {
+        for y in 0..cells[1] {
+            for x in 0..cells[0] {
+                material_id.push(paint(x, y, z));
+            }
+        }
+    }
+    Problem {
+        name: name.into(),
+        grid,
+        materials: materials(),
+        material_id,
+        species,
+        schedule: Schedule {
+            end: 1.0,
+            output_times: vec![1.0],
+            snapshot_times: vec![],
+            scheme: Scheme::ExplicitFtcs,
+            time_step: TimeStep::Auto { safety: 0.9 },
+        },
+    }
+}
+
+/// 1D, 37 cells: gel on the left third, wound bed, then dermis; all boundary kinds on x.
+fn problem_1d() -> Problem {
+    let bcs = [
+        [FIXED, CLEARANCE, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX],
+        [CLEARANCE_FROM_OUTSIDE, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX, FIXED],
+    ];
+    let paint = |x, _, _| {
+        if x < 12 {
+            0
+        } else if x < 25 {
+            1
+        } else {
+            2
+        }
+    };
+    problem("line", [37, 1, 1], paint, two_species(bcs, true))
+}
+
+/// 2D, 29 × 17: a gel disc in a wound bed over dermis; boundary kinds mixed over x and y.
+fn problem_2d() -> Problem {
+    let bcs = [
+        [NO_FLUX, FIXED, CLEARANCE, CLEARANCE_FROM_OUTSIDE, NO_FLUX, NO_FLUX],
+        [CLEARANCE, NO_FLUX, FIXED, NO_FLUX, NO_FLUX, NO_FLUX],
+    ];
+    let paint = |x: usize, y: usize, _| {
+        let (dx, dy) = (x as f64 - 14.0, y as f64 - 11.0);
+        if dx * dx + dy * dy < 25.0 {
+            0
+        } else if y >= 6 {
+            1
+        } else {
+            2
+        }
+    };
+    problem("plane", [29, 17, 1], paint, two_species(bcs, true))
+}
+
+/// 3D, 13 × 11 × 9: a gel block on top of wound bed over dermis; every face carries a boundary.
+fn problem_3d() -> Problem {
+    let bcs = [
+        [FIXED, CLEARANCE, NO_FLUX, CLEARANCE_FROM_OUTSIDE, NO_FLUX, CLEARANCE],
+        [NO_FLUX, CLEARANCE_FROM_OUTSIDE, CLEARANCE, FIXED, FIXED, NO_FLUX],
+    ];
+    let paint = |x: usize, y: usize, z: usize| {
+        if z >= 6 && (3..10).contains(&x) && (2..9).contains(&y) {
+            0
+        } else if z >= 3 {
+            1
+        } else {
+            2
+        }
+    };
+    problem("block", [13, 11, 9], paint, two_species(bcs, true))
+}
+
+/// The 3D problem with no-flux walls everywhere and no decay: nothing can leave.
+fn problem_closed() -> Problem {
+    let mut p = problem_3d();
+    p.name = "closed".into();
+    for s in &mut p.species {
+        s.boundaries = [NO_FLUX; 6];
+        s.decay_rate.iter_mut().for_each(|k| *k = 0.0);
+    }
+    p
+}
+
+/// Stable step of the explicit scheme with a 10 % margin.
+fn dt(problem: &Problem) -> f64 {
+    0.9 * problem.explicit_step_limit()
+}
+
+/// What one engine produced: the field after each batch of steps and the totals at its end.
+struct Record {
+    fields: Vec<Vec<f32>>,
+    totals: Vec<Vec<SpeciesTotals>>,
+}
+
+/// Runs `batches` of steps, reading the field and reducing the totals after each batch.
+fn run(engine: &mut dyn Engine, batches: &[u64], dt: f64) -> Record {
+    let mut record = Record { fields: vec![], totals: vec![] };
+    for &steps in batches {
+        engine.step(steps, dt).expect("step");
+        record.fields.push(engine.read_field().expect("read_field"));
+        record.totals.push(engine.reduce_totals().expect("reduce_totals"));
+    }
+    record
+}
+
+/// Cell (species, x, y, z) of linear index `i` of a `[species][z][y][x]` field.
+fn cell_of(problem: &Problem, i: usize) -> (usize, usize, usize, usize) {
+    let [nx, ny, nz] = problem.grid.cells;
+    (i / (nx * ny * nz), i % nx, (i / nx) % ny, (i / (nx * ny)) % nz)
+}
+
+fn write_field(path: &PathBuf, problem: &Problem, field: &[f32]) {
+    let mut text = String::from("species,x,y,z,value\n");
+    for (i, v) in field.iter().enumerate() {
+        let (s, x, y, z) = cell_of(problem, i);
+        text += &format!("{},{x},{y},{z},{v:e}\n", problem.species[s].name);
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
+/// Asserts `gpu ≈ cpu` cell by cell; on failure prints the worst cell and writes both fields
+/// to `target/gpu-mismatch/`.
+fn assert_fields_match(label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32]) {
+    assert_eq!(gpu.len(), cpu.len(), "{label}: field lengths differ");
+    let scale = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+    let atol = ATOL_REL * scale;
+    // Worst cell by how far it exceeds its own tolerance.
+    let (worst, ratio) = gpu
+        .iter()
+        .zip(cpu)
+        .map(|(&a, &b)| {
+            let (a, b) = (a as f64, b as f64);
+            if a.is_nan() || b.is_nan() { f64::INFINITY } else { (a - b).abs() / (atol + RTOL * b.abs()) }
+        })
+        .enumerate()
+        .fold((0, 0.0f64), |best, (i, r)| if r > best.1 { (i, r) } else { best });
+    if ratio <= 1.0 {
+        return;
+    }
+    let (s, x, y, z) = cell_of(problem, worst);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("gpu-mismatch");
+    std::fs::create_dir_all(&dir).expect("creating target/gpu-mismatch");
+    let stem = label.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let (gpu_path, cpu_path) = (dir.join(format!("{stem}.gpu.csv")), dir.join(format!("{stem}.cpu.csv")));
+    write_field(&gpu_path, problem, gpu);
+    write_field(&cpu_path, problem, cpu);
+    panic!(
+        "{label}: GPU and CPU fields differ beyond |a−b| ≤ {atol:e} + {RTOL:e}·|b|; worst cell: species {} \
+         ({}), x {x}, y {y}, z {z}: gpu {:e}, cpu {:e}, difference {:e} ({ratio:.1}× the tolerance); \
+         fields written to {} and {}",
+        s,
+        problem.species[s].name,
+        gpu[worst],
+        cpu[worst],
+        gpu[worst] as f64 - cpu[worst] as f64,
+        gpu_path.display(),
+        cpu_path.display()
+    );
+}
+
+/// Initial amount of each species, in concentration unit × m³.
+fn initial_amounts(problem: &Problem) -> Vec<f64> {
+    let volume = problem.grid.cell_volume();
+    problem
+        .species
+        .iter()
+        .map(|s| problem.material_id.iter().map(|&m| s.initial[m as usize]).sum::<f64>() * volume)
+        .collect()
+}
+
+fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals]) {
+    assert_eq!(gpu.len(), cpu.len(), "{label}: number of species");
+    let amounts = initial_amounts(problem);
+    let peak = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v as f64));
+    for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let name = &problem.species[s].name;
+        let close = |what: String, a: f64, b: f64, scale: f64| {
+            let tol = RTOL * b.abs() + TOTALS_ATOL_REL * scale;
+            assert!(
+                (a - b).abs() <= tol,
+                "{label}: {name} {what}: gpu {a:e}, cpu {b:e}, difference {:e} > tolerance {tol:e}",
+                a - b
+            );
+        };
+        for m in 0..problem.materials.len() {
+            let material = &problem.materials[m].name;
+            close(format!("present in {material}"), g.present[m], c.present[m], amounts[s]);
+            close(format!("decayed in {material}"), g.decayed[m], c.decayed[m], amounts[s]);
+            match (g.max[m], c.max[m]) {
+                (Some(a), Some(b)) => close(format!("max in {material}"), a, b, peak),
+                (a, b) => assert_eq!(a, b, "{label}: {name} max in {material}"),
+            }
+        }
+        for f in 0..6 {
+            let face = secretome::problem::FACE_NAMES[f];
+            close(format!("outflow through {face}"), g.outflow[f], c.outflow[f], amounts[s]);
+        }
+    }
+}
+
+/// Runs both engines through the same batches and compares every field and every total.
+fn compare_engines(gpu: &Gpu, problem: &Problem, batches: &[u64]) {
+    let dt = dt(problem);
+    assert!(dt.is_finite() && dt > 0.0, "{}: no stable step", problem.name);
+    let mut gpu_engine = GpuEngine::new(gpu, problem).expect("GpuEngine::new");
+    let gpu_run = run(&mut gpu_engine, batches, dt);
+    let cpu_run = run(&mut CpuReference::new(problem), batches, dt);
+    let mut done = 0;
+    for (b, steps) in batches.iter().enumerate() {
+        done += steps;
+        let label = format!("{} after {done} steps", problem.name);
+        assert_fields_match(&label, problem, &gpu_run.fields[b], &cpu_run.fields[b]);
+        assert_totals_match(&label, problem, &gpu_run.totals[b], &cpu_run.totals[b]);
+    }
+    // Something must have happened, or the comparison proves nothing.
+    let last = gpu_run.fields.last().unwrap();
+    let moved = last.iter().zip(problem.initial_field()).filter(|&(&a, b)| a != b).count();
+    assert!(moved > last.len() / 4, "{}: only {moved} of {} values changed", problem.name, last.len());
+}
+
+/// 50 steps in uneven batches (odd counts exercise the ping-pong bookkeeping).
+const BATCHES: [u64; 4] = [7, 13, 1, 29];
+
+#[test]
+fn gpu_matches_cpu_1d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_1d") else { return };
+    compare_engines(&gpu, &problem_1d(), &BATCHES);
+}
+
+#[test]
+fn gpu_matches_cpu_2d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_2d") else { return };
+    compare_engines(&gpu, &problem_2d(), &BATCHES);
+}
+
+#[test]
+fn gpu_matches_cpu_3d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_3d") else { return };
+    compare_engines(&gpu, &problem_3d(), &BATCHES);
+}
+
+/// A batch longer than one command buffer, so the chunked submission path is compared too.
+#[test]
+fn gpu_matches_cpu_across_submits() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_across_submits") else { return };
+    let mut p = problem_1d();
+    p.name = "line, long batch".into();
+    compare_engines(&gpu, &p, &[STEPS_PER_SUBMIT + 89, 3]);
+}
+
+fn total_present(totals: &[SpeciesTotals]) -> Vec<f64> {
+    totals.iter().map(|t| t.present.iter().sum()).collect()
+}
+
+/// With no-flux walls and no decay the amount of every species stays at its initial value to a
+/// relative 1e-5 over 700 steps, and nothing is booked as decayed or lost through a face.
+fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem) {
+    let dt = dt(problem);
+    let initial = initial_amounts(problem);
+    for (b, &steps) in [250u64, 450].iter().enumerate() {
+        engine.step(steps, dt).expect("step");
+        let totals = engine.reduce_totals().expect("reduce_totals");
+        for (s, present) in total_present(&totals).into_iter().enumerate() {
+            let error = (present - initial[s]).abs() / initial[s];
+            assert!(
+                error <= 1e-5,
+                "{name}: {} not conserved after batch {b}: {present:e} vs initial {:e} (relative error {error:e})",
+                problem.species[s].name,
+                initial[s]
+            );
+            assert!(totals[s].decayed.iter().all(|&d| d == 0.0), "{name}: decay booked without decay");
+            assert!(totals[s].outflow.iter().all(|&f| f == 0.0), "{name}: outflow booked through no-flux walls");
+        }
+    }
+    let field = engine.read_field().expect("read_field");
+    assert!(field.iter().all(|v| v.is_finite() && *v >= 0.0), "{name}: negative or non-finite values");
+}
+
+#[test]
+fn gpu_conserves_mass_with_no_flux_walls() {
+    let Some(gpu) = gpu_for_tests("gpu_conserves_mass_with_no_flux_walls") else { return };
+    let p = problem_closed();
+    assert_conserves("gpu", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p);
+    assert_conserves("cpu", &mut CpuReference::new(&p), &p);
+}
+
+/// Initial amount = present + decayed + outflow (negative outflow: entered), relative error
+/// ≤ 1e-5, summed over several reduce intervals, with decay, fixed values and clearance.
+fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem) {
+    let dt = dt(problem);
+    let initial = initial_amounts(problem);
+    let n = problem.species.len();
+    let (mut decayed, mut outflow) = (vec![0.0; n], vec![[0.0; 6]; n]);
+    let mut present = vec![0.0; n];
+    for &steps in &[40u64, 110, 150] {
+        engine.step(steps, dt).expect("step");
+        let totals = engine.reduce_totals().expect("reduce_totals");
+        for (s, t) in totals.iter().enumerate() {
+            decayed[s] += t.decayed.iter().sum::<f64>();
+            for (sum, f) in outflow[s].iter_mut().zip(t.outflow) {
+                *sum += f;
+            }
+        }
+        present = total_present(&totals);
+    }
+    for s in 0..n {
+        let species = &problem.species[s].name;
+        assert!(decayed[s] > 1e-3 * initial[s], "{name}: {species}: too little decay to test the books");
+        let through_faces: f64 = outflow[s].iter().map(|f| f.abs()).sum();
+        assert!(through_faces > 1e-3 * initial[s], "{name}: {species}: too little flow to test the books");
+        let net_outflow: f64 = outflow[s].iter().sum();
+        let error = (initial[s] - (present[s] + decayed[s] + net_outflow)).abs() / initial[s];
+        assert!(
+            error <= 1e-5,
+            "{name}: {species}: books do not balance: initial {:e}, present {:e} + decayed {:e} + outflow {:e} \
+             (relative error {error:e})",
+            initial[s],
+            present[s],
+            decayed[s],
+            net_outflow
+        );
+    }
+}
+
+#[test]
+fn gpu_books_balance() {
+    let Some(gpu) = gpu_for_tests("gpu_books_balance") else { return };
+    for p in [problem_1d(), problem_2d(), problem_3d()] {
+        assert_books_balance(&format!("gpu {}", p.name), &mut GpuEngine::new(&gpu, &p).expect("new"), &p);
+        assert_books_balance(&format!("cpu {}", p.name), &mut CpuReference::new(&p), &p);
+    }
+}
+
+#[test]
+fn gpu_engine_describes_itself() {
+    let Some(gpu) = gpu_for_tests("gpu_engine_describes_itself") else { return };
+    let info = GpuEngine::new(&gpu, &problem_1d()).expect("new").info();
+    assert_eq!(info.backend, "gpu");
+    assert!(info.device.contains(&gpu.adapter.name), "{info:?}");
+    assert!(list_adapters().iter().any(|a| a.name == gpu.adapter.name), "opened adapter not listed");
+    let (choice, reason) = auto_choice();
+    assert!(!reason.is_empty());
+    assert!(choice.is_none_or(|a| !a.software), "auto picked a software adapter: {reason}");
+}
+
+/// A problem whose field exceeds the adapter's storage-binding cap is refused before any
+/// allocation, with a message quoting the cap.
+#[test]
+fn gpu_refuses_a_problem_larger_than_the_binding_cap() {
+    let Some(gpu) = gpu_for_tests("gpu_refuses_a_problem_larger_than_the_binding_cap") else { return };
+    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    // 4 Mi cells (16 MiB of material ids on the host); enough species to pass the cap.
+    let cells = [256, 256, 64];
+    let n_cells = (cells[0] * cells[1] * cells[2]) as u64;
+    let n_species = (cap / (4 * n_cells) + 1) as usize;
+    if n_species > 4096 {
+        eprintln!(
+            "gpu_refuses_a_problem_larger_than_the_binding_cap: cap {cap} B too large for a host-side problem; covered by gpu_size_check_with_numbers"
+        );
+        return;
+    }
+    let base = two_species([[NO_FLUX; 6]; 2], false);
+    let species = (0..n_species).map(|i| base[i % 2].clone()).collect();
+    let p = problem("too large", cells, |_, _, z| (z % 3) as u32, species);
+    match GpuEngine::new(&gpu, &p) {
+        Err(SolverError::TooLarge(message)) => {
+            let cap_text = gpu.limits.max_storage_buffer_binding_size.to_string();
+            assert!(message.contains(&cap_text), "message does not quote the cap {cap_text}: {message}");
+            assert!(message.contains(&gpu.adapter.name), "message does not name the adapter: {message}");
+            eprintln!("refused as expected: {message}");
+        }
+        Err(other) => panic!("expected TooLarge, got {other}"),
+        Ok(_) => panic!("a {n_species}-species problem of {n_cells} cells was accepted under a {cap} B cap"),
+    }
+}
+
+/// The size check on its own, with the limits of a small adapter; needs no device.
+#[test]
+fn gpu_size_check_with_numbers() {
+    let limits = wgpu::Limits {
+        max_storage_buffer_binding_size: 128 << 20,
+        max_buffer_size: 256 << 20,
+        max_compute_workgroups_per_dimension: 65535,
+        ..wgpu::Limits::default()
+    };
+    assert!(check_fits([250, 250, 250], 1, 3, &limits, "small").is_ok());
+    match check_fits([400, 400, 400], 1, 3, &limits, "small") {
+        Err(SolverError::TooLarge(m)) => {
+            assert!(m.contains("134217728") && m.contains("256000000") && m.contains("\"small\""), "{m}")
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    match check_fits([1, 1, 70000], 1, 3, &limits, "small") {
+        Err(SolverError::TooLarge(m)) => assert!(m.contains("65535") && m.contains("diffuse_explicit"), "{m}"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // reduce_totals runs one workgroup of 256 cells per species along x: beyond
+    // 65535 · 256 cells the dispatch itself does not fit, whatever the memory.
+    match check_fits([256, 256, 256], 1, 3, &limits, "small") {
+        Err(SolverError::TooLarge(m)) => assert!(m.contains("65536") && m.contains("reduce_totals"), "{m}"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+}
+
+/// Regression: the exposure accumulator must stay compensated on the GPU. Lavapipe's shader
+/// compiler reassociated `(sum − acc) − add` to zero, so the GPU summed `c·dt` in plain f32, and
+/// after 20 000 steps the decayed amount was off by 2e-4 relative. Here the decay is too slow to
+/// change an f32 concentration of 1 (`k·dt < ε/2`), so the exact exposure is `N·fl(dt)` and the
+/// decayed amount must match `k·N·fl(dt)·V` to 1e-6 relative (compensated: ~3e-8).
+#[test]
+fn gpu_exposure_accumulator_stays_compensated() {
+    let Some(gpu) = gpu_for_tests("gpu_exposure_accumulator_stays_compensated") else { return };
+    let (k, dt, steps) = (1e-8, 1.7, 20_000u64);
+    let mut species = two_species([[NO_FLUX; 6]; 2], false);
+    for s in &mut species {
+        s.decay_rate = vec![k; 3];
+        s.initial = vec![1.0; 3];
+    }
+    let p = problem("constant", [2, 1, 1], |x, _, _| x as u32, species);
+    let expected = (k as f32) as f64 * steps as f64 * (dt as f32) as f64 * p.grid.cell_volume() * 2.0;
+    for (name, engine) in
+        [("gpu", &mut GpuEngine::new(&gpu, &p).expect("new") as &mut dyn Engine), ("cpu", &mut CpuReference::new(&p))]
+    {
+        engine.step(steps, dt).expect("step");
+        let totals = engine.reduce_totals().expect("reduce_totals");
+        assert!(engine.read_field().expect("read_field").iter().all(|&c| c == 1.0), "{name}: field changed");
+        let decayed: f64 = totals[0].decayed.iter().sum();
+        let error = (decayed - expected).abs() / expected;
+        assert!(error <= 1e-6, "{name}: decayed {decayed:e}, exact {expected:e}: relative error {error:e}");
+    }
+}
+
+/// A wgpu validation error comes back as `SolverError::Gpu`, never as the default handler's
+/// panic: limits that claim more workgroups per dimension than the device allows let a
+/// too-large dispatch past the size check, and the device then rejects it.
+#[test]
+fn gpu_validation_error_is_an_error_not_a_panic() {
+    let Some(gpu) = gpu_for_tests("gpu_validation_error_is_an_error_not_a_panic") else { return };
+    let real = gpu.limits.max_compute_workgroups_per_dimension;
+    let lying = Gpu {
+        device: gpu.device.clone(),
+        queue: gpu.queue.clone(),
+        adapter: gpu.adapter.clone(),
+        limits: wgpu::Limits { max_compute_workgroups_per_dimension: u32::MAX, ..gpu.limits.clone() },
+    };
+    let species = two_species([[NO_FLUX; 6]; 2], false).into_iter().take(1).collect();
+    let p = problem("tall", [1, 1, real as usize + 1], |_, _, z| (z % 3) as u32, species);
+    let mut engine = GpuEngine::new(&lying, &p).expect("buffers are small and valid");
+    match engine.step(1, 1.0) {
+        Err(SolverError::Gpu(message)) => eprintln!("reported as expected: {message}"),
+        other => panic!("expected SolverError::Gpu from a dispatch of {} workgroups, got {other:?}", real + 1),
+    }
+}
