@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// The output folder exists and already holds files.
-    #[error(
-        "output folder {0} is not empty; choose a new folder or pass --overwrite to replace the files in it"
-    )]
+    #[error("output folder {0} is not empty; choose a new folder or pass --overwrite to replace the files in it")]
     NotEmpty(PathBuf),
     /// Any file-system error, with the path it concerns.
     #[error("cannot write {path}: {source}")]

@@ -64,11 +64,7 @@ impl Grid {
 
     /// Centre of cell (i, j, k), in metres from the domain's minimum corner.
     pub fn centre(&self, i: usize, j: usize, k: usize) -> [f64; 3] {
-        [
-            (i as f64 + 0.5) * self.spacing[0],
-            (j as f64 + 0.5) * self.spacing[1],
-            (k as f64 + 0.5) * self.spacing[2],
-        ]
+        [(i as f64 + 0.5) * self.spacing[0], (j as f64 + 0.5) * self.spacing[1], (k as f64 + 0.5) * self.spacing[2]]
     }
 }
 
@@ -235,8 +231,13 @@ impl Problem {
                                     boundary_conductance(&species.boundaries[2 * axis + side], d, h) / h
                                 } else {
                                     let mut p = pos;
-                                    if side == 0 { p[axis] -= 1 } else { p[axis] += 1 }
-                                    let other = species.diffusivity[self.material_id[g.index(p[0], p[1], p[2])] as usize];
+                                    if side == 0 {
+                                        p[axis] -= 1
+                                    } else {
+                                        p[axis] += 1
+                                    }
+                                    let other =
+                                        species.diffusivity[self.material_id[g.index(p[0], p[1], p[2])] as usize];
                                     harmonic_mean(d, other) / (h * h)
                                 };
                             }
@@ -268,5 +269,62 @@ pub fn boundary_conductance(boundary: &Boundary, d: f64, h: f64) -> f64 {
         Boundary::NoFlux => 0.0,
         Boundary::Fixed { .. } => 1.0 / (0.5 * h / d),
         Boundary::Clearance { rate, .. } => 1.0 / (1.0 / rate + 0.5 * h / d),
+    }
+}
+
+impl Problem {
+    /// A closed cube of `n³` cells of `spacing` metres with a gel sphere (a quarter of the edge in
+    /// radius) loaded with 100 units of each of `n_species` species, in tissue. Species `s` has
+    /// D = 100 µm²/s / (1 + s) in tissue and a tenth of that in the gel, decay 1e-3 1/s, no-flux
+    /// faces. Used by the benchmarks.
+    pub fn loaded_sphere_cube(n: usize, n_species: usize, spacing: f64) -> Problem {
+        let grid = Grid { cells: [n; 3], spacing: [spacing; 3] };
+        let centre = 0.5 * n as f64 * spacing;
+        let radius = 0.25 * n as f64 * spacing;
+        let mut material_id = Vec::with_capacity(grid.n_cells());
+        for k in 0..n {
+            for j in 0..n {
+                for i in 0..n {
+                    let p = grid.centre(i, j, k);
+                    let r2: f64 = p.iter().map(|x| (x - centre).powi(2)).sum();
+                    material_id.push(u32::from(r2 > radius * radius));
+                }
+            }
+        }
+        let species = (0..n_species)
+            .map(|s| {
+                let d = 1e-10 / (1 + s) as f64;
+                Species {
+                    name: format!("factor{s}"),
+                    unit: ConcentrationUnit {
+                        text: "pg/mL".into(),
+                        amount_text: "pg".into(),
+                        si: 1e-9,
+                        volume_si: 1e-6,
+                    },
+                    diffusivity: vec![0.1 * d, d],
+                    decay_rate: vec![1e-3, 1e-3],
+                    initial: vec![100.0, 0.0],
+                    boundaries: [Boundary::NoFlux; 6],
+                }
+            })
+            .collect();
+        Problem {
+            name: format!("loaded_sphere_cube_{n}"),
+            grid,
+            materials: vec![
+                Material { name: "gel".into(), role: Role::Depot },
+                Material { name: "tissue".into(), role: Role::Tissue },
+            ],
+            material_id,
+            species,
+            schedule: Schedule {
+                end: 1.0,
+                output_times: vec![1.0],
+                snapshot_times: vec![1.0],
+                scheme: Scheme::ExplicitFtcs,
+                time_step: TimeStep::Auto { safety: 0.9 },
+            },
+        }
     }
 }

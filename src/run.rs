@@ -181,7 +181,8 @@ pub fn file_safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-const TIMESERIES_HEADER: &str = "time_s,time_h,species,material,amount,mean,max,released,released_percent,concentration_unit,amount_unit\n";
+const TIMESERIES_HEADER: &str =
+    "time_s,time_h,species,material,amount,mean,max,released,released_percent,concentration_unit,amount_unit\n";
 
 /// Running bookkeeping of every species, in its amount unit (concentration unit × volume unit).
 struct Books {
@@ -429,7 +430,11 @@ impl Summary {
                     decayed,
                     decayed_per_material: per_material(&books.decayed[s]),
                     outflow,
-                    outflow_per_face: FACE_NAMES.iter().zip(books.outflow[s]).map(|(f, x)| (f.to_string(), x)).collect(),
+                    outflow_per_face: FACE_NAMES
+                        .iter()
+                        .zip(books.outflow[s])
+                        .map(|(f, x)| (f.to_string(), x))
+                        .collect(),
                     relative_balance_error: if initial > 0.0 {
                         (initial - present - decayed - outflow).abs() / initial
                     } else {

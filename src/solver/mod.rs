@@ -87,9 +87,7 @@ impl Tables {
         let nm = problem.materials.len();
         let n_cells = g.n_cells();
         let reduce_groups = n_cells.div_ceil(REDUCE_WORKGROUP as usize);
-        let axis = |f: fn(f64) -> f64| {
-            [f(g.spacing[0]) as f32, f(g.spacing[1]) as f32, f(g.spacing[2]) as f32, 0.0]
-        };
+        let axis = |f: fn(f64) -> f64| [f(g.spacing[0]) as f32, f(g.spacing[1]) as f32, f(g.spacing[2]) as f32, 0.0];
         let params = Params {
             cells: [g.cells[0] as u32, g.cells[1] as u32, g.cells[2] as u32, n_cells as u32],
             counts: [problem.species.len() as u32, nm as u32, reduce_groups as u32, partial_len(nm) as u32],
@@ -214,7 +212,5 @@ pub trait Engine {
 pub fn engine_memory_bytes(n_cells: usize, n_species: usize, n_materials: usize) -> u64 {
     let cells = n_cells as u64;
     let groups = cells.div_ceil(REDUCE_WORKGROUP as u64);
-    cells * 4
-        + 4 * 4 * cells * n_species as u64
-        + 4 * groups * n_species as u64 * partial_len(n_materials) as u64
+    cells * 4 + 4 * 4 * cells * n_species as u64 + 4 * groups * n_species as u64 * partial_len(n_materials) as u64
 }

@@ -60,7 +60,14 @@ pub fn box_problem(
 }
 
 /// A 1D line of `n` cells along x over `length` m (1 mm × 1 mm cross-section).
-pub fn line(n: usize, length: f64, materials: &[&str], paint: impl Fn(f64) -> u32, species: Vec<Species>, end: f64) -> Problem {
+pub fn line(
+    n: usize,
+    length: f64,
+    materials: &[&str],
+    paint: impl Fn(f64) -> u32,
+    species: Vec<Species>,
+    end: f64,
+) -> Problem {
     box_problem([n, 1, 1], [length, 1e-3, 1e-3], materials, |p| paint(p[0]), species, end)
 }
 

@@ -84,7 +84,14 @@ impl Engine for CpuReference {
         for s in 0..ns {
             for w in 0..groups {
                 reduce_totals::reduce_totals(
-                    &t.params, &t.material, &t.coef, &t.faces, &self.c, &self.acc, &mut partials, [w, s],
+                    &t.params,
+                    &t.material,
+                    &t.coef,
+                    &t.faces,
+                    &self.c,
+                    &self.acc,
+                    &mut partials,
+                    [w, s],
                 );
             }
         }
