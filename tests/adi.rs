@@ -131,3 +131,110 @@ fn cosine_mode_2d_with_varying_decay_converges_at_second_order_in_time() {
         assert!((1.85..2.15).contains(&o), "time order {o}, expected 2 (errors {errors:?})");
     }
 }
+
+/// The continuous solution of a 2D cosine mode with decay, with the step tied to h (dt = 50 s
+/// at 16 cells, 8× the explicit limit there): time and space errors both shrink as h².
+#[test]
+fn cosine_mode_2d_converges_at_second_order_in_space_with_dt_proportional_to_h() {
+    let (length, k, t) = (1e-3, 2e-4, 1600.0);
+    let rate = 2.0 * D * (PI / length).powi(2) + k;
+    let errors: Vec<f64> = [16, 32, 64]
+        .iter()
+        .map(|&n| {
+            let h = length / n as f64;
+            let mode = |x: f64| (PI * x / length).cos();
+            let p = painted_box(
+                [n, n, 1],
+                [length, length, 1e-4],
+                D,
+                |_| k,
+                |x| 1.0 + mode(x[0]) * mode(x[1]),
+                [Boundary::NoFlux; 6],
+                t,
+            );
+            let field = adi_field(&p, t, 50.0 * 16.0 / n as f64);
+            rms_error(&field, |i| {
+                let (x, y) = (((i % n) as f64 + 0.5) * h, ((i / n) as f64 + 0.5) * h);
+                (-k * t).exp() + mode(x) * mode(y) * (-rate * t).exp()
+            })
+        })
+        .collect();
+    let orders = [order(errors[0], errors[1], 2.0), order(errors[1], errors[2], 2.0)];
+    eprintln!("2D cosine mode, dt ∝ h: rms errors {}, orders {orders:.3?}", sci(&errors));
+    assert!(errors[2] < 3e-5, "rms error at 64² cells {:e} (bound 3e-5)", errors[2]);
+    for o in orders {
+        assert!((1.85..2.15).contains(&o), "order {o}, expected 2 (errors {errors:?})");
+    }
+}
+
+/// Release from a slab into perfect sinks at both faces (Crank 1975, eq. 4.18), read from the
+/// engine's outflow books, with dt ∝ h (20 s at 50 cells: 15× the explicit limit there, 60× at
+/// 200 cells). The time error dominates (the explicit scheme, with its tiny steps, is within
+/// 1.5e-4 at 100 cells).
+#[test]
+fn slab_release_from_adi_books_follows_crank_series() {
+    let length = 1e-3;
+    let crank = |t: f64| {
+        1.0 - (0..200)
+            .map(|n| {
+                let m = (2 * n + 1) as f64;
+                8.0 / (m * m * PI * PI) * (-(m * m) * PI * PI * D * t / (length * length)).exp()
+            })
+            .sum::<f64>()
+    };
+    let sink = Boundary::Fixed { value: 0.0 };
+    let times = [60.0, 300.0, 900.0, 2400.0];
+    let worst_for = |n: usize| {
+        let s = species("slab", &[D], &[0.0], &[50.0], faces(sink, sink));
+        let p = with_scheme(line(n, length, &["gel"], |_| 0, vec![s], times[3]), Scheme::AdiDouglas);
+        let dt = 20.0 * 50.0 / n as f64;
+        let mut engine = CpuReference::new(&p);
+        let initial: f64 = engine.reduce_totals().unwrap()[0].present.iter().sum();
+        let (mut released, mut t_prev, mut worst) = (0.0, 0.0, 0.0f64);
+        for &t in &times {
+            engine.step(((t - t_prev) / dt).round() as u64, dt).unwrap();
+            t_prev = t;
+            let totals = &engine.reduce_totals().unwrap()[0];
+            released += totals.outflow.iter().sum::<f64>();
+            let balance = (initial - released - totals.present.iter().sum::<f64>()).abs() / initial;
+            assert!(balance < 1e-6, "n = {n}, t = {t} s: books off by {balance:e}");
+            worst = worst.max((released / initial - crank(t)).abs());
+        }
+        eprintln!("slab n={n}, dt {dt} s (limit {:.2} s): max |error| {worst:.3e}", p.explicit_step_limit());
+        worst
+    };
+    let errors = [worst_for(50), worst_for(100), worst_for(200)];
+    let orders = [order(errors[0], errors[1], 2.0), order(errors[1], errors[2], 2.0)];
+    eprintln!("slab release: max errors {}, orders {orders:.3?}", sci(&errors));
+    assert!(errors[2] < 2.5e-4, "released fraction off Crank's series by {:e} (bound 2.5e-4)", errors[2]);
+    for o in orders {
+        assert!(o > 1.8, "release error converges at order {o}, expected ≈ 2");
+    }
+}
+
+/// Two media (D1 = 10·D2, the first loaded) against Crank's exact solution (as in
+/// tests/exact.rs), at 100× the explicit limit: 8 steps instead of 800.
+#[test]
+fn two_material_interface_at_100x_the_explicit_step() {
+    let (d1, d2): (f64, f64) = (1e-10, 1e-11);
+    let (length, c0, t, n) = (2e-3, 1.0, 100.0, 400);
+    let (a, b) = (c0 * d2.sqrt() / (d1.sqrt() + d2.sqrt()), c0 * d1.sqrt() / (d1.sqrt() + d2.sqrt()));
+    let exact = |x: f64| {
+        let x = x - 0.5 * length;
+        if x < 0.0 {
+            c0 - a * libm::erfc(-x / (2.0 * (d1 * t).sqrt()))
+        } else {
+            b * libm::erfc(x / (2.0 * (d2 * t).sqrt()))
+        }
+    };
+    let h = length / n as f64;
+    let s = species("pair", &[d1, d2], &[0.0, 0.0], &[c0, 0.0], faces(Boundary::NoFlux, Boundary::NoFlux));
+    let p = line(n, length, &["gel", "tissue"], |x| u32::from(x > 0.5 * length), vec![s], t);
+    let dt = 100.0 * p.explicit_step_limit();
+    let field = adi_field(&p, t, t / (t / dt).round());
+    let error = rms_error(&field, |i| exact((i as f64 + 0.5) * h));
+    let worst =
+        field.iter().enumerate().map(|(i, &v)| (v as f64 - exact((i as f64 + 0.5) * h)).abs()).fold(0.0, f64::max);
+    eprintln!("interface, {} steps of {dt:.3} s: rms error {error:.3e}, max error {worst:.3e}", (t / dt).round());
+    assert!(error < 4e-4, "rms error {error:e} (bound 4e-4)");
+}
