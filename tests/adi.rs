@@ -238,3 +238,169 @@ fn two_material_interface_at_100x_the_explicit_step() {
     eprintln!("interface, {} steps of {dt:.3} s: rms error {error:.3e}, max error {worst:.3e}", (t / dt).round());
     assert!(error < 4e-4, "rms error {error:e} (bound 4e-4)");
 }
+
+/// A loaded square depot (sharp edges, D 5× lower in the gel) in tissue with clearance at the
+/// walls, 20 steps of 100× the explicit limit. Returns (lowest min, highest max) over the steps,
+/// both relative to the initial maximum.
+fn square_depot_extremes(start_up_steps: u32) -> (f64, f64) {
+    let extent = [1e-3, 1e-3, 1e-4];
+    let inside = |p: [f64; 3]| (0..2).all(|a| (p[a] - 0.5 * extent[a]).abs() < 0.125 * extent[a]);
+    let clear = Boundary::Clearance { rate: 1e-6, value: 0.0 };
+    let s = species(
+        "loaded",
+        &[2e-11, 1e-10],
+        &[0.0, 1e-4],
+        &[100.0, 0.0],
+        [clear, clear, clear, clear, Boundary::NoFlux, Boundary::NoFlux],
+    );
+    let p = with_scheme(
+        box_problem([64, 64, 1], extent, &["gel", "tissue"], |x| u32::from(!inside(x)), vec![s], 1.0),
+        Scheme::AdiDouglas,
+    );
+    let dt = 100.0 * p.explicit_step_limit();
+    let mut engine = CpuReference::new(&p);
+    engine.set_start_up_steps(start_up_steps);
+    let (mut lowest, mut highest) = (f64::INFINITY, f64::NEG_INFINITY);
+    for _ in 0..20 {
+        engine.step(1, dt).unwrap();
+        let (lo, hi) = min_max(&engine.read_field().unwrap());
+        lowest = lowest.min(lo / 100.0);
+        highest = highest.max(hi / 100.0);
+    }
+    eprintln!(
+        "square depot, 20 steps of {dt:.2} s, start-up {start_up_steps}: min {lowest:.3e}, max {highest:.6} (× initial max)"
+    );
+    (lowest, highest)
+}
+
+#[test]
+fn square_depot_at_100x_the_explicit_step_stays_bounded_and_non_negative() {
+    let (lowest, highest) = square_depot_extremes(secretome::solver::RANNACHER_STEPS);
+    assert!(highest <= 1.0, "the maximum grew to {highest} of the initial maximum");
+    assert!(lowest >= -1e-6, "the field went negative: {lowest:e} of the initial maximum (bound −1e-6)");
+    // Without the start-up, θ = 1/2 leaves the edge modes ringing.
+    let (lowest, _) = square_depot_extremes(0);
+    assert!(lowest < -1e-3, "expected ringing without the Rannacher start-up, min {lowest:e}");
+}
+
+/// A 3D box with a gel sphere (D 10× lower than the tissue) and two species, advanced by ADI.
+fn adi_sphere_in_tissue(boundaries: [Boundary; 6], k: f64) -> Problem {
+    let extent = [4.8e-4, 4.0e-4, 3.2e-4];
+    let inside = |p: [f64; 3]| {
+        let d2: f64 = (0..3).map(|a| (p[a] - 0.5 * extent[a]).powi(2)).sum();
+        u32::from(d2 > (1.2e-4f64).powi(2))
+    };
+    let a = species("A", &[1e-11, 1e-10], &[k, 2.0 * k], &[250.0, 0.0], boundaries);
+    let b = species("B", &[4e-11, 4e-12], &[0.0, k], &[7.0, 1.0], boundaries);
+    with_scheme(box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b], 60.0), Scheme::AdiDouglas)
+}
+
+fn total(t: &secretome::solver::SpeciesTotals) -> f64 {
+    t.present.iter().sum()
+}
+
+#[test]
+fn closed_box_keeps_its_mass_at_large_steps() {
+    let p = adi_sphere_in_tissue([Boundary::NoFlux; 6], 0.0);
+    let mut engine = CpuReference::new(&p);
+    let start = engine.reduce_totals().unwrap();
+    engine.step(40, 50.0 * p.explicit_step_limit()).unwrap();
+    let end = engine.reduce_totals().unwrap();
+    for s in 0..2 {
+        let drift = (total(&end[s]) - total(&start[s])).abs() / total(&start[s]);
+        eprintln!("species {s}: relative mass drift after 40 ADI steps of 50× the explicit limit {drift:.2e}");
+        assert!(drift < 1e-5, "species {s} drifted by {drift:e}");
+        assert!(end[s].outflow.iter().all(|&f| f == 0.0));
+        assert!(end[s].decayed.iter().all(|&d| d == 0.0));
+        assert!(end[s].present[0] < 0.9 * start[s].present[0] || s == 1, "the gel must lose mass");
+    }
+}
+
+/// initial = present + decayed + outflow, with every boundary type and decay, in 3D (every
+/// axis swept) and in 2D with clearance through the single-cell z axis (swept with lines of one
+/// cell).
+#[test]
+fn adi_books_balance_with_every_sink() {
+    let boundaries = [
+        Boundary::Fixed { value: 0.0 },
+        Boundary::Fixed { value: 3.0 },
+        Boundary::Clearance { rate: 1e-6, value: 0.0 },
+        Boundary::Clearance { rate: 1e-7, value: 0.5 },
+        Boundary::NoFlux,
+        Boundary::Fixed { value: 0.0 },
+    ];
+    let flat = {
+        let clear = Boundary::Clearance { rate: 2e-7, value: 0.0 };
+        let s = species(
+            "flat",
+            &[1e-11, 1e-10],
+            &[1e-3, 2e-3],
+            &[100.0, 1.0],
+            [clear, boundaries[1], boundaries[2], boundaries[0], clear, clear],
+        );
+        let p =
+            box_problem([30, 20, 1], [6e-4, 4e-4, 5e-5], &["gel", "tissue"], |x| u32::from(x[0] > 2e-4), vec![s], 1.0);
+        with_scheme(p, Scheme::AdiDouglas)
+    };
+    for p in [adi_sphere_in_tissue(boundaries, 2e-3), flat] {
+        assert_eq!(secretome::solver::adi_sweep_axes(&p), vec![0, 1, 2]);
+        let mut engine = CpuReference::new(&p);
+        let initial: Vec<f64> = engine.reduce_totals().unwrap().iter().map(total).collect();
+        let ns = initial.len();
+        let (mut decayed, mut outflow) = (vec![0.0; ns], vec![0.0; ns]);
+        let mut last = Vec::new();
+        for _ in 0..4 {
+            engine.step(5, 50.0 * p.explicit_step_limit()).unwrap();
+            last = engine.reduce_totals().unwrap();
+            for s in 0..ns {
+                decayed[s] += last[s].decayed.iter().sum::<f64>();
+                outflow[s] += last[s].outflow.iter().sum::<f64>();
+            }
+        }
+        for s in 0..ns {
+            let present = total(&last[s]);
+            let error = (initial[s] - present - decayed[s] - outflow[s]).abs() / initial[s];
+            eprintln!(
+                "{:?} species {s}: initial {:.6e} present {present:.6e} decayed {:.6e} outflow {:.6e} balance error {error:.2e}",
+                p.grid.cells, initial[s], decayed[s], outflow[s]
+            );
+            assert!(decayed[s] > 0.0 && outflow[s].abs() > 0.0, "the sinks must be active");
+            assert!(error < 1e-5, "species {s}: books off by {error:e} of the initial amount");
+        }
+    }
+}
+
+/// The same 1D problem laid along x, y and z gives the same field and the same books: the y
+/// and z sweeps, their line numbering and their face entries agree with the x sweep.
+#[test]
+fn a_line_along_each_axis_gives_the_same_answer() {
+    let runs: Vec<(Vec<f32>, [f64; 6])> = (0..3)
+        .map(|axis| {
+            let mut cells = [1; 3];
+            let mut extent = [1e-4; 3];
+            cells[axis] = 40;
+            extent[axis] = 1e-3;
+            let mut bcs = [Boundary::NoFlux; 6];
+            bcs[2 * axis] = Boundary::Fixed { value: 2.0 };
+            bcs[2 * axis + 1] = Boundary::Clearance { rate: 1e-7, value: 0.0 };
+            let s = species("line", &[1e-10, 1e-11], &[1e-4, 0.0], &[0.0, 80.0], bcs);
+            let p = box_problem(cells, extent, &["tissue", "gel"], |x| u32::from(x[axis] > 6e-4), vec![s], 1.0);
+            let p = with_scheme(p, Scheme::AdiDouglas);
+            assert_eq!(secretome::solver::adi_sweep_axes(&p), vec![axis as u32]);
+            let mut engine = CpuReference::new(&p);
+            engine.step(10, 30.0).unwrap();
+            let mut outflow = engine.reduce_totals().unwrap()[0].outflow;
+            // Faces in the axis' own order, lowest first.
+            outflow.rotate_left(2 * axis);
+            (engine.read_field().unwrap(), outflow)
+        })
+        .collect();
+    for axis in 1..3 {
+        assert_eq!(runs[axis].0, runs[0].0, "field along axis {axis} differs from x");
+        for f in 0..6 {
+            let (a, b) = (runs[axis].1[f], runs[0].1[f]);
+            assert!((a - b).abs() <= 1e-12 * a.abs().max(1e-30), "face {f} outflow along axis {axis}: {a} vs {b}");
+        }
+    }
+    assert!(runs[0].1[0] < 0.0 && runs[0].1[1] > 0.0, "material enters at the fixed face and leaves by clearance");
+}
