@@ -539,6 +539,45 @@ mod tests {
         assert_eq!(time_to_fraction(&curve, 100.0, 0.9), None);
     }
 
+    /// A 1D line of 50 cells (no CLI or scenario parser needed).
+    fn line_problem(scheme: Scheme, time_step: TimeStep) -> Problem {
+        use crate::problem::*;
+        let unit = ConcentrationUnit { text: "ng/mL".into(), amount_text: "ng".into(), si: 1e-6, volume_si: 1e-6 };
+        let species = Species {
+            name: "f".into(),
+            unit,
+            diffusivity: vec![1e-10],
+            decay_rate: vec![0.0],
+            initial: vec![1.0],
+            boundaries: [Boundary::NoFlux; 6],
+        };
+        Problem {
+            name: "line".into(),
+            grid: Grid { cells: [50, 1, 1], spacing: [2e-5, 1e-3, 1e-3] },
+            materials: vec![Material { name: "gel".into(), role: Role::Depot }],
+            material_id: vec![0; 50],
+            species: vec![species],
+            schedule: Schedule {
+                end: 600.0,
+                output_times: vec![300.0, 600.0],
+                snapshot_times: vec![600.0],
+                scheme,
+                time_step,
+            },
+        }
+    }
+
+    #[test]
+    fn adi_steps_are_not_limited_by_explicit_stability() {
+        let explicit = line_problem(Scheme::ExplicitFtcs, TimeStep::Fixed { dt: 100.0 });
+        assert!(matches!(StepPlan::new(&explicit), Err(RunError::UnstableStep { .. })));
+        let fixed = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Fixed { dt: 100.0 })).unwrap();
+        assert_eq!(fixed.intervals, vec![(3, 100.0), (3, 100.0)]);
+        let auto = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Auto { safety: 1.0 })).unwrap();
+        assert!((auto.dt_max - ADI_AUTO_STEP_FACTOR * auto.limit).abs() < 1e-9 * auto.dt_max);
+        assert!(auto.intervals.iter().all(|&(_, dt)| dt <= auto.dt_max));
+    }
+
     #[test]
     fn species_names_become_safe_file_names() {
         assert_eq!(file_safe("TGF-β1"), "TGF-_1");
