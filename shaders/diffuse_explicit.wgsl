@@ -3,18 +3,20 @@
 //
 //   div  = sum_interior D_f/h^2 (c_nb - c)  -  sum_boundary g/h (c - c_b)
 //   c'   = c + dt (div - k c)
-//   acc += c dt   (compensated; comp carries the lost low bits)
+//   dec += k c dt            (compensated; dec_comp carries the lost low bits)
+//   out += g (c - c_b) dt    (the entry of each boundary face of the cell; compensated)
 //
 // Dispatch: (ceil(nx / 64), ny, nz * n_species); gid = (x, y, z + nz * species).
 
 // Twin of `Params` in src/solver/mod.rs.
 struct Params {
-    cells: vec4<u32>,   // nx, ny, nz, n_cells
-    counts: vec4<u32>,  // n_species, n_materials, reduce groups per species, partial length
-    inv_h2: vec4<f32>,  // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,   // 1/h per axis (1/m)
-    half_h: vec4<f32>,  // h/2 per axis (m)
-    time: vec4<f32>,    // dt (s), time since accumulator clear (s), opaque 1.0, -
+    cells: vec4<u32>,         // nx, ny, nz, n_cells
+    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
+    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
+    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
+    inv_h: vec4<f32>,         // 1/h per axis (1/m)
+    half_h: vec4<f32>,        // h/2 per axis (m)
+    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
 }
 
 // Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
@@ -37,8 +39,10 @@ struct FaceBc {
 @group(0) @binding(3) var<storage, read> faces: array<FaceBc>;
 @group(0) @binding(4) var<storage, read> c_in: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c_out: array<f32>;
-@group(0) @binding(6) var<storage, read_write> acc: array<f32>;
-@group(0) @binding(7) var<storage, read_write> comp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dec: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dec_comp: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> out_comp: array<f32>;
 
 fn face_diffusivity(a: f32, b: f32) -> f32 {
     let s = a + b;
@@ -53,6 +57,48 @@ fn boundary_conductance(bc: FaceBc, d: f32, half_h: f32) -> f32 {
         return 0.0;
     }
     return 1.0 / (bc.inv_rate + half_h / d);
+}
+
+// First entry of face `face` (0..=6) in a species' block of boundary-face entries.
+// Twin of `face_offset` in src/solver/mod.rs.
+fn face_offset(face: u32) -> u32 {
+    let nx = params.cells.x;
+    let ny = params.cells.y;
+    let nz = params.cells.z;
+    var sizes = array<u32, 3>(ny * nz, nx * nz, nx * ny);
+    var offset = 0u;
+    for (var f = 0u; f < face; f++) {
+        offset += sizes[f / 2u];
+    }
+    return offset;
+}
+
+// Index of the cell at `pos` within the block of a face normal to `axis`: pos[p] + n_p * pos[q],
+// p < q the other two axes. Twin of `plane_index` in src/solver/mod.rs.
+fn plane_index(pos: vec3<u32>, axis: u32) -> u32 {
+    let p = select(0u, 1u, axis == 0u);
+    let q = select(2u, 1u, axis == 2u);
+    return pos[p] + params.cells[p] * pos[q];
+}
+
+// Kahan summation into (dec, dec_comp); twin of `compensated_add` in src/solver/mod.rs.
+// `params.time.z` is 1.0, read from the uniform so that the compiler cannot know it: without the
+// opaque factor, shader compilers that reassociate floating point (lavapipe's does) fold
+// `(sum - dec) - add` to zero and the compensation silently disappears.
+fn add_decayed(i: u32, x: f32) {
+    let add = x - dec_comp[i];
+    let sum = (dec[i] + add) * params.time.z;
+    dec_comp[i] = (sum - dec[i]) - add;
+    dec[i] = sum;
+}
+
+// Kahan summation into (out, out_comp); twin of `compensated_add` in src/solver/mod.rs.
+// `params.time.z` is an opaque 1.0 that keeps the compiler from folding the compensation away.
+fn add_outflow(e: u32, x: f32) {
+    let add = x - out_comp[e];
+    let sum = (out[e] + add) * params.time.z;
+    out_comp[e] = (sum - out[e]) - add;
+    out[e] = sum;
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -90,9 +136,13 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
                 at_edge = pos[axis] + 1u == params.cells[axis];
             }
             if (at_edge) {
-                let bc = faces[s * 6u + 2u * axis + side];
+                let face = 2u * axis + side;
+                let bc = faces[s * 6u + face];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
-                div -= g * params.inv_h[axis] * (c - bc.value);
+                let flux = g * (c - bc.value);
+                div -= flux * params.inv_h[axis];
+                let e = s * params.face_entries.x + face_offset(face) + plane_index(pos, axis);
+                add_outflow(e, flux * dt);
             } else {
                 var nb: u32;
                 if (side == 0u) {
@@ -105,15 +155,7 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    c_out[i] = c + dt * (div - here.decay * c);
-
-    // `one` is 1.0, read from the uniform so that the compiler cannot know it: without the
-    // opaque factor, shader compilers that reassociate floating point (lavapipe's does) fold
-    // `(sum - acc) - add` to zero and the compensation silently disappears. x * 1.0 == x
-    // exactly, so the CPU twin computes the same values without the factor.
-    let one = params.time.z;
-    let add = c * dt - comp[i];
-    let sum = (acc[i] + add) * one;
-    comp[i] = (sum - acc[i]) - add;
-    acc[i] = sum;
+    let decay = here.decay * c;
+    c_out[i] = c + dt * (div - decay);
+    add_decayed(i, decay * dt);
 }

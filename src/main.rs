@@ -237,7 +237,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         plan.total_steps(),
         fmt_g(plan.total_steps() as f64 * (g.n_cells() * problem.species.len()) as f64)
     )?;
-    let bytes = engine_memory_bytes(g.n_cells(), problem.species.len(), problem.materials.len());
+    let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
 }

@@ -12,6 +12,31 @@
 //! `D_s` and `k_s` are constant within a material; the face diffusivity between two cells is the
 //! harmonic mean of the two cell values, so the flux is continuous across a material interface.
 //!
+//! Space: cell-centred finite volumes, `A c` the discrete diffusion operator (interior faces
+//! `D_f/h²·(c_nb − c)`, boundary faces `−g/h·(c − c_b)` with the conductance of
+//! [`boundary_conductance`]); second order in h. Time, per [`Scheme`]:
+//!
+//! - [`Scheme::ExplicitFtcs`]: `c' = c + dt·(A c − k c)`; first order in time, stable (and
+//!   non-negative) for `dt ≤` [`Problem::explicit_step_limit`].
+//! - [`Scheme::AdiDouglas`]: Strang splitting `R(dt/2) D(dt) R(dt/2)` of reaction `R` (exact:
+//!   `c ← c·e^{−k·dt/2}`) and diffusion `D`, with `D` the Douglas(–Gunn) ADI scheme. With
+//!   `A = A_x + A_y + A_z` (each `A_i` the faces normal to axis `i`, boundary faces included):
+//!
+//!   ```text
+//!     v_0 = uⁿ + dt·A uⁿ
+//!     (I − θ·dt·A_i) v_i = v_{i−1} − θ·dt·A_i uⁿ      for i = x, y, z in turn
+//!     uⁿ⁺¹ = v_z
+//!   ```
+//!
+//!   Each implicit stage is a set of independent tridiagonal systems, one per grid line, solved
+//!   by the Thomas algorithm. With θ = 1/2 the scheme is second order in time (the splitting
+//!   error `θ²dt²A_xA_y(v − uⁿ)` is O(dt³) per step, and Strang splitting is second order) and
+//!   unconditionally stable; its amplification tends to −1 for modes stiff along one axis only,
+//!   so sharp data ring at large steps. The first [`crate::solver::RANNACHER_STEPS`] steps are
+//!   therefore taken as two half steps each with θ = 1 (Rannacher start-up), which damps those
+//!   modes. Axes of a single cell are not swept where all their faces are no-flux
+//!   ([`crate::solver::adi_sweep_axes`]).
+//!
 //! Concentrations inside the engines are held as multiples of the species' own concentration unit
 //! (its `unit`, e.g. pg/mL): the equation is linear, so this scaling changes nothing but keeps f32
 //! values far from the subnormal range. Lengths, times, diffusivities and rates are SI.
@@ -142,12 +167,17 @@ pub struct Species {
 pub enum Scheme {
     /// Forward-Euler in time, central differences in space (explicit finite volumes).
     ExplicitFtcs,
+    /// Douglas(–Gunn) alternating-direction implicit diffusion, θ = 1/2, Strang-split exact
+    /// reactions, Rannacher start-up (see the module docs): second order in time,
+    /// unconditionally stable.
+    AdiDouglas,
 }
 
 impl Scheme {
     pub fn name(&self) -> &'static str {
         match self {
             Scheme::ExplicitFtcs => "explicit_ftcs",
+            Scheme::AdiDouglas => "adi_douglas",
         }
     }
 }
@@ -155,11 +185,19 @@ impl Scheme {
 /// How the time step is chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TimeStep {
-    /// The largest stable step times `safety` (0 < safety ≤ 1).
+    /// Explicit scheme: the largest stable step times `safety` (0 < safety ≤ 1). ADI scheme:
+    /// `safety` × [`ADI_AUTO_STEP_FACTOR`] × the explicit limit (a fixed multiple until an
+    /// error-controlled step exists).
     Auto { safety: f64 },
-    /// A step given by the user, in seconds (already checked against the stability limit).
+    /// A step given by the user, in seconds (the explicit scheme checks it against the stability
+    /// limit; the ADI scheme has none).
     Fixed { dt: f64 },
 }
+
+/// Multiple of the explicit step limit that [`TimeStep::Auto`] takes (times `safety`) for the
+/// ADI scheme. A fixed multiple, chosen without error control (which would pick the step from
+/// the time error); one ADI step costs about two explicit ones on the CPU reference engine.
+pub const ADI_AUTO_STEP_FACTOR: f64 = 50.0;
 
 /// When the run ends and what it writes on the way.
 #[derive(Clone, Debug, PartialEq)]

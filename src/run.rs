@@ -1,7 +1,8 @@
 //! Drives an engine over a problem's schedule and writes the output folder.
 //!
 //! Between two output times the step is the largest that is stable (times the safety factor) or
-//! the user's fixed step, shortened so that a whole number of steps lands exactly on the output
+//! the user's fixed step (for the ADI scheme, which has no stability limit: the fixed step as
+//! given, or `safety` × [`ADI_AUTO_STEP_FACTOR`] × the explicit limit), shortened so that a whole number of steps lands exactly on the output
 //! time. At every output time the engine's bookkeeping is reduced and added up here in f64; at
 //! snapshot times whole fields are read and written as `.npy`.
 //!
@@ -9,7 +10,7 @@
 //! `fields/materials.npy`. `summary.json` is written last: a folder without it is an unfinished run.
 
 use crate::output::{OutputDir, OutputError, encode_npy};
-use crate::problem::{FACE_NAMES, Problem, Role, TimeStep};
+use crate::problem::{ADI_AUTO_STEP_FACTOR, FACE_NAMES, Problem, Role, Scheme, TimeStep};
 use crate::solver::{Engine, EngineInfo, SolverError, SpeciesTotals};
 use serde::Serialize;
 use std::time::Instant;
@@ -21,7 +22,7 @@ pub enum RunError {
     Solver(#[from] SolverError),
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// The fixed time step is above the stability limit.
+    /// The fixed time step is above the stability limit of the explicit scheme.
     #[error(
         "time step {dt} s is above the explicit stability limit {limit} s; lower [time] dt or remove it to choose the step automatically"
     )]
@@ -32,9 +33,10 @@ pub enum RunError {
 /// output interval.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepPlan {
-    /// Explicit stability limit, s.
+    /// Explicit stability limit, s (reported for the ADI scheme too, which does not need it).
     pub limit: f64,
-    /// Largest step allowed by the user's choice (limit × safety, or the fixed step), s.
+    /// Largest step allowed by the user's choice (limit × safety, for ADI limit × safety ×
+    /// [`ADI_AUTO_STEP_FACTOR`], or the fixed step), s.
     pub dt_max: f64,
     /// For each output interval: (number of steps, step length in s).
     pub intervals: Vec<(u64, f64)>,
@@ -43,10 +45,14 @@ pub struct StepPlan {
 impl StepPlan {
     pub fn new(problem: &Problem) -> Result<Self, RunError> {
         let limit = problem.explicit_step_limit();
-        let dt_max = match problem.schedule.time_step {
-            TimeStep::Auto { safety } => safety * limit,
-            TimeStep::Fixed { dt } if dt > limit => return Err(RunError::UnstableStep { dt, limit }),
-            TimeStep::Fixed { dt } => dt,
+        let scheme = problem.schedule.scheme;
+        let dt_max = match (scheme, problem.schedule.time_step) {
+            (Scheme::ExplicitFtcs, TimeStep::Auto { safety }) => safety * limit,
+            (Scheme::ExplicitFtcs, TimeStep::Fixed { dt }) if dt > limit => {
+                return Err(RunError::UnstableStep { dt, limit });
+            }
+            (Scheme::AdiDouglas, TimeStep::Auto { safety }) => safety * ADI_AUTO_STEP_FACTOR * limit,
+            (_, TimeStep::Fixed { dt }) => dt,
         };
         let mut intervals = Vec::with_capacity(problem.schedule.output_times.len());
         let mut t = 0.0;
@@ -531,6 +537,45 @@ mod tests {
         let curve = [(0.0, 0.0), (10.0, 40.0), (20.0, 60.0)];
         assert_eq!(time_to_fraction(&curve, 100.0, 0.5), Some(15.0));
         assert_eq!(time_to_fraction(&curve, 100.0, 0.9), None);
+    }
+
+    /// A 1D line of 50 cells (no CLI or scenario parser needed).
+    fn line_problem(scheme: Scheme, time_step: TimeStep) -> Problem {
+        use crate::problem::*;
+        let unit = ConcentrationUnit { text: "ng/mL".into(), amount_text: "ng".into(), si: 1e-6, volume_si: 1e-6 };
+        let species = Species {
+            name: "f".into(),
+            unit,
+            diffusivity: vec![1e-10],
+            decay_rate: vec![0.0],
+            initial: vec![1.0],
+            boundaries: [Boundary::NoFlux; 6],
+        };
+        Problem {
+            name: "line".into(),
+            grid: Grid { cells: [50, 1, 1], spacing: [2e-5, 1e-3, 1e-3] },
+            materials: vec![Material { name: "gel".into(), role: Role::Depot }],
+            material_id: vec![0; 50],
+            species: vec![species],
+            schedule: Schedule {
+                end: 600.0,
+                output_times: vec![300.0, 600.0],
+                snapshot_times: vec![600.0],
+                scheme,
+                time_step,
+            },
+        }
+    }
+
+    #[test]
+    fn adi_steps_are_not_limited_by_explicit_stability() {
+        let explicit = line_problem(Scheme::ExplicitFtcs, TimeStep::Fixed { dt: 100.0 });
+        assert!(matches!(StepPlan::new(&explicit), Err(RunError::UnstableStep { .. })));
+        let fixed = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Fixed { dt: 100.0 })).unwrap();
+        assert_eq!(fixed.intervals, vec![(3, 100.0), (3, 100.0)]);
+        let auto = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Auto { safety: 1.0 })).unwrap();
+        assert!((auto.dt_max - ADI_AUTO_STEP_FACTOR * auto.limit).abs() < 1e-9 * auto.dt_max);
+        assert!(auto.intervals.iter().all(|&(_, dt)| dt <= auto.dt_max));
     }
 
     #[test]

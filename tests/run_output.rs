@@ -42,7 +42,8 @@ fn run_writes_consistent_output_folder() {
     let summary = run::run(&p, &mut engine, &out, &mut Silent).unwrap();
     let root = dir.path().join("run");
 
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("summary.json")).unwrap()).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["complete"], true);
     assert_eq!(json["grid"]["cells"], serde_json::json!([50, 1, 1]));
     assert_eq!(json["scenario"]["species"][0]["concentration_unit"], "ng/mL");

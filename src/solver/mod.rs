@@ -5,23 +5,39 @@
 //! and operation order. The CPU twins make up [`cpu::CpuReference`], the reference the GPU is
 //! checked against and the fallback where no GPU exists.
 //!
-//! Bookkeeping: while stepping, each engine adds `c·dt` of every cell to an exposure accumulator
-//! (a compensated f32 sum). The explicit scheme removes exactly `k·c·dt` by decay and
-//! `g·(c − c_b)·dt` through a boundary face in each step, so at an output time the decayed
-//! amount and the outflow per face follow from the accumulator exactly, without per-step
-//! reductions. [`Engine::reduce_totals`] reduces per-workgroup partial sums on the engine, then
-//! in f64 on the host, and clears the accumulator.
+//! Bookkeeping: every kernel that removes material writes down exactly what it removed, in
+//! compensated f32 (Kahan) accumulators that only it writes to, so the books balance to f32
+//! round-off whatever the scheme:
+//!
+//! - `dec`, `dec_comp` (one per cell and species, laid out like the field): amount density
+//!   removed by reactions (explicit: `k·c·dt`; ADI: `c_before − c_after` of each exact reaction
+//!   half step), in species unit;
+//! - `out`, `out_comp` (one per boundary-face cell and species): amount per face area that left
+//!   through that face (explicit: `g·(c − c_b)·dt`; ADI: see [`cpu::adi_sweep`]), in species
+//!   unit × m. Per species there are [`face_entries`] of them, in six blocks in [`FACE_NAMES`]
+//!   order (see [`face_offset`]); within the block of a face normal to axis `a`, the entry of the
+//!   cell at `pos` is `pos[p] + n_p·pos[q]` with `p < q` the two other axes ([`plane_index`]).
+//!
+//! [`Engine::reduce_totals`] reduces per-workgroup partial sums on the engine, then in f64 on the
+//! host, and clears the accumulators.
+//!
+//! [`FACE_NAMES`]: crate::problem::FACE_NAMES
 
 pub mod cpu;
 pub mod gpu;
 
-use crate::problem::{Boundary, Problem};
+use crate::problem::{Boundary, Problem, Scheme};
 use bytemuck::{Pod, Zeroable};
 
-/// Cells per workgroup of `diffuse_explicit` (x direction).
+/// Cells per workgroup of `diffuse_explicit`, `react_half_step` and `adi_predictor` (x
+/// direction), and grid lines per workgroup of `adi_sweep_{x,y,z}`.
 pub const STEP_WORKGROUP: u32 = 64;
-/// Cells per workgroup of `reduce_totals`.
+/// Cells (and boundary-face entries) per workgroup of `reduce_totals`.
 pub const REDUCE_WORKGROUP: u32 = 256;
+
+/// Steps after the start that the ADI scheme takes as two half steps with θ = 1 (Rannacher
+/// start-up), to damp the stiff modes of sharp initial data that θ = 1/2 would leave ringing.
+pub const RANNACHER_STEPS: u32 = 2;
 
 /// Parameters of every kernel. Twin of `struct Params` in `shaders/*.wgsl`.
 #[repr(C)]
@@ -32,14 +48,17 @@ pub struct Params {
     /// number of species, number of materials, reduce workgroups per species, quantities per
     /// reduce partial ([`partial_len`]).
     pub counts: [u32; 4],
+    /// boundary-face entries per species ([`face_entries`]); last three unused.
+    pub face_entries: [u32; 4],
     /// 1/h² along x, y, z (1/m²); last unused.
     pub inv_h2: [f32; 4],
     /// 1/h along x, y, z (1/m); last unused.
     pub inv_h: [f32; 4],
     /// h/2 along x, y, z (m); last unused.
     pub half_h: [f32; 4],
-    /// time step (s), time since the accumulator was last cleared (s), 1.0 (a one the shader
-    /// compiler cannot see through; see `shaders/diffuse_explicit.wgsl`), unused.
+    /// time step of the current (sub)step `dt` (s), ADI implicitness θ (1/2, or 1 during the
+    /// Rannacher start-up; unused by the explicit scheme), 1.0 (a one the shader compiler cannot
+    /// see through, which keeps compensated sums compensated; see `compensated_add`), unused.
     pub time: [f32; 4],
 }
 
@@ -68,10 +87,68 @@ pub struct FaceBc {
     pub _pad: f32,
 }
 
-/// Quantities in one reduce partial: per material (sum c, max c, sum k·acc), then per face
-/// sum g·(acc − value·T).
+/// Quantities in one reduce partial: per material (Σ c, max c, Σ dec), then per face Σ out.
 pub fn partial_len(n_materials: usize) -> usize {
     3 * n_materials + 6
+}
+
+/// Boundary-face accumulator entries per species: `2·(ny·nz + nx·nz + nx·ny)`.
+pub fn face_entries(cells: [usize; 3]) -> usize {
+    let [nx, ny, nz] = cells;
+    2 * (ny * nz + nx * nz + nx * ny)
+}
+
+/// Reduce workgroups per species: enough lanes for every cell and for every boundary-face entry.
+pub fn reduce_groups(cells: [usize; 3]) -> usize {
+    let n_cells = cells[0] * cells[1] * cells[2];
+    n_cells.max(face_entries(cells)).div_ceil(REDUCE_WORKGROUP as usize)
+}
+
+/// First entry of face `face` (0..=6; 6 gives the total) within a species' block of
+/// boundary-face entries. Twin of `face_offset` in the shaders.
+pub fn face_offset(params: &Params, face: u32) -> u32 {
+    let [nx, ny, nz, _] = params.cells;
+    let sizes = [ny * nz, nx * nz, nx * ny];
+    let mut offset = 0;
+    for f in 0..face {
+        offset += sizes[(f / 2) as usize];
+    }
+    offset
+}
+
+/// Index of the cell at `pos` within the block of a face normal to `axis`: `pos[p] + n_p·pos[q]`
+/// with `p < q` the other two axes. Twin of `plane_index` in the shaders.
+pub fn plane_index(params: &Params, pos: [u32; 3], axis: u32) -> u32 {
+    let p = if axis == 0 { 1 } else { 0 };
+    let q = if axis == 2 { 1 } else { 2 };
+    pos[p] + params.cells[p] * pos[q]
+}
+
+/// Adds `x` to the compensated pair (`sum`, `comp`): Kahan summation, as in the shaders'
+/// `add_decayed`/`add_outflow`. The shaders multiply the new sum by an opaque 1.0 from the
+/// uniform so that a reassociating shader compiler cannot fold the compensation to zero; Rust
+/// does not reassociate and x·1 = x exactly, so the values are the same without the factor.
+pub fn compensated_add(sum: &mut f32, comp: &mut f32, x: f32) {
+    let add = x - *comp;
+    let next = *sum + add;
+    *comp = (next - *sum) - add;
+    *sum = next;
+}
+
+/// Axes the ADI scheme sweeps: every axis with more than one cell, and a single-cell axis only
+/// where some species has a boundary other than no-flux on one of its faces (elsewhere its
+/// operator is zero and the sweep would be the identity).
+pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
+    (0..3)
+        .filter(|&a| {
+            problem.grid.cells[a] > 1
+                || problem
+                    .species
+                    .iter()
+                    .any(|s| s.boundaries[2 * a] != Boundary::NoFlux || s.boundaries[2 * a + 1] != Boundary::NoFlux)
+        })
+        .map(|a| a as u32)
+        .collect()
 }
 
 /// Packs the kernel tables of a problem.
@@ -87,11 +164,12 @@ impl Tables {
         let g = &problem.grid;
         let nm = problem.materials.len();
         let n_cells = g.n_cells();
-        let reduce_groups = n_cells.div_ceil(REDUCE_WORKGROUP as usize);
+        let reduce_groups = reduce_groups(g.cells);
         let axis = |f: fn(f64) -> f64| [f(g.spacing[0]) as f32, f(g.spacing[1]) as f32, f(g.spacing[2]) as f32, 0.0];
         let params = Params {
             cells: [g.cells[0] as u32, g.cells[1] as u32, g.cells[2] as u32, n_cells as u32],
             counts: [problem.species.len() as u32, nm as u32, reduce_groups as u32, partial_len(nm) as u32],
+            face_entries: [face_entries(g.cells) as u32, 0, 0, 0],
             inv_h2: axis(|h| 1.0 / (h * h)),
             inv_h: axis(|h| 1.0 / h),
             half_h: axis(|h| 0.5 * h),
@@ -135,7 +213,7 @@ pub fn finish_totals(problem: &Problem, partials: &[f32]) -> Vec<SpeciesTotals> 
     let g = &problem.grid;
     let nm = problem.materials.len();
     let q = partial_len(nm);
-    let groups = g.n_cells().div_ceil(REDUCE_WORKGROUP as usize);
+    let groups = reduce_groups(g.cells);
     let volume = g.cell_volume();
     let counts = problem.material_cell_counts();
     (0..problem.species.len())
@@ -200,7 +278,7 @@ pub enum SolverError {
 pub trait Engine {
     /// What this engine is.
     fn info(&self) -> EngineInfo;
-    /// Advances `steps` explicit steps of `dt` seconds each.
+    /// Advances `steps` steps of `dt` seconds each of the problem's scheme.
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError>;
     /// Totals since the previous call (or the start), then clears the accumulators.
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError>;
@@ -208,10 +286,18 @@ pub trait Engine {
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError>;
 }
 
-/// Bytes an engine holds for a problem: material ids, then four f32 fields per species
-/// (current, next, exposure accumulator and its compensation), plus the small tables.
-pub fn engine_memory_bytes(n_cells: usize, n_species: usize, n_materials: usize) -> u64 {
-    let cells = n_cells as u64;
-    let groups = cells.div_ceil(REDUCE_WORKGROUP as u64);
-    cells * 4 + 4 * 4 * cells * n_species as u64 + 4 * groups * n_species as u64 * partial_len(n_materials) as u64
+/// Bytes an engine holds for a problem: material ids; per species four f32 fields (current,
+/// next, decay accumulator and its compensation), a fifth for the ADI scheme (the Thomas
+/// coefficients), two f32 per boundary-face entry (outflow and its compensation); the reduce
+/// partials. The small tables are left out.
+pub fn engine_memory_bytes(problem: &Problem) -> u64 {
+    let g = &problem.grid;
+    let cells = g.n_cells() as u64;
+    let species = problem.species.len() as u64;
+    let fields = match problem.schedule.scheme {
+        Scheme::ExplicitFtcs => 4,
+        Scheme::AdiDouglas => 5,
+    };
+    let partials = reduce_groups(g.cells) as u64 * partial_len(problem.materials.len()) as u64;
+    cells * 4 + 4 * species * (fields * cells + 2 * face_entries(g.cells) as u64 + partials)
 }

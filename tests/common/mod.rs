@@ -100,3 +100,52 @@ pub fn box_spread(x: f64, a: f64, b: f64, dt: f64) -> f64 {
     let s = (4.0 * dt).sqrt();
     0.5 * (libm::erf((b - x) / s) - libm::erf((a - x) / s))
 }
+
+/// The same problem, advanced by `scheme`.
+pub fn with_scheme(mut problem: Problem, scheme: Scheme) -> Problem {
+    problem.schedule.scheme = scheme;
+    problem
+}
+
+/// A box of one species in which every cell is a material of its own, so that the initial
+/// concentration (`initial`) and the decay rate (`decay`, 1/s) can be any function of the cell
+/// centre; uniform diffusivity `d` (m²/s).
+pub fn painted_box(
+    cells: [usize; 3],
+    extent: [f64; 3],
+    d: f64,
+    decay: impl Fn([f64; 3]) -> f64,
+    initial: impl Fn([f64; 3]) -> f64,
+    boundaries: [Boundary; 6],
+    end: f64,
+) -> Problem {
+    let grid = Grid { cells, spacing: [0, 1, 2].map(|a| extent[a] / cells[a] as f64) };
+    let mut centres = Vec::with_capacity(grid.n_cells());
+    for k in 0..cells[2] {
+        for j in 0..cells[1] {
+            for i in 0..cells[0] {
+                centres.push(grid.centre(i, j, k));
+            }
+        }
+    }
+    let n = centres.len();
+    let s = species(
+        "painted",
+        &vec![d; n],
+        &centres.iter().map(|&p| decay(p)).collect::<Vec<_>>(),
+        &centres.iter().map(|&p| initial(p)).collect::<Vec<_>>(),
+        boundaries,
+    );
+    let names: Vec<String> = (0..n).map(|i| format!("cell{i}")).collect();
+    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let index = |p: [f64; 3]| {
+        let [i, j, k] = [0, 1, 2].map(|a| (p[a] / grid.spacing[a]) as usize);
+        grid.index(i, j, k) as u32
+    };
+    box_problem(cells, extent, &names, index, vec![s], end)
+}
+
+/// Smallest and largest value of a field.
+pub fn min_max(field: &[f32]) -> (f64, f64) {
+    field.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)))
+}

@@ -6,14 +6,16 @@
 //! ```text
 //!   div   = Σ_interior faces  D_f/h² (c_nb − c)  −  Σ_boundary faces  g/h (c − c_b)
 //!   c'    = c + dt (div − k c)
-//!   acc  += c dt                      (compensated: `comp` carries the lost low bits)
+//!   dec  += k c dt                    (compensated: `dec_comp` carries the lost low bits)
+//!   out  += g (c − c_b) dt            (the entry of each boundary face of the cell, compensated)
 //! ```
 //!
 //! `D_f` is the harmonic mean of the two cell diffusivities, `g` the boundary conductance
-//! (`1/(1/rate + h/(2D))`, with `1/rate = 0` for a fixed concentration).
+//! (`1/(1/rate + h/(2D))`, with `1/rate = 0` for a fixed concentration). A boundary-face entry
+//! belongs to one cell only, so no two invocations write the same accumulator.
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
-use crate::solver::{Coef, FaceBc, Params};
+use crate::solver::{Coef, FaceBc, Params, compensated_add, face_offset, plane_index};
 
 /// Face diffusivity: harmonic mean, zero when neither side diffuses.
 pub fn face_diffusivity(a: f32, b: f32) -> f32 {
@@ -37,8 +39,10 @@ pub fn diffuse_explicit(
     faces: &[FaceBc],
     c_in: &[f32],
     c_out: &mut [f32],
-    acc: &mut [f32],
-    comp: &mut [f32],
+    dec: &mut [f32],
+    dec_comp: &mut [f32],
+    out: &mut [f32],
+    out_comp: &mut [f32],
     gid: [u32; 3],
 ) {
     let nx = params.cells[0];
@@ -69,9 +73,14 @@ pub fn diffuse_explicit(
         for side in 0..2u32 {
             let at_edge = if side == 0 { pos[axis] == 0 } else { pos[axis] + 1 == params.cells[axis] };
             if at_edge {
-                let bc = faces[(s * 6 + 2 * axis as u32 + side) as usize];
+                let face = 2 * axis as u32 + side;
+                let bc = faces[(s * 6 + face) as usize];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
-                div -= g * params.inv_h[axis] * (c - bc.value);
+                let flux = g * (c - bc.value);
+                div -= flux * params.inv_h[axis];
+                let e = (s * params.face_entries[0] + face_offset(params, face) + plane_index(params, pos, axis as u32))
+                    as usize;
+                compensated_add(&mut out[e], &mut out_comp[e], flux * dt);
             } else {
                 let nb = if side == 0 { cell - stride[axis] } else { cell + stride[axis] };
                 let d_nb = coef[(s * n_materials + material[nb as usize]) as usize].diffusivity;
@@ -79,10 +88,7 @@ pub fn diffuse_explicit(
             }
         }
     }
-    c_out[i] = c + dt * (div - here.decay * c);
-
-    let add = c * dt - comp[i];
-    let sum = acc[i] + add;
-    comp[i] = (sum - acc[i]) - add;
-    acc[i] = sum;
+    let decay = here.decay * c;
+    c_out[i] = c + dt * (div - decay);
+    compensated_add(&mut dec[i], &mut dec_comp[i], decay * dt);
 }

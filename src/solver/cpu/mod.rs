@@ -1,13 +1,24 @@
 //! The CPU reference engine: the twins of the WGSL kernels, run in plain loops.
 //!
 //! It is the reference the GPU engine is tested against and the fallback on machines without a
-//! GPU. It uses the same f32 arithmetic, in the same order, as the shaders.
+//! GPU. It uses the same f32 arithmetic, in the same order, as the shaders (`exp` aside, whose
+//! last bit may differ on a GPU).
+//!
+//! One step of each scheme, as the GPU engine dispatches it:
+//!
+//! - explicit: `diffuse_explicit` (c → c_next), swap;
+//! - ADI: `react_half_step` (c, in place), `adi_predictor` (c → c_next), `adi_sweep` along each
+//!   axis of [`adi_sweep_axes`] (c, c_next, scratch), swap, `react_half_step` (c). While the
+//!   Rannacher start-up lasts, a step is two such steps of `dt/2` with θ = 1.
 
+pub mod adi_predictor;
+pub mod adi_sweep;
 pub mod diffuse_explicit;
+pub mod react_half_step;
 pub mod reduce_totals;
 
-use super::{Engine, EngineInfo, SolverError, SpeciesTotals, Tables, finish_totals};
-use crate::problem::Problem;
+use super::{Engine, EngineInfo, RANNACHER_STEPS, SolverError, SpeciesTotals, Tables, adi_sweep_axes, finish_totals};
+use crate::problem::{Problem, Scheme};
 
 /// Runs the kernel twins one invocation at a time.
 pub struct CpuReference {
@@ -15,25 +26,139 @@ pub struct CpuReference {
     tables: Tables,
     c: Vec<f32>,
     c_next: Vec<f32>,
-    acc: Vec<f32>,
-    comp: Vec<f32>,
-    /// Simulated time since the accumulators were cleared, s.
-    since_clear: f64,
+    /// Decay accumulator and its compensation, laid out like the field.
+    dec: Vec<f32>,
+    dec_comp: Vec<f32>,
+    /// Boundary-face outflow accumulator and its compensation, `face_entries` per species.
+    out: Vec<f32>,
+    out_comp: Vec<f32>,
+    /// Thomas coefficients of the ADI sweeps (empty for the explicit scheme).
+    scratch: Vec<f32>,
+    /// Axes the ADI scheme sweeps.
+    sweep_axes: Vec<u32>,
+    /// Steps still to be taken as Rannacher start-up (ADI only).
+    start_up_left: u32,
 }
 
 impl CpuReference {
     pub fn new(problem: &Problem) -> Self {
         let c = problem.initial_field();
         let n = c.len();
+        let tables = Tables::new(problem);
+        let n_out = (tables.params.face_entries[0] * tables.params.counts[0]) as usize;
+        let adi = problem.schedule.scheme == Scheme::AdiDouglas;
         CpuReference {
             problem: problem.clone(),
-            tables: Tables::new(problem),
+            tables,
             c_next: vec![0.0; n],
             c,
-            acc: vec![0.0; n],
-            comp: vec![0.0; n],
-            since_clear: 0.0,
+            dec: vec![0.0; n],
+            dec_comp: vec![0.0; n],
+            out: vec![0.0; n_out],
+            out_comp: vec![0.0; n_out],
+            scratch: if adi { vec![0.0; n] } else { Vec::new() },
+            sweep_axes: adi_sweep_axes(problem),
+            start_up_left: RANNACHER_STEPS,
         }
+    }
+
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up (two half steps with
+    /// θ = 1 each). A new engine starts with [`RANNACHER_STEPS`]; after anything that makes the
+    /// data sharp again (a new dose), set it back to that. 0 turns the start-up off.
+    pub fn set_start_up_steps(&mut self, steps: u32) {
+        self.start_up_left = steps;
+    }
+
+    fn explicit_step(&mut self) {
+        let [nx, ny, nz, _] = self.tables.params.cells;
+        let ns = self.tables.params.counts[0];
+        let t = &self.tables;
+        for gz in 0..nz * ns {
+            for y in 0..ny {
+                for x in 0..nx {
+                    diffuse_explicit::diffuse_explicit(
+                        &t.params,
+                        &t.material,
+                        &t.coef,
+                        &t.faces,
+                        &self.c,
+                        &mut self.c_next,
+                        &mut self.dec,
+                        &mut self.dec_comp,
+                        &mut self.out,
+                        &mut self.out_comp,
+                        [x, y, gz],
+                    );
+                }
+            }
+        }
+        std::mem::swap(&mut self.c, &mut self.c_next);
+    }
+
+    fn react_half_step(&mut self) {
+        let [nx, ny, nz, _] = self.tables.params.cells;
+        let ns = self.tables.params.counts[0];
+        let t = &self.tables;
+        for gz in 0..nz * ns {
+            for y in 0..ny {
+                for x in 0..nx {
+                    react_half_step::react_half_step(
+                        &t.params,
+                        &t.material,
+                        &t.coef,
+                        &mut self.c,
+                        &mut self.dec,
+                        &mut self.dec_comp,
+                        [x, y, gz],
+                    );
+                }
+            }
+        }
+    }
+
+    /// One Douglas ADI step with the `dt` and θ in the parameters.
+    fn adi_step(&mut self) {
+        self.react_half_step();
+        let [nx, ny, nz, n_cells] = self.tables.params.cells;
+        let ns = self.tables.params.counts[0];
+        let t = &self.tables;
+        for gz in 0..nz * ns {
+            for y in 0..ny {
+                for x in 0..nx {
+                    adi_predictor::adi_predictor(
+                        &t.params,
+                        &t.material,
+                        &t.coef,
+                        &t.faces,
+                        &self.c,
+                        &mut self.c_next,
+                        [x, y, gz],
+                    );
+                }
+            }
+        }
+        for &axis in &self.sweep_axes {
+            let lines = n_cells / t.params.cells[axis as usize];
+            for s in 0..ns {
+                for line in 0..lines {
+                    adi_sweep::adi_sweep(
+                        &t.params,
+                        &t.material,
+                        &t.coef,
+                        &t.faces,
+                        &self.c,
+                        &mut self.c_next,
+                        &mut self.scratch,
+                        &mut self.out,
+                        &mut self.out_comp,
+                        axis,
+                        [line, s, 0],
+                    );
+                }
+            }
+        }
+        std::mem::swap(&mut self.c, &mut self.c_next);
+        self.react_half_step();
     }
 }
 
@@ -42,42 +167,34 @@ impl Engine for CpuReference {
         EngineInfo {
             backend: "cpu".into(),
             device: "CPU reference engine (kernel twins, single thread)".into(),
-            precision: "f32 fields; compensated f32 exposure accumulator; f64 totals".into(),
+            precision: "f32 fields; compensated f32 decay and outflow accumulators; f64 totals".into(),
         }
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
-        self.tables.params.time[0] = dt as f32;
-        let [nx, ny, nz, _] = self.tables.params.cells;
-        let ns = self.tables.params.counts[0];
         for _ in 0..steps {
-            let t = &self.tables;
-            for gz in 0..nz * ns {
-                for y in 0..ny {
-                    for x in 0..nx {
-                        diffuse_explicit::diffuse_explicit(
-                            &t.params,
-                            &t.material,
-                            &t.coef,
-                            &t.faces,
-                            &self.c,
-                            &mut self.c_next,
-                            &mut self.acc,
-                            &mut self.comp,
-                            [x, y, gz],
-                        );
-                    }
+            match self.problem.schedule.scheme {
+                Scheme::ExplicitFtcs => {
+                    self.tables.params.time = [dt as f32, 0.0, 1.0, 0.0];
+                    self.explicit_step();
+                }
+                Scheme::AdiDouglas if self.start_up_left > 0 => {
+                    self.tables.params.time = [(0.5 * dt) as f32, 1.0, 1.0, 0.0];
+                    self.adi_step();
+                    self.adi_step();
+                    self.start_up_left -= 1;
+                }
+                Scheme::AdiDouglas => {
+                    self.tables.params.time = [dt as f32, 0.5, 1.0, 0.0];
+                    self.adi_step();
                 }
             }
-            std::mem::swap(&mut self.c, &mut self.c_next);
-            self.since_clear += dt;
         }
         Ok(())
     }
 
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError> {
-        let t = &mut self.tables;
-        t.params.time[1] = self.since_clear as f32;
+        let t = &self.tables;
         let groups = t.params.counts[2];
         let ns = t.params.counts[0];
         let mut partials = vec![0.0f32; (ns * groups * t.params.counts[3]) as usize];
@@ -86,18 +203,17 @@ impl Engine for CpuReference {
                 reduce_totals::reduce_totals(
                     &t.params,
                     &t.material,
-                    &t.coef,
-                    &t.faces,
                     &self.c,
-                    &self.acc,
+                    &self.dec,
+                    &self.out,
                     &mut partials,
                     [w, s],
                 );
             }
         }
-        self.acc.fill(0.0);
-        self.comp.fill(0.0);
-        self.since_clear = 0.0;
+        for acc in [&mut self.dec, &mut self.dec_comp, &mut self.out, &mut self.out_comp] {
+            acc.fill(0.0);
+        }
         Ok(finish_totals(&self.problem, &partials))
     }
 

@@ -1,0 +1,62 @@
+//! The explicit predictor of the Douglas ADI scheme. Twin of `shaders/adi_predictor.wgsl`: same
+//! bindings, same index arithmetic, same operation order.
+//!
+//! ```text
+//!   v0 = u + dt · A u,   A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b)
+//! ```
+//!
+//! The face rule is that of `diffuse_explicit`, without decay (reactions are split off) and
+//! without bookkeeping: what crosses a boundary face in the whole step is booked by the sweep of
+//! that face's axis ([`super::adi_sweep`]).
+#![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
+
+use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
+use crate::solver::{Coef, FaceBc, Params};
+
+/// Predicts one cell of one species: `gid = (x, y, z + nz * species)`, as in the shader.
+pub fn adi_predictor(
+    params: &Params,
+    material: &[u32],
+    coef: &[Coef],
+    faces: &[FaceBc],
+    u: &[f32],
+    v: &mut [f32],
+    gid: [u32; 3],
+) {
+    let nx = params.cells[0];
+    let ny = params.cells[1];
+    let nz = params.cells[2];
+    let n_cells = params.cells[3];
+    let n_materials = params.counts[1];
+    let x = gid[0];
+    let y = gid[1];
+    let z = gid[2] % nz;
+    let s = gid[2] / nz;
+    if x >= nx || y >= ny || s >= params.counts[0] {
+        return;
+    }
+    let cell = x + nx * (y + ny * z);
+    let base = s * n_cells;
+    let i = (base + cell) as usize;
+    let d = coef[(s * n_materials + material[cell as usize]) as usize].diffusivity;
+    let c = u[i];
+
+    let pos = [x, y, z];
+    let stride = [1u32, nx, nx * ny];
+    let mut div = 0.0f32;
+    for axis in 0..3 {
+        for side in 0..2u32 {
+            let at_edge = if side == 0 { pos[axis] == 0 } else { pos[axis] + 1 == params.cells[axis] };
+            if at_edge {
+                let bc = faces[(s * 6 + 2 * axis as u32 + side) as usize];
+                let g = boundary_conductance(bc, d, params.half_h[axis]);
+                div -= g * (c - bc.value) * params.inv_h[axis];
+            } else {
+                let nb = if side == 0 { cell - stride[axis] } else { cell + stride[axis] };
+                let d_nb = coef[(s * n_materials + material[nb as usize]) as usize].diffusivity;
+                div += face_diffusivity(d, d_nb) * params.inv_h2[axis] * (u[(base + nb) as usize] - c);
+            }
+        }
+    }
+    v[i] = c + params.time[0] * div;
+}
