@@ -6,7 +6,9 @@ use std::f64::consts::LN_2;
 use std::path::Path;
 
 fn load(name: &str) -> Problem {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
     scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -15,11 +17,17 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 fn species<'a>(p: &'a Problem, name: &str) -> &'a secretome::problem::Species {
-    p.species.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no species {name}"))
+    p.species
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no species {name}"))
 }
 
 fn material(p: &Problem, name: &str) -> usize {
-    p.materials.iter().position(|m| m.name == name).unwrap_or_else(|| panic!("no material {name}"))
+    p.materials
+        .iter()
+        .position(|m| m.name == name)
+        .unwrap_or_else(|| panic!("no material {name}"))
 }
 
 /// Estimated run time of the CPU reference engine, s (~2e8 cell·species updates per second).
@@ -39,9 +47,23 @@ fn every_shipped_scenario_loads() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let p = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(p.schedule.output_times.last(), Some(&p.schedule.end), "{}", path.display());
-            assert_eq!(p.schedule.snapshot_times.last(), Some(&p.schedule.end), "{}", path.display());
-            assert!(p.material_cell_counts().iter().all(|&c| c > 0), "{}: a material without cells", path.display());
+            assert_eq!(
+                p.schedule.output_times.last(),
+                Some(&p.schedule.end),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                p.schedule.snapshot_times.last(),
+                Some(&p.schedule.end),
+                "{}",
+                path.display()
+            );
+            assert!(
+                p.material_cell_counts().iter().all(|&c| c > 0),
+                "{}: a material without cells",
+                path.display()
+            );
             n += 1;
         }
     }
@@ -54,35 +76,79 @@ fn wound_gel_2d_compiles_to_the_stated_values() {
     assert_eq!(p.name, "wound_gel_2d");
     assert_eq!(p.grid.cells, [400, 130, 1]);
     assert_eq!(p.grid.dimension(), 2);
-    assert!(close(p.grid.spacing[0], 20e-6) && close(p.grid.spacing[1], 20e-6) && close(p.grid.spacing[2], 1e-3));
+    assert!(
+        close(p.grid.spacing[0], 20e-6)
+            && close(p.grid.spacing[1], 20e-6)
+            && close(p.grid.spacing[2], 1e-3)
+    );
     assert_eq!(p.species.len(), 10);
-    for name in ["VEGF", "FGF-2", "EGF", "TGF-beta1", "PDGF-BB", "IGF-1", "IL-6", "IL-8", "IL-10", "MCP-1"] {
+    for name in [
+        "VEGF",
+        "FGF-2",
+        "EGF",
+        "TGF-beta1",
+        "PDGF-BB",
+        "IGF-1",
+        "IL-6",
+        "IL-8",
+        "IL-10",
+        "MCP-1",
+    ] {
         species(&p, name);
     }
-    let (gel, bed, dermis, epi) =
-        (material(&p, "gel"), material(&p, "wound_bed"), material(&p, "dermis"), material(&p, "epidermis"));
+    let (gel, bed, dermis, epi) = (
+        material(&p, "gel"),
+        material(&p, "wound_bed"),
+        material(&p, "dermis"),
+        material(&p, "epidermis"),
+    );
     assert_eq!(p.materials[gel].role, Role::Depot);
     assert_eq!(p.materials[bed].role, Role::Tissue);
     let counts = p.material_cell_counts();
-    assert_eq!(counts[gel], 400 * 50, "1 mm gel sheet across the whole width");
+    assert_eq!(
+        counts[gel],
+        400 * 50,
+        "1 mm gel sheet across the whole width"
+    );
     assert_eq!(counts[bed], 250 * 75, "5 mm x 1.5 mm wound bed");
-    assert_eq!(counts[epi], 2 * 75 * 5, "0.1 mm epidermis on the intact skin either side");
-    assert_eq!(counts[dermis], 400 * 130 - counts[gel] - counts[bed] - counts[epi]);
+    assert_eq!(
+        counts[epi],
+        2 * 75 * 5,
+        "0.1 mm epidermis on the intact skin either side"
+    );
+    assert_eq!(
+        counts[dermis],
+        400 * 130 - counts[gel] - counts[bed] - counts[epi]
+    );
 
     let vegf = species(&p, "VEGF");
     assert!(close(vegf.diffusivity[gel], 105e-12), "105 um^2/s in m^2/s");
     assert!(close(vegf.diffusivity[dermis], 41e-12));
-    assert!(close(vegf.decay_rate[bed], LN_2 / (33.7 * 60.0)), "half-life 33.7 min as a rate");
+    assert!(
+        close(vegf.decay_rate[bed], LN_2 / (33.7 * 60.0)),
+        "half-life 33.7 min as a rate"
+    );
     assert!(close(vegf.decay_rate[gel], LN_2 / (90.0 * 60.0)));
     assert!(close(vegf.initial[gel], 30.0));
     assert_eq!(vegf.initial[bed], 0.0);
     assert_eq!(vegf.unit.text, "pg/mL");
     assert_eq!(vegf.unit.amount_text, "pg");
     assert!(close(vegf.unit.volume_si, 1e-6));
-    assert!(close(species(&p, "IGF-1").initial[gel], 300.0), "0.3 ng/mL in pg/mL");
-    assert!(close(species(&p, "MCP-1").initial[gel], 2750.0), "2.75 ng/mL in pg/mL");
+    assert!(
+        close(species(&p, "IGF-1").initial[gel], 300.0),
+        "0.3 ng/mL in pg/mL"
+    );
+    assert!(
+        close(species(&p, "MCP-1").initial[gel], 2750.0),
+        "2.75 ng/mL in pg/mL"
+    );
     for s in &p.species {
-        assert_eq!(s.boundaries[2], Boundary::Fixed { value: 0.0 }, "{}: ymin is a sink", s.name);
+        assert_eq!(
+            s.boundaries[2],
+            Boundary::Fixed { value: 0.0 },
+            "{}: ymin is a sink",
+            s.name
+        );
         for f in [0, 1, 3, 4, 5] {
             assert_eq!(s.boundaries[f], Boundary::NoFlux, "{}: face {f}", s.name);
         }
@@ -109,7 +175,10 @@ fn wound_gel_2d_fits_the_reference_engine_budget() {
     // Limited by EGF in the gel; decay adds a little.
     let diffusion_limit = (20e-6f64).powi(2) / (4.0 * 204e-12);
     let limit = p.explicit_step_limit();
-    assert!(limit <= diffusion_limit && limit > 0.999 * diffusion_limit, "{limit} vs {diffusion_limit}");
+    assert!(
+        limit <= diffusion_limit && limit > 0.999 * diffusion_limit,
+        "{limit} vs {diffusion_limit}"
+    );
 }
 
 #[test]
@@ -122,7 +191,10 @@ fn punch_disc_3d_is_3d_and_quick() {
     // A disc of radius 3 mm, 0.6 mm thick, on 100 um cells: ~pi 30^2 x 6 cells.
     let disc = p.material_cell_counts()[gel] as f64;
     let expected = std::f64::consts::PI * 30.0 * 30.0 * 6.0;
-    assert!((disc - expected).abs() < 0.03 * expected, "{disc} vs {expected}");
+    assert!(
+        (disc - expected).abs() < 0.03 * expected,
+        "{disc} vs {expected}"
+    );
     assert!(reference_seconds(&p) < 60.0);
     for s in &p.species {
         assert_eq!(s.boundaries[4], Boundary::Fixed { value: 0.0 });
@@ -142,7 +214,10 @@ fn validation_slab_1d_is_a_sheet_between_sinks() {
     assert_eq!(s.boundaries[0], Boundary::Fixed { value: 0.0 });
     assert_eq!(s.boundaries[1], Boundary::Fixed { value: 0.0 });
     assert_eq!(p.schedule.output_times.len(), 60);
-    assert!(close(p.explicit_step_limit(), (10e-6f64).powi(2) / (3.0 * 1e-10)));
+    assert!(close(
+        p.explicit_step_limit(),
+        (10e-6f64).powi(2) / (3.0 * 1e-10)
+    ));
 }
 
 #[test]
@@ -156,7 +231,10 @@ fn validation_decay_1d_has_a_decay_length_of_100_um() {
     assert_eq!(s.boundaries[0], Boundary::Fixed { value: 1.0 });
     assert_eq!(s.boundaries[1], Boundary::NoFlux);
     let extent = p.grid.extent()[0];
-    assert!(extent / 100e-6 >= 20.0, "domain much longer than the decay length");
+    assert!(
+        extent / 100e-6 >= 20.0,
+        "domain much longer than the decay length"
+    );
 }
 
 #[test]

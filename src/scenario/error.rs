@@ -1,5 +1,6 @@
 //! Errors about a scenario file, and the helpers that give them a key path and a line.
 
+use std::fmt;
 use std::ops::Range;
 
 /// Everything that can be wrong with a scenario. Every variant names the file; those about one
@@ -18,8 +19,8 @@ pub enum ScenarioError {
     #[error("{file}:{line}:{column}: not valid TOML: {message}")]
     Syntax {
         file: String,
-        line: usize,
-        column: usize,
+        line: u32,
+        column: u32,
         message: String,
     },
     /// Valid TOML whose layout is wrong: an unknown key, a missing key, a value of the wrong
@@ -28,33 +29,25 @@ pub enum ScenarioError {
     Structure {
         file: String,
         key: String,
-        line: Option<usize>,
+        line: Option<u32>,
         /// The offending text as written, if short.
         value: Option<String>,
         message: String,
     },
     /// A value that is read but not acceptable: a missing or wrong unit, an unparseable number,
     /// a value out of range, a name that does not exist, a duplicate or a conflict.
-    #[error("{}: `{key}` = {value}: {problem}; accepted: {accepted}", at(file, *line))]
-    Invalid {
-        file: String,
-        key: String,
-        line: Option<usize>,
-        /// The value as written.
-        value: String,
-        problem: String,
-        accepted: String,
-    },
+    #[error("{0}")]
+    Invalid(Box<InvalidValue>),
     /// `time.dt` is above the stability limit of the explicit scheme for this problem.
     #[error(
-        "{}: `time.dt` = {value}: {dt:.6e} s is above the explicit stability limit of {limit:.6e} s \
-         for this grid and these coefficients; accepted: a step ≤ {limit:.6e} s, or leave `dt` out \
-         to use `safety` × the limit",
-        at(file, *line)
+        "{}: `time.dt` = {value}: {} s is above the explicit stability limit of {} s for this grid \
+         and these coefficients; accepted: a step ≤ {} s, or leave `dt` out to use `safety` × the \
+         limit",
+        at(file, *line), significant(*dt), significant(*limit), significant(*limit)
     )]
     StepTooLarge {
         file: String,
-        line: Option<usize>,
+        line: Option<u32>,
         value: String,
         /// Requested step, s.
         dt: f64,
@@ -69,7 +62,7 @@ pub enum ScenarioError {
     )]
     OutOfMemory {
         file: String,
-        line: Option<usize>,
+        line: Option<u32>,
         cells: [u64; 3],
         species: usize,
         /// Bytes needed: the engine's buffers, the material-id array and one field on the host.
@@ -85,14 +78,43 @@ pub enum ScenarioError {
     )]
     TooManyValues {
         file: String,
-        line: Option<usize>,
+        line: Option<u32>,
         cells: [u64; 3],
         species: usize,
         values: u128,
     },
 }
 
-fn at(file: &str, line: Option<usize>) -> String {
+/// The details of [`ScenarioError::Invalid`] (boxed: errors travel in every `Result` here).
+#[derive(Debug)]
+pub struct InvalidValue {
+    pub file: String,
+    /// Key path, e.g. `species[2].diffusivity.gel`.
+    pub key: String,
+    pub line: Option<u32>,
+    /// The value as written (`(table)` for a whole table).
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: String,
+    /// What would be accepted instead.
+    pub accepted: String,
+}
+
+impl fmt::Display for InvalidValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: `{}` = {}: {}; accepted: {}",
+            at(&self.file, self.line),
+            self.key,
+            self.value,
+            self.problem,
+            self.accepted
+        )
+    }
+}
+
+fn at(file: &str, line: Option<u32>) -> String {
     match line {
         Some(line) => format!("{file}:{line}"),
         None => file.to_string(),
@@ -103,6 +125,19 @@ fn show_value(value: &Option<String>) -> String {
     match value {
         Some(v) => format!(" = {v}"),
         None => String::new(),
+    }
+}
+
+/// `x` to 6 significant digits, without an exponent for ordinary step sizes.
+fn significant(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if (-4..6).contains(&magnitude) {
+        format!("{:.*}", (5 - magnitude).max(0) as usize, x)
+    } else {
+        format!("{x:.5e}")
     }
 }
 
@@ -118,25 +153,26 @@ fn bytes(n: u64) -> String {
 }
 
 /// Line number (from 1) of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
+pub fn line_of(text: &str, offset: usize) -> u32 {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
+    let newlines = text.as_bytes()[..offset]
         .iter()
         .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+        .count();
+    u32::try_from(newlines).unwrap_or(u32::MAX - 1) + 1
 }
 
 /// Column number (from 1, in characters) of a byte offset.
-pub fn column_of(text: &str, offset: usize) -> usize {
+pub fn column_of(text: &str, offset: usize) -> u32 {
     let offset = offset.min(text.len());
     let start = text.as_bytes()[..offset]
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(0, |i| i + 1);
-    text.get(start..offset)
-        .map_or(offset - start, |s| s.chars().count())
-        + 1
+    let chars = text
+        .get(start..offset)
+        .map_or(offset - start, |s| s.chars().count());
+    u32::try_from(chars).unwrap_or(u32::MAX - 1) + 1
 }
 
 /// The source text of a span if it is short and on one line, for quoting in messages.

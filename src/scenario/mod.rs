@@ -10,7 +10,7 @@ mod error;
 mod shapes;
 mod spec;
 
-pub use error::ScenarioError;
+pub use error::{InvalidValue, ScenarioError};
 pub use shapes::Shape;
 
 use crate::problem::{
@@ -83,7 +83,7 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn line(&self, span: &Range<usize>) -> Option<usize> {
+    fn line(&self, span: &Range<usize>) -> Option<u32> {
         (span.start <= self.text.len()).then(|| error::line_of(self.text, span.start))
     }
 
@@ -129,12 +129,11 @@ impl Ctx<'_> {
             }
             value = None;
             message = format!("unknown key: {message}");
-        } else if message.starts_with("invalid type: integer")
-            || message.starts_with("invalid type: floating point")
+        } else if (message.starts_with("invalid type: integer")
+            || message.starts_with("invalid type: floating point"))
+            && message.contains("expected a string")
         {
-            if message.contains("expected a string") {
-                message.push_str("; values with units are written as text, e.g. \"1.5 mm\"");
-            }
+            message.push_str("; values with units are written as text, e.g. \"1.5 mm\"");
         }
         ScenarioError::Structure {
             file: self.file.to_string(),
@@ -157,14 +156,14 @@ impl Ctx<'_> {
         accepted: impl Into<String>,
     ) -> ScenarioError {
         let value = error::snippet(self.text, &span).unwrap_or_else(|| "(table)".to_string());
-        ScenarioError::Invalid {
+        ScenarioError::Invalid(Box::new(InvalidValue {
             file: self.file.to_string(),
             key: key.into(),
             line: self.line(&span),
             value,
             problem: problem.into(),
             accepted: accepted.into(),
-        }
+        }))
     }
 
     fn invalid(
@@ -174,19 +173,18 @@ impl Ctx<'_> {
         problem: impl Into<String>,
         accepted: impl Into<String>,
     ) -> ScenarioError {
-        ScenarioError::Invalid {
+        ScenarioError::Invalid(Box::new(InvalidValue {
             file: self.file.to_string(),
             key: key.into(),
             line: self.line(&v.span()),
             value: format!("{:?}", v.get_ref()),
             problem: problem.into(),
             accepted: accepted.into(),
-        }
+        }))
     }
 
     fn unit_error(&self, key: &str, v: &Text, e: UnitError, units: &str) -> ScenarioError {
         let accepted = match &e {
-            UnitError::WrongDimension { expected, .. } => expected.clone(),
             UnitError::NeedsMolecularWeight { .. } => {
                 "a concentration in the species' own kind of unit, or give the \
                  species a `molecular_weight`"
@@ -332,8 +330,11 @@ fn compile(
         ));
     }
     let cells_line = ctx.line(&g.cells.span());
-    let n_cells_wide = cells.iter().map(|&c| c as u128).product::<u128>();
-    let values = n_cells_wide * n_species as u128;
+    // Saturating: absurd counts must end in the error below, not in an overflow.
+    let n_cells_wide = cells
+        .iter()
+        .fold(1u128, |acc, &c| acc.saturating_mul(c as u128));
+    let values = n_cells_wide.saturating_mul(n_species as u128);
     if values > MAX_VALUES {
         return Err(ScenarioError::TooManyValues {
             file: ctx.file.to_string(),
@@ -622,7 +623,7 @@ fn compile_species(
     )?;
     let decay_rate = per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| {
         let accepted = "a half-life > 0 (\"33.7 min\") or a rate ≥ 0 (\"0.0206 1/min\", \"0 1/s\")";
-        match ctx.quantity(k, v, units::decay, units::TIME_UNITS)? {
+        match ctx.quantity(k, v, units::decay, units::DECAY_UNITS)? {
             units::Decay::HalfLife(t) if t <= 0.0 => {
                 Err(ctx.invalid(k, v, "a half-life must be positive", accepted))
             }
@@ -792,21 +793,11 @@ fn compile_boundaries(
                 Some(v) => {
                     let (unit, mw) = &units_of[s];
                     concentration(ctx, &key("value"), v, unit, *mw).map_err(|e| match e {
-                        ScenarioError::Invalid {
-                            file,
-                            key,
-                            line,
-                            value,
-                            problem,
-                            accepted,
-                        } => ScenarioError::Invalid {
-                            file,
-                            key,
-                            line,
-                            value,
-                            problem: format!("{problem} (for species `{}`)", species_names[s]),
-                            accepted,
-                        },
+                        ScenarioError::Invalid(mut detail) => {
+                            detail.problem =
+                                format!("{} (for species `{}`)", detail.problem, species_names[s]);
+                            ScenarioError::Invalid(detail)
+                        }
                         other => other,
                     })?
                 }
@@ -843,4 +834,90 @@ fn compile_boundaries(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[scenario]
+name = "m"
+[grid]
+size = ["1 mm", "1 mm", "1 mm"]
+cells = [10, 1, 1]
+default_material = "a"
+[time]
+end = "25 min"
+output_interval = "10 min"
+snapshot_interval = "20 min"
+[[material]]
+name = "a"
+role = "tissue"
+[[species]]
+name = "s"
+unit = "nM"
+diffusivity = { a = "1 um^2/s" }
+decay = { a = "0 1/s" }
+"#;
+
+    #[test]
+    fn end_not_a_multiple_of_the_output_interval_is_added() {
+        let p = from_str_with_memory(MINIMAL, "m.toml", None).unwrap();
+        assert_eq!(p.schedule.output_times, vec![600.0, 1200.0, 1500.0]);
+        assert_eq!(p.schedule.snapshot_times, vec![1200.0, 1500.0]);
+        assert_eq!(
+            p.schedule.time_step,
+            TimeStep::Auto {
+                safety: DEFAULT_SAFETY
+            }
+        );
+    }
+
+    #[test]
+    fn without_snapshot_interval_only_the_end_is_a_snapshot() {
+        let text = MINIMAL.replace("snapshot_interval = \"20 min\"\n", "");
+        let p = from_str_with_memory(&text, "m.toml", None).unwrap();
+        assert_eq!(p.schedule.snapshot_times, vec![1500.0]);
+    }
+
+    #[test]
+    fn faces_without_a_boundary_are_no_flux() {
+        let p = from_str_with_memory(MINIMAL, "m.toml", None).unwrap();
+        assert_eq!(p.species[0].boundaries, [Boundary::NoFlux; 6]);
+    }
+
+    #[test]
+    fn shapes_take_cells_by_their_centre() {
+        let layer = Shape::Layer {
+            axis: 1,
+            from: 1.0,
+            to: 2.0,
+        };
+        assert!(layer.contains([9.0, 1.0, 9.0]) && !layer.contains([0.0, 2.0, 0.0]));
+        let cyl = Shape::Cylinder {
+            axis: 2,
+            center: [0.0, 0.0],
+            radius: 1.0,
+            from: 0.0,
+            to: 1.0,
+        };
+        assert!(cyl.contains([0.6, 0.6, 0.5]) && !cyl.contains([0.8, 0.8, 0.5]));
+        assert!(!cyl.contains([0.0, 0.0, 1.0]));
+        let sphere = Shape::Sphere {
+            center: [0.0; 3],
+            radius: 1.0,
+        };
+        assert!(sphere.contains([1.0, 0.0, 0.0]) && !sphere.contains([0.6, 0.6, 0.6]));
+    }
+
+    #[test]
+    fn key_paths_follow_tables_and_arrays() {
+        let text = "[a]\nb = 1\n[[c]]\nd = 2\n[[c]]\ne = { f = \"x\" }\n";
+        let doc = toml::de::DeTable::parse(text).unwrap();
+        let at = |needle: &str| error::key_path_at(doc.get_ref(), text.find(needle).unwrap());
+        assert_eq!(at("b ="), "a.b");
+        assert_eq!(at("d ="), "c[0].d");
+        assert_eq!(at("\"x\""), "c[1].e.f");
+    }
 }
