@@ -660,3 +660,17 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn deeply_nested_toml_is_refused_without_overflowing_the_stack() {
+    for text in [
+        format!("a = {}1{}", "[".repeat(100_000), "]".repeat(100_000)),
+        format!("a = {}", "{ b = ".repeat(100_000)),
+    ] {
+        let err = scenario::from_str_with_memory(&text, FILE, None).unwrap_err();
+        assert!(
+            matches!(err, ScenarioError::Syntax { line: 1, .. }),
+            "{err}"
+        );
+    }
+}
