@@ -1,10 +1,763 @@
-//! Scenario files (being written).
+//! Scenario files: TOML in, a checked [`Problem`] in SI out.
+//!
+//! The whole file is read, every value converted through [`crate::units`] and checked, and only
+//! then compiled into a [`Problem`]; nothing is run or allocated in proportion to the grid before
+//! the grid is known to fit in memory. Every refusal is a [`ScenarioError`] naming the file, the
+//! key path and, where known, the line. The format is documented key by key in
+//! `docs/scenarios.md`.
 
-/// Placeholder until the scenario reader lands.
-#[derive(Debug, thiserror::Error)]
-#[error("scenario files cannot be read yet: {0}")]
-pub struct ScenarioError(String);
+mod error;
+mod shapes;
+mod spec;
 
-pub fn load(path: &std::path::Path) -> Result<crate::problem::Problem, ScenarioError> {
-    Err(ScenarioError(path.display().to_string()))
+pub use error::{InvalidValue, ScenarioError};
+pub use shapes::Shape;
+
+use crate::problem::{Boundary, FACE_NAMES, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep};
+use crate::units::{self, SpeciesUnit, UnitError};
+use spec::{BoundaryKind, PerMaterial, RoleSpec, ScenarioFile, SchemeSpec, Text};
+use std::ops::Range;
+use std::path::Path;
+
+/// Default fraction of the explicit stability limit used for the automatic step.
+pub const DEFAULT_SAFETY: f64 = 0.9;
+/// Most output times a schedule may have (each one is a reduction and a line of totals).
+pub const MAX_OUTPUT_TIMES: usize = 1_000_000;
+/// Most cell·species values the engines can index.
+pub const MAX_VALUES: u128 = 1 << 31;
+
+/// Reads, checks and compiles the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Problem, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
+    from_str(&text, &file)
+}
+
+/// Checks and compiles scenario `text`; `file` is the name used in messages.
+///
+/// The grid is checked against the memory the machine has available now (MemAvailable in
+/// `/proc/meminfo`; no check where that cannot be read).
+pub fn from_str(text: &str, file: &str) -> Result<Problem, ScenarioError> {
+    from_str_with_memory(text, file, available_memory())
+}
+
+/// As [`from_str`], with the available memory (bytes) given instead of read from the system;
+/// `None` skips the memory check.
+pub fn from_str_with_memory(text: &str, file: &str, available_bytes: Option<u64>) -> Result<Problem, ScenarioError> {
+    let ctx = Ctx { file, text };
+    let doc = toml::de::DeTable::parse(text).map_err(|e| ctx.syntax(&e))?;
+    let spec: ScenarioFile = toml::from_str(text).map_err(|e| ctx.structure(&e, doc.get_ref()))?;
+    compile(&ctx, &spec, available_bytes)
+}
+
+/// Bytes of memory available to a new allocation (MemAvailable), if the system says.
+pub fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Bytes a run of this size holds: the engine's buffers
+/// ([`crate::solver::engine_memory_bytes`]), the problem's material-id array, and one
+/// field of every species on the host (initial values, snapshots).
+pub fn memory_needed(cells: [usize; 3], n_species: usize, n_materials: usize, scheme: Scheme) -> u64 {
+    let n_cells = cells.iter().map(|&n| n as u64).product::<u64>();
+    crate::solver::engine_memory_bytes_for(cells, n_species, n_materials, scheme)
+        + 4 * n_cells
+        + 4 * n_cells * n_species as u64
+}
+
+/// The file being read, for building errors.
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line(&self, span: &Range<usize>) -> Option<u32> {
+        (span.start <= self.text.len()).then(|| error::line_of(self.text, span.start))
+    }
+
+    fn syntax(&self, e: &toml::de::Error) -> ScenarioError {
+        let pos = e.span().map_or(0, |s| s.start);
+        ScenarioError::Syntax {
+            file: self.file.to_string(),
+            line: error::line_of(self.text, pos),
+            column: error::column_of(self.text, pos),
+            message: e.message().trim().to_string(),
+        }
+    }
+
+    /// A serde error (unknown, missing or mistyped key) with the key path found from its span.
+    fn structure(&self, e: &toml::de::Error, doc: &toml::de::DeTable<'_>) -> ScenarioError {
+        let message = e.message().trim().to_string();
+        let span = e.span();
+        let mut key = span.as_ref().map(|s| error::key_path_at(doc, s.start)).unwrap_or_default();
+        let mut value = span.as_ref().and_then(|s| error::snippet(self.text, s));
+        let mut message = message;
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+            value = None;
+            message = format!("missing key `{field}` (see docs/scenarios.md)");
+        } else if let Some(rest) = message.strip_prefix("unknown field `") {
+            let field = rest.split('`').next().unwrap_or("");
+            if !key.ends_with(field) {
+                key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
+            }
+            value = None;
+            message = format!("unknown key: {message}");
+        } else if (message.starts_with("invalid type: integer") || message.starts_with("invalid type: floating point"))
+            && message.contains("expected a string")
+        {
+            message.push_str("; values with units are written as text, e.g. \"1.5 mm\"");
+        }
+        ScenarioError::Structure {
+            file: self.file.to_string(),
+            key: if key.is_empty() { "(document)".to_string() } else { key },
+            line: span.as_ref().and_then(|s| self.line(s)),
+            value,
+            message,
+        }
+    }
+
+    fn invalid_span(
+        &self,
+        key: impl Into<String>,
+        span: Range<usize>,
+        problem: impl Into<String>,
+        accepted: impl Into<String>,
+    ) -> ScenarioError {
+        let value = error::snippet(self.text, &span).unwrap_or_else(|| "(table)".to_string());
+        ScenarioError::Invalid(Box::new(InvalidValue {
+            file: self.file.to_string(),
+            key: key.into(),
+            line: self.line(&span),
+            value,
+            problem: problem.into(),
+            accepted: accepted.into(),
+        }))
+    }
+
+    fn invalid(
+        &self,
+        key: impl Into<String>,
+        v: &Text,
+        problem: impl Into<String>,
+        accepted: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError::Invalid(Box::new(InvalidValue {
+            file: self.file.to_string(),
+            key: key.into(),
+            line: self.line(&v.span()),
+            value: format!("{:?}", v.get_ref()),
+            problem: problem.into(),
+            accepted: accepted.into(),
+        }))
+    }
+
+    fn unit_error(&self, key: &str, v: &Text, e: UnitError, units: &str) -> ScenarioError {
+        let accepted = match &e {
+            UnitError::NeedsMolecularWeight { .. } => "a concentration in the species' own kind of unit, or give the \
+                 species a `molecular_weight`"
+                .to_string(),
+            _ => format!("\"<number> <unit>\" with unit {units}"),
+        };
+        self.invalid(key, v, e.to_string(), accepted)
+    }
+
+    /// Parses a quantity with `parse`, turning its error into a [`ScenarioError`] for `key`.
+    fn quantity<T>(
+        &self,
+        key: &str,
+        v: &Text,
+        parse: fn(&str) -> Result<T, UnitError>,
+        units: &str,
+    ) -> Result<T, ScenarioError> {
+        parse(v.get_ref()).map_err(|e| self.unit_error(key, v, e, units))
+    }
+}
+
+fn names_list(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> Result<Problem, ScenarioError> {
+    let name = spec.scenario.name.get_ref().trim();
+    if name.is_empty() {
+        return Err(ctx.invalid("scenario.name", &spec.scenario.name, "empty", "a non-empty name"));
+    }
+
+    // Materials.
+    if spec.material.get_ref().is_empty() {
+        return Err(ctx.invalid_span("material", spec.material.span(), "no materials", "at least one [[material]]"));
+    }
+    let mut materials: Vec<Material> = Vec::new();
+    for (i, m) in spec.material.get_ref().iter().enumerate() {
+        let n = m.name.get_ref().trim();
+        if n.is_empty() {
+            return Err(ctx.invalid(format!("material[{i}].name"), &m.name, "empty", "a non-empty name"));
+        }
+        if let Some(j) = materials.iter().position(|x| x.name == n) {
+            return Err(ctx.invalid(
+                format!("material[{i}].name"),
+                &m.name,
+                format!("duplicate: `material[{j}]` has the same name"),
+                "each material name once",
+            ));
+        }
+        let role = match m.role {
+            RoleSpec::Depot => Role::Depot,
+            RoleSpec::Tissue => Role::Tissue,
+        };
+        materials.push(Material { name: n.to_string(), role });
+    }
+    let material_names: Vec<String> = materials.iter().map(|m| m.name.clone()).collect();
+    let material_id = |key: String, v: &Text| -> Result<usize, ScenarioError> {
+        material_names.iter().position(|n| n == v.get_ref().trim()).ok_or_else(|| {
+            ctx.invalid(key, v, "no material of this name", format!("one of {}", names_list(&material_names)))
+        })
+    };
+
+    // Grid.
+    let g = &spec.grid;
+    if g.size.get_ref().len() != 3 {
+        return Err(ctx.invalid_span(
+            "grid.size",
+            g.size.span(),
+            format!("{} entries given", g.size.get_ref().len()),
+            "3 lengths, the extents along x, y, z",
+        ));
+    }
+    let mut extent = [0.0; 3];
+    for (a, v) in g.size.get_ref().iter().enumerate() {
+        let key = format!("grid.size[{a}]");
+        extent[a] = ctx.quantity(&key, v, units::length, units::LENGTH_UNITS)?;
+        if extent[a] <= 0.0 {
+            return Err(ctx.invalid(key, v, "an extent must be positive", "a length > 0"));
+        }
+    }
+    if g.cells.get_ref().len() != 3 {
+        return Err(ctx.invalid_span(
+            "grid.cells",
+            g.cells.span(),
+            format!("{} entries given", g.cells.get_ref().len()),
+            "3 whole numbers ≥ 1, the cells along x, y, z",
+        ));
+    }
+    let mut cells = [0u64; 3];
+    for (a, c) in g.cells.get_ref().iter().enumerate() {
+        if *c.get_ref() < 1 {
+            return Err(ctx.invalid_span(
+                format!("grid.cells[{a}]"),
+                c.span(),
+                "fewer than 1 cell",
+                "a whole number ≥ 1 (1 makes the axis a slab of the given thickness)",
+            ));
+        }
+        cells[a] = *c.get_ref() as u64;
+    }
+    let n_species = spec.species.get_ref().len();
+    if n_species == 0 {
+        return Err(ctx.invalid_span("species", spec.species.span(), "no species", "at least one [[species]]"));
+    }
+    let cells_line = ctx.line(&g.cells.span());
+    // Saturating: absurd counts must end in the error below, not in an overflow.
+    let n_cells_wide = cells.iter().fold(1u128, |acc, &c| acc.saturating_mul(c as u128));
+    let values = n_cells_wide.saturating_mul(n_species as u128);
+    if values > MAX_VALUES {
+        return Err(ScenarioError::TooManyValues {
+            file: ctx.file.to_string(),
+            line: cells_line,
+            cells,
+            species: n_species,
+            values,
+        });
+    }
+    let n_cells = n_cells_wide as usize;
+    let schedule = compile_schedule(ctx, &spec.time)?;
+    if let Some(available) = available_bytes {
+        let cell_counts = cells.map(|c| c as usize);
+        let needed = memory_needed(cell_counts, n_species, materials.len(), schedule.scheme);
+        if needed > available {
+            return Err(ScenarioError::OutOfMemory {
+                file: ctx.file.to_string(),
+                line: cells_line,
+                cells,
+                species: n_species,
+                needed,
+                available,
+            });
+        }
+    }
+    let cells = cells.map(|c| c as usize);
+    let grid = Grid { cells, spacing: [0, 1, 2].map(|a| extent[a] / cells[a] as f64) };
+    let default_material = material_id("grid.default_material".to_string(), &g.default_material)?;
+
+    // Time (checked before painting; the step limit is checked once the problem exists).
+
+    // Species (before regions: cheap checks first).
+    let mut species = Vec::with_capacity(n_species);
+    let mut units_of: Vec<(SpeciesUnit, Option<f64>)> = Vec::with_capacity(n_species);
+    for (i, s) in spec.species.get_ref().iter().enumerate() {
+        let (sp, unit) = compile_species(ctx, i, s, &material_names, species.as_slice())?;
+        species.push(sp);
+        units_of.push(unit);
+    }
+
+    compile_boundaries(ctx, spec, &mut species, &units_of)?;
+
+    // Regions.
+    let mut shapes = Vec::with_capacity(spec.region.len());
+    for (i, r) in spec.region.iter().enumerate() {
+        let m = material_id(format!("region[{i}].material"), &r.material)?;
+        shapes.push((m, shapes::compile(ctx, i, r, extent)?));
+    }
+    let mut ids = vec![default_material as u32; n_cells];
+    for (i, (m, shape)) in shapes.iter().enumerate() {
+        if shapes::paint(&grid, &mut ids, shape, *m as u32) == 0 {
+            return Err(ctx.invalid_span(
+                format!("region[{i}]"),
+                spec.region[i].shape.span(),
+                "contains no cell centre, so it paints nothing",
+                "a shape covering at least one cell centre (refine the grid or enlarge the shape)",
+            ));
+        }
+    }
+
+    let problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule };
+
+    if let (TimeStep::Fixed { dt }, Some(dt_text)) = (problem.schedule.time_step, &spec.time.dt) {
+        let limit = problem.explicit_step_limit();
+        if dt > limit {
+            return Err(ScenarioError::StepTooLarge {
+                file: ctx.file.to_string(),
+                line: ctx.line(&dt_text.span()),
+                value: format!("{:?}", dt_text.get_ref()),
+                dt,
+                limit,
+            });
+        }
+    }
+    Ok(problem)
+}
+
+fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<Schedule, ScenarioError> {
+    let positive_time = |key: &str, v: &Text| -> Result<f64, ScenarioError> {
+        let x = ctx.quantity(key, v, units::time, units::TIME_UNITS)?;
+        if x > 0.0 { Ok(x) } else { Err(ctx.invalid(key, v, "must be positive", "a time > 0")) }
+    };
+    let end = positive_time("time.end", &t.end)?;
+    let out = positive_time("time.output_interval", &t.output_interval)?;
+    let steps = (end / out * (1.0 + 1e-12)).floor();
+    if steps > MAX_OUTPUT_TIMES as f64 {
+        return Err(ctx.invalid(
+            "time.output_interval",
+            &t.output_interval,
+            format!("gives {steps:.0} output times before `time.end`"),
+            format!("at most {MAX_OUTPUT_TIMES} output times: a longer interval"),
+        ));
+    }
+    let mut output_times: Vec<f64> = (1..=steps as usize).map(|i| i as f64 * out).collect();
+    match output_times.last_mut() {
+        Some(last) if (*last - end).abs() <= 1e-9 * end => *last = end,
+        _ => output_times.push(end),
+    }
+    let mut snapshot_times = Vec::new();
+    if let Some(snap_text) = &t.snapshot_interval {
+        let snap = positive_time("time.snapshot_interval", snap_text)?;
+        let ratio = snap / out;
+        let every = ratio.round();
+        if every < 1.0 || (ratio - every).abs() > 1e-9 * ratio {
+            return Err(ctx.invalid(
+                "time.snapshot_interval",
+                snap_text,
+                format!("not a whole multiple of `time.output_interval` ({out} s)"),
+                format!("a multiple of {out} s, e.g. {} s", out * every.max(1.0)),
+            ));
+        }
+        let every = every as usize;
+        snapshot_times.extend(output_times.iter().enumerate().filter(|(i, _)| (i + 1) % every == 0).map(|(_, &t)| t));
+    }
+    if snapshot_times.last() != Some(&end) {
+        snapshot_times.push(end);
+    }
+
+    let scheme = match t.scheme.as_ref().map(|s| *s.get_ref()) {
+        None | Some(SchemeSpec::Explicit) => Scheme::ExplicitFtcs,
+    };
+    let safety = match &t.safety {
+        None => DEFAULT_SAFETY,
+        Some(s) => {
+            let x = *s.get_ref();
+            if !(x > 0.0 && x <= 1.0) {
+                return Err(ctx.invalid_span(
+                    "time.safety",
+                    s.span(),
+                    "outside (0, 1]",
+                    "a fraction of the stability limit, 0 < safety ≤ 1 (default 0.9)",
+                ));
+            }
+            x
+        }
+    };
+    let time_step = match &t.dt {
+        None => TimeStep::Auto { safety },
+        Some(dt_text) => {
+            if t.safety.is_some() {
+                return Err(ctx.invalid(
+                    "time.dt",
+                    dt_text,
+                    "both `dt` and `safety` given",
+                    "either a fixed `dt` or a `safety` fraction for the automatic step",
+                ));
+            }
+            TimeStep::Fixed { dt: positive_time("time.dt", dt_text)? }
+        }
+    };
+    Ok(Schedule { end, output_times, snapshot_times, scheme, time_step })
+}
+
+/// Reads a per-material table: every key a material, every material present; `parse` turns
+/// text into the SI value (and checks its range).
+fn per_material(
+    ctx: &Ctx<'_>,
+    key: &str,
+    table: &PerMaterial,
+    materials: &[String],
+    required: bool,
+    mut parse: impl FnMut(&str, &Text) -> Result<f64, ScenarioError>,
+) -> Result<Vec<f64>, ScenarioError> {
+    for (m, v) in table.get_ref() {
+        if !materials.contains(m) {
+            return Err(ctx.invalid(
+                format!("{key}.{m}"),
+                v,
+                format!("no material named `{m}`"),
+                format!("keys naming materials: {}", names_list(materials)),
+            ));
+        }
+    }
+    let mut out = Vec::with_capacity(materials.len());
+    for m in materials {
+        let k = format!("{key}.{m}");
+        match table.get_ref().get(m) {
+            Some(v) => out.push(parse(&k, v)?),
+            None if required => {
+                return Err(ctx.invalid_span(
+                    k,
+                    table.span(),
+                    format!("no value for material `{m}`"),
+                    format!("a value for every material: {}", names_list(materials)),
+                ));
+            }
+            None => out.push(0.0),
+        }
+    }
+    Ok(out)
+}
+
+fn compile_species(
+    ctx: &Ctx<'_>,
+    i: usize,
+    s: &spec::SpeciesSpec,
+    materials: &[String],
+    before: &[Species],
+) -> Result<(Species, (SpeciesUnit, Option<f64>)), ScenarioError> {
+    let key = |k: &str| format!("species[{i}].{k}");
+    let name = s.name.get_ref().trim();
+    if name.is_empty() || name == "all" {
+        return Err(ctx.invalid(key("name"), &s.name, "empty or reserved", "a non-empty name other than `all`"));
+    }
+    if let Some(j) = before.iter().position(|x| x.name == name) {
+        return Err(ctx.invalid(
+            key("name"),
+            &s.name,
+            format!("duplicate: `species[{j}]` has the same name"),
+            "each species name once",
+        ));
+    }
+    let unit = units::concentration_unit(s.unit.get_ref())
+        .map_err(|e| ctx.unit_error(&key("unit"), &s.unit, e, units::CONCENTRATION_UNITS))?;
+    let molar_mass = match &s.molecular_weight {
+        None => None,
+        Some(v) => {
+            let mw = ctx.quantity(&key("molecular_weight"), v, units::molar_mass, units::MOLAR_MASS_UNITS)?;
+            if mw <= 0.0 {
+                return Err(ctx.invalid(key("molecular_weight"), v, "must be positive", "a molecular weight > 0"));
+            }
+            Some(mw)
+        }
+    };
+    let diffusivity = per_material(ctx, &key("diffusivity"), &s.diffusivity, materials, true, |k, v| {
+        let d = ctx.quantity(k, v, units::diffusivity, units::DIFFUSIVITY_UNITS)?;
+        if d > 0.0 {
+            Ok(d)
+        } else {
+            Err(ctx.invalid(k, v, "a diffusivity must be positive", "a diffusivity > 0, e.g. \"41 um^2/s\""))
+        }
+    })?;
+    let decay_rate = per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| {
+        let accepted = "a half-life > 0 (\"33.7 min\") or a rate ≥ 0 (\"0.0206 1/min\", \"0 1/s\")";
+        match ctx.quantity(k, v, units::decay, units::DECAY_UNITS)? {
+            units::Decay::HalfLife(t) if t <= 0.0 => Err(ctx.invalid(k, v, "a half-life must be positive", accepted)),
+            units::Decay::Rate(r) if r < 0.0 => Err(ctx.invalid(k, v, "a decay rate cannot be negative", accepted)),
+            d if !d.rate().is_finite() => Err(ctx.invalid(k, v, "the rate is not finite", accepted)),
+            d => Ok(d.rate()),
+        }
+    })?;
+    let initial = match &s.initial {
+        None => vec![0.0; materials.len()],
+        Some(table) => per_material(ctx, &key("initial"), table, materials, false, |k, v| {
+            concentration(ctx, k, v, &unit, molar_mass)
+        })?,
+    };
+    let species = Species {
+        name: name.to_string(),
+        unit: unit.unit.clone(),
+        diffusivity,
+        decay_rate,
+        initial,
+        boundaries: [Boundary::NoFlux; 6],
+    };
+    Ok((species, (unit, molar_mass)))
+}
+
+/// A concentration ≥ 0 converted to a species' unit.
+fn concentration(
+    ctx: &Ctx<'_>,
+    key: &str,
+    v: &Text,
+    unit: &SpeciesUnit,
+    molar_mass: Option<f64>,
+) -> Result<f64, ScenarioError> {
+    let c = units::concentration_in(v.get_ref(), unit, molar_mass)
+        .map_err(|e| ctx.unit_error(key, v, e, units::CONCENTRATION_UNITS))?;
+    if c < 0.0 {
+        return Err(ctx.invalid(key, v, "a concentration cannot be negative", "a concentration ≥ 0"));
+    }
+    Ok(c)
+}
+
+fn compile_boundaries(
+    ctx: &Ctx<'_>,
+    spec: &ScenarioFile,
+    species: &mut [Species],
+    units_of: &[(SpeciesUnit, Option<f64>)],
+) -> Result<(), ScenarioError> {
+    let species_names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
+    // Which boundary entry (index) set each species' face, to report conflicts.
+    let mut set_by: Vec<[Option<usize>; 6]> = vec![[None; 6]; species.len()];
+    for (i, b) in spec.boundary.iter().enumerate() {
+        let key = |k: &str| format!("boundary[{i}].{k}");
+        if b.faces.get_ref().is_empty() {
+            return Err(ctx.invalid_span(
+                key("faces"),
+                b.faces.span(),
+                "empty",
+                "one or more of xmin xmax ymin ymax zmin zmax",
+            ));
+        }
+        let mut faces = Vec::new();
+        for (j, f) in b.faces.get_ref().iter().enumerate() {
+            match FACE_NAMES.iter().position(|&n| n == f.get_ref().trim()) {
+                Some(face) if !faces.contains(&face) => faces.push(face),
+                Some(_) => {
+                    return Err(ctx.invalid(
+                        format!("{}[{j}]", key("faces")),
+                        f,
+                        "face listed twice",
+                        "each face once",
+                    ));
+                }
+                None => {
+                    return Err(ctx.invalid(
+                        format!("{}[{j}]", key("faces")),
+                        f,
+                        "no such face",
+                        "xmin, xmax, ymin, ymax, zmin, zmax",
+                    ));
+                }
+            }
+        }
+        if b.species.get_ref().is_empty() {
+            return Err(ctx.invalid_span(key("species"), b.species.span(), "empty", "`all` or species names"));
+        }
+        let mut targets: Vec<usize> = Vec::new();
+        for (j, s) in b.species.get_ref().iter().enumerate() {
+            let s_name = s.get_ref().trim();
+            if s_name == "all" {
+                targets.extend(0..species.len());
+            } else if let Some(p) = species_names.iter().position(|n| n == s_name) {
+                targets.push(p);
+            } else {
+                return Err(ctx.invalid(
+                    format!("{}[{j}]", key("species")),
+                    s,
+                    "no species of this name",
+                    format!("`all` or one of {}", names_list(&species_names)),
+                ));
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+
+        let kind = *b.kind.get_ref();
+        let kind_name = match kind {
+            BoundaryKind::NoFlux => "no_flux",
+            BoundaryKind::Fixed => "fixed",
+            BoundaryKind::Clearance => "clearance",
+        };
+        let unused = |k: &str, v: &Text| {
+            ctx.invalid(
+                key(k),
+                v,
+                format!("`{k}` is not used by type `{kind_name}`"),
+                "for no_flux: no value or rate; for fixed: value; for clearance: rate and optional value",
+            )
+        };
+        let rate = match (kind, &b.rate) {
+            (BoundaryKind::Clearance, Some(v)) => {
+                let r = ctx.quantity(&key("rate"), v, units::velocity, units::VELOCITY_UNITS)?;
+                if r <= 0.0 {
+                    return Err(ctx.invalid(
+                        key("rate"),
+                        v,
+                        "a clearance rate must be positive",
+                        "a mass-transfer rate > 0, e.g. \"1 um/s\" (use no_flux for zero)",
+                    ));
+                }
+                r
+            }
+            (BoundaryKind::Clearance, None) => {
+                return Err(ctx.invalid_span(
+                    key("rate"),
+                    b.kind.span(),
+                    "type `clearance` needs `rate`",
+                    "a mass-transfer rate > 0 in length/time, e.g. \"1 um/s\"",
+                ));
+            }
+            (_, Some(v)) => return Err(unused("rate", v)),
+            (_, None) => 0.0,
+        };
+        match (kind, &b.value) {
+            (BoundaryKind::Fixed, None) => {
+                return Err(ctx.invalid_span(
+                    key("value"),
+                    b.kind.span(),
+                    "type `fixed` needs `value`",
+                    "a concentration ≥ 0, e.g. \"0 pg/mL\"",
+                ));
+            }
+            (BoundaryKind::NoFlux, Some(v)) => return Err(unused("value", v)),
+            _ => {}
+        }
+        for &s in &targets {
+            let value = match &b.value {
+                None => 0.0,
+                Some(v) => {
+                    let (unit, mw) = &units_of[s];
+                    concentration(ctx, &key("value"), v, unit, *mw).map_err(|e| match e {
+                        ScenarioError::Invalid(mut detail) => {
+                            detail.problem = format!("{} (for species `{}`)", detail.problem, species_names[s]);
+                            ScenarioError::Invalid(detail)
+                        }
+                        other => other,
+                    })?
+                }
+            };
+            let boundary = match kind {
+                BoundaryKind::NoFlux => Boundary::NoFlux,
+                BoundaryKind::Fixed => Boundary::Fixed { value },
+                BoundaryKind::Clearance => Boundary::Clearance { rate, value },
+            };
+            for &f in &faces {
+                if let Some(prev) = set_by[s][f] {
+                    let j = b.faces.get_ref().iter().position(|x| x.get_ref().trim() == FACE_NAMES[f]).unwrap_or(0);
+                    let prev_line =
+                        ctx.line(&spec.boundary[prev].faces.span()).map_or(String::new(), |l| format!(" (line {l})"));
+                    return Err(ctx.invalid(
+                        format!("{}[{j}]", key("faces")),
+                        &b.faces.get_ref()[j],
+                        format!(
+                            "face `{}` of species `{}` already has a boundary from `boundary[{prev}]`{prev_line}",
+                            FACE_NAMES[f], species_names[s]
+                        ),
+                        "at most one boundary per face and species (faces given none are no-flux)",
+                    ));
+                }
+                set_by[s][f] = Some(i);
+                species[s].boundaries[f] = boundary;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[scenario]
+name = "m"
+[grid]
+size = ["1 mm", "1 mm", "1 mm"]
+cells = [10, 1, 1]
+default_material = "a"
+[time]
+end = "25 min"
+output_interval = "10 min"
+snapshot_interval = "20 min"
+[[material]]
+name = "a"
+role = "tissue"
+[[species]]
+name = "s"
+unit = "nM"
+diffusivity = { a = "1 um^2/s" }
+decay = { a = "0 1/s" }
+"#;
+
+    #[test]
+    fn end_not_a_multiple_of_the_output_interval_is_added() {
+        let p = from_str_with_memory(MINIMAL, "m.toml", None).unwrap();
+        assert_eq!(p.schedule.output_times, vec![600.0, 1200.0, 1500.0]);
+        assert_eq!(p.schedule.snapshot_times, vec![1200.0, 1500.0]);
+        assert_eq!(p.schedule.time_step, TimeStep::Auto { safety: DEFAULT_SAFETY });
+    }
+
+    #[test]
+    fn without_snapshot_interval_only_the_end_is_a_snapshot() {
+        let text = MINIMAL.replace("snapshot_interval = \"20 min\"\n", "");
+        let p = from_str_with_memory(&text, "m.toml", None).unwrap();
+        assert_eq!(p.schedule.snapshot_times, vec![1500.0]);
+    }
+
+    #[test]
+    fn faces_without_a_boundary_are_no_flux() {
+        let p = from_str_with_memory(MINIMAL, "m.toml", None).unwrap();
+        assert_eq!(p.species[0].boundaries, [Boundary::NoFlux; 6]);
+    }
+
+    #[test]
+    fn shapes_take_cells_by_their_centre() {
+        let layer = Shape::Layer { axis: 1, from: 1.0, to: 2.0 };
+        assert!(layer.contains([9.0, 1.0, 9.0]) && !layer.contains([0.0, 2.0, 0.0]));
+        let cyl = Shape::Cylinder { axis: 2, center: [0.0, 0.0], radius: 1.0, from: 0.0, to: 1.0 };
+        assert!(cyl.contains([0.6, 0.6, 0.5]) && !cyl.contains([0.8, 0.8, 0.5]));
+        assert!(!cyl.contains([0.0, 0.0, 1.0]));
+        let sphere = Shape::Sphere { center: [0.0; 3], radius: 1.0 };
+        assert!(sphere.contains([1.0, 0.0, 0.0]) && !sphere.contains([0.6, 0.6, 0.6]));
+    }
+
+    #[test]
+    fn key_paths_follow_tables_and_arrays() {
+        let text = "[a]\nb = 1\n[[c]]\nd = 2\n[[c]]\ne = { f = \"x\" }\n";
+        let doc = toml::de::DeTable::parse(text).unwrap();
+        let at = |needle: &str| error::key_path_at(doc.get_ref(), text.find(needle).unwrap());
+        assert_eq!(at("b ="), "a.b");
+        assert_eq!(at("d ="), "c[0].d");
+        assert_eq!(at("\"x\""), "c[1].e.f");
+    }
 }

@@ -291,13 +291,17 @@ pub trait Engine {
 /// coefficients), two f32 per boundary-face entry (outflow and its compensation); the reduce
 /// partials. The small tables are left out.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
-    let g = &problem.grid;
-    let cells = g.n_cells() as u64;
-    let species = problem.species.len() as u64;
-    let fields = match problem.schedule.scheme {
+    engine_memory_bytes_for(problem.grid.cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
+}
+
+/// [`engine_memory_bytes`] from the sizes alone, before a problem is built.
+pub fn engine_memory_bytes_for(cells: [usize; 3], n_species: usize, n_materials: usize, scheme: Scheme) -> u64 {
+    let n_cells = cells.iter().map(|&n| n as u64).product::<u64>();
+    let species = n_species as u64;
+    let fields = match scheme {
         Scheme::ExplicitFtcs => 4,
         Scheme::AdiDouglas => 5,
     };
-    let partials = reduce_groups(g.cells) as u64 * partial_len(problem.materials.len()) as u64;
-    cells * 4 + 4 * species * (fields * cells + 2 * face_entries(g.cells) as u64 + partials)
+    let partials = reduce_groups(cells) as u64 * partial_len(n_materials) as u64;
+    n_cells * 4 + 4 * species * (fields * n_cells + 2 * face_entries(cells) as u64 + partials)
 }

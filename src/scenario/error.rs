@@ -1,0 +1,215 @@
+//! Errors about a scenario file, and the helpers that give them a key path and a line.
+
+use std::fmt;
+use std::ops::Range;
+
+/// Everything that can be wrong with a scenario. Every variant names the file; those about one
+/// value also name its key path (`species[2].diffusivity.gel`, indices from 0) and, where the
+/// parser knows it, the line (from 1).
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the scenario: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("{file}:{line}:{column}: not valid TOML: {message}")]
+    Syntax { file: String, line: u32, column: u32, message: String },
+    /// Valid TOML whose layout is wrong: an unknown key, a missing key, a value of the wrong
+    /// TOML type (a number where text with a unit is needed, …) or an unknown choice.
+    #[error("{}: `{key}`{}: {message}", at(file, *line), show_value(value))]
+    Structure {
+        file: String,
+        key: String,
+        line: Option<u32>,
+        /// The offending text as written, if short.
+        value: Option<String>,
+        message: String,
+    },
+    /// A value that is read but not acceptable: a missing or wrong unit, an unparseable number,
+    /// a value out of range, a name that does not exist, a duplicate or a conflict.
+    #[error("{0}")]
+    Invalid(Box<InvalidValue>),
+    /// `time.dt` is above the stability limit of the explicit scheme for this problem.
+    #[error(
+        "{}: `time.dt` = {value}: {} s is above the explicit stability limit of {} s for this grid \
+         and these coefficients; accepted: a step ≤ {} s, or leave `dt` out to use `safety` × the \
+         limit",
+        at(file, *line), significant(*dt), significant(*limit), significant(*limit)
+    )]
+    StepTooLarge {
+        file: String,
+        line: Option<u32>,
+        value: String,
+        /// Requested step, s.
+        dt: f64,
+        /// Largest stable step, s ([`crate::problem::Problem::explicit_step_limit`]).
+        limit: f64,
+    },
+    /// The grid needs more memory than the machine has available.
+    #[error(
+        "{}: `grid.cells` = {cells:?} with {species} species needs {} of memory but only {} is \
+         available; accepted: fewer or coarser cells, or fewer species",
+        at(file, *line), bytes(*needed), bytes(*available)
+    )]
+    OutOfMemory {
+        file: String,
+        line: Option<u32>,
+        cells: [u64; 3],
+        species: usize,
+        /// Bytes needed: the engine's buffers, the material-id array and one field on the host.
+        needed: u64,
+        /// Bytes available (MemAvailable from /proc/meminfo, unless overridden).
+        available: u64,
+    },
+    /// More cell·species values than the engines can index (2³¹).
+    #[error(
+        "{}: `grid.cells` = {cells:?} with {species} species gives {values} cell·species values; \
+         accepted: at most 2^31 = 2147483648",
+        at(file, *line)
+    )]
+    TooManyValues { file: String, line: Option<u32>, cells: [u64; 3], species: usize, values: u128 },
+}
+
+/// The details of [`ScenarioError::Invalid`] (boxed: errors travel in every `Result` here).
+#[derive(Debug)]
+pub struct InvalidValue {
+    pub file: String,
+    /// Key path, e.g. `species[2].diffusivity.gel`.
+    pub key: String,
+    pub line: Option<u32>,
+    /// The value as written (`(table)` for a whole table).
+    pub value: String,
+    /// What is wrong with it.
+    pub problem: String,
+    /// What would be accepted instead.
+    pub accepted: String,
+}
+
+impl fmt::Display for InvalidValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: `{}` = {}: {}; accepted: {}",
+            at(&self.file, self.line),
+            self.key,
+            self.value,
+            self.problem,
+            self.accepted
+        )
+    }
+}
+
+fn at(file: &str, line: Option<u32>) -> String {
+    match line {
+        Some(line) => format!("{file}:{line}"),
+        None => file.to_string(),
+    }
+}
+
+fn show_value(value: &Option<String>) -> String {
+    match value {
+        Some(v) => format!(" = {v}"),
+        None => String::new(),
+    }
+}
+
+/// `x` to 6 significant digits, without an exponent for ordinary step sizes.
+fn significant(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return x.to_string();
+    }
+    let magnitude = x.abs().log10().floor() as i32;
+    if (-4..6).contains(&magnitude) { format!("{:.*}", (5 - magnitude).max(0) as usize, x) } else { format!("{x:.5e}") }
+}
+
+fn bytes(n: u64) -> String {
+    const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+    const MIB: f64 = 1024.0 * 1024.0;
+    let n = n as f64;
+    if n >= GIB { format!("{:.2} GiB", n / GIB) } else { format!("{:.1} MiB", n / MIB) }
+}
+
+/// Line number (from 1) of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> u32 {
+    let offset = offset.min(text.len());
+    let newlines = text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count();
+    u32::try_from(newlines).unwrap_or(u32::MAX - 1) + 1
+}
+
+/// Column number (from 1, in characters) of a byte offset.
+pub fn column_of(text: &str, offset: usize) -> u32 {
+    let offset = offset.min(text.len());
+    let start = text.as_bytes()[..offset].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let chars = text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+    u32::try_from(chars).unwrap_or(u32::MAX - 1) + 1
+}
+
+/// The source text of a span if it is short and on one line, for quoting in messages.
+pub fn snippet(text: &str, span: &Range<usize>) -> Option<String> {
+    let s = text.get(span.clone())?.trim();
+    (!s.is_empty() && s.len() <= 80 && !s.contains('\n')).then(|| s.to_string())
+}
+
+/// The key path (`species[2].diffusivity`) of the innermost key or value containing byte
+/// `pos`, found by walking the spanned document.
+pub fn key_path_at(doc: &toml::de::DeTable<'_>, pos: usize) -> String {
+    let mut path = String::new();
+    walk_table(doc, pos, &mut path);
+    path
+}
+
+fn contains(span: &Range<usize>, pos: usize) -> bool {
+    span.start <= pos && pos < span.end.max(span.start + 1)
+}
+
+fn walk_table(table: &toml::de::DeTable<'_>, pos: usize, path: &mut String) -> bool {
+    for (key, value) in table {
+        let in_key = contains(&key.span(), pos);
+        if in_key || contains(&value.span(), pos) || value_contains(value.get_ref(), pos) {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key.get_ref());
+            if !in_key {
+                walk_value(value.get_ref(), pos, path);
+            }
+            return true;
+        }
+    }
+    false
+}
+
+fn walk_value(value: &toml::de::DeValue<'_>, pos: usize, path: &mut String) -> bool {
+    match value {
+        toml::de::DeValue::Table(t) => walk_table(t, pos, path),
+        toml::de::DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                if contains(&item.span(), pos) || value_contains(item.get_ref(), pos) {
+                    path.push_str(&format!("[{i}]"));
+                    walk_value(item.get_ref(), pos, path);
+                    return true;
+                }
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Whether any key or value inside `value` contains `pos` (tables made of `[header]` sections
+/// may have spans that do not cover their contents).
+fn value_contains(value: &toml::de::DeValue<'_>, pos: usize) -> bool {
+    match value {
+        toml::de::DeValue::Table(t) => t
+            .iter()
+            .any(|(k, v)| contains(&k.span(), pos) || contains(&v.span(), pos) || value_contains(v.get_ref(), pos)),
+        toml::de::DeValue::Array(a) => {
+            a.iter().any(|item| contains(&item.span(), pos) || value_contains(item.get_ref(), pos))
+        }
+        _ => false,
+    }
+}

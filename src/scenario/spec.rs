@@ -1,0 +1,159 @@
+//! The scenario file as written: serde structs mirroring the TOML, every physical value still
+//! text. `docs/scenarios.md` documents every key; keep the two in step.
+//!
+//! Values that can be wrong carry their byte span (`Spanned`) so that errors can name the line.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+/// A value that is still unit text, e.g. `"1.5 mm"`.
+pub type Text = Spanned<String>;
+/// A per-material table of unit text, e.g. `{ gel = "105 um^2/s", dermis = "41 um^2/s" }`.
+pub type PerMaterial = Spanned<BTreeMap<String, Text>>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    pub scenario: Meta,
+    pub grid: GridSpec,
+    pub time: TimeSpec,
+    pub material: Spanned<Vec<MaterialSpec>>,
+    #[serde(default)]
+    pub region: Vec<RegionSpec>,
+    pub species: Spanned<Vec<SpeciesSpec>>,
+    #[serde(default)]
+    pub boundary: Vec<BoundarySpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    pub name: Text,
+    #[serde(default)]
+    #[allow(dead_code)] // read by people, not by the engines
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSpec {
+    pub size: Spanned<Vec<Text>>,
+    pub cells: Spanned<Vec<Spanned<i64>>>,
+    pub default_material: Text,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemeSpec {
+    Explicit,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeSpec {
+    pub end: Text,
+    pub output_interval: Text,
+    pub snapshot_interval: Option<Text>,
+    pub scheme: Option<Spanned<SchemeSpec>>,
+    pub safety: Option<Spanned<f64>>,
+    pub dt: Option<Text>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleSpec {
+    Depot,
+    Tissue,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialSpec {
+    pub name: Text,
+    pub role: RoleSpec,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ShapeKind {
+    Box,
+    Sphere,
+    Cylinder,
+    Layer,
+}
+
+impl ShapeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShapeKind::Box => "box",
+            ShapeKind::Sphere => "sphere",
+            ShapeKind::Cylinder => "cylinder",
+            ShapeKind::Layer => "layer",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AxisSpec {
+    X,
+    Y,
+    Z,
+}
+
+impl AxisSpec {
+    pub fn index(self) -> usize {
+        match self {
+            AxisSpec::X => 0,
+            AxisSpec::Y => 1,
+            AxisSpec::Z => 2,
+        }
+    }
+}
+
+/// One `[[region]]`. The keys each shape uses are checked in `shapes.rs`, where a key that the
+/// shape does not use is refused rather than ignored.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSpec {
+    pub material: Text,
+    pub shape: Spanned<ShapeKind>,
+    pub axis: Option<Spanned<AxisSpec>>,
+    pub from: Option<Text>,
+    pub to: Option<Text>,
+    pub min: Option<Spanned<Vec<Text>>>,
+    pub max: Option<Spanned<Vec<Text>>>,
+    pub center: Option<Spanned<Vec<Text>>>,
+    pub radius: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeciesSpec {
+    pub name: Text,
+    pub unit: Text,
+    pub molecular_weight: Option<Text>,
+    pub diffusivity: PerMaterial,
+    pub decay: PerMaterial,
+    pub initial: Option<PerMaterial>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BoundaryKind {
+    NoFlux,
+    Fixed,
+    Clearance,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundarySpec {
+    pub faces: Spanned<Vec<Text>>,
+    pub species: Spanned<Vec<Text>>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<BoundaryKind>,
+    pub value: Option<Text>,
+    pub rate: Option<Text>,
+}

@@ -1,0 +1,463 @@
+//! Every kind of bad scenario is refused before any work, with a message that names the file,
+//! the key (and the line where the parser knows it), the value and what would be accepted.
+
+use secretome::scenario::{self, ScenarioError};
+
+const FILE: &str = "bad.toml";
+
+const BASE: &str = r#"[scenario]
+name = "base"
+
+[grid]
+size = ["2 mm", "1 mm", "1 mm"]
+cells = [20, 10, 1]
+default_material = "tissue"
+
+[time]
+end = "1 h"
+output_interval = "10 min"
+snapshot_interval = "30 min"
+
+[[material]]
+name = "gel"
+role = "depot"
+
+[[material]]
+name = "tissue"
+role = "tissue"
+
+[[region]]
+material = "gel"
+shape = "layer"
+axis = "y"
+from = "0.5 mm"
+to = "1 mm"
+
+[[species]]
+name = "VEGF"
+unit = "pg/mL"
+molecular_weight = "45 kDa"
+diffusivity = { gel = "105 um^2/s", tissue = "41 um^2/s" }
+decay = { gel = "90 min", tissue = "33.7 min" }
+initial = { gel = "30 pg/mL" }
+
+[[species]]
+name = "IL-10"
+unit = "pg/mL"
+diffusivity = { gel = "112 um^2/s", tissue = "44 um^2/s" }
+decay = { gel = "24 h", tissue = "3 h" }
+initial = { gel = "42.5 pg/mL" }
+
+[[boundary]]
+faces = ["ymin"]
+species = ["all"]
+type = "fixed"
+value = "0 pg/mL"
+
+[[boundary]]
+faces = ["xmin"]
+species = ["VEGF"]
+type = "clearance"
+rate = "1 um/s"
+"#;
+
+/// `BASE` with `from` replaced by `to` (which must occur exactly once).
+fn edit(from: &str, to: &str) -> String {
+    assert_eq!(BASE.matches(from).count(), 1, "`{from}` must occur once in BASE");
+    BASE.replace(from, to)
+}
+
+/// Line (from 1) of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in text"));
+    text[..at].matches('\n').count() + 1
+}
+
+/// Loads `text`, expects a refusal whose message contains the file, `key` and every `also`;
+/// returns the message.
+fn refused(text: &str, key: &str, also: &[&str]) -> String {
+    let err = scenario::from_str_with_memory(text, FILE, Some(u64::MAX))
+        .err()
+        .unwrap_or_else(|| panic!("accepted, expected a refusal naming `{key}`"));
+    let msg = err.to_string();
+    assert!(msg.contains(FILE), "no file name in: {msg}");
+    assert!(msg.contains(&format!("`{key}`")), "no key `{key}` in: {msg}");
+    for a in also {
+        assert!(msg.contains(a), "no `{a}` in: {msg}");
+    }
+    msg
+}
+
+/// As [`refused`], also checking the message gives the line of `at`.
+fn refused_at(text: &str, key: &str, at: &str, also: &[&str]) -> String {
+    let line = format!("{FILE}:{}", line_of(text, at));
+    let mut all = vec![line.as_str()];
+    all.extend_from_slice(also);
+    refused(text, key, &all)
+}
+
+#[test]
+fn base_scenario_loads() {
+    let p = scenario::from_str_with_memory(BASE, FILE, Some(u64::MAX)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.species.len(), 2);
+}
+
+#[test]
+fn toml_syntax_error_gives_line() {
+    let text = edit("name = \"base\"", "name = \"base");
+    let err = scenario::from_str(&text, FILE).unwrap_err();
+    assert!(matches!(err, ScenarioError::Syntax { line: 2, .. }), "{err:?}");
+    assert!(err.to_string().starts_with("bad.toml:2:"), "{err}");
+}
+
+#[test]
+fn unknown_keys_are_refused_everywhere() {
+    let text = edit("[scenario]\n", "colour = \"red\"\n[scenario]\n");
+    refused_at(&text, "colour", "colour", &["unknown key"]);
+    let text = edit("default_material = \"tissue\"", "default_material = \"tissue\"\nspacing = \"1 mm\"");
+    refused_at(&text, "grid.spacing", "spacing", &["unknown key", "expected one of"]);
+    let text = edit("output_interval = \"10 min\"", "output_interval = \"10 min\"\nstart = \"0 s\"");
+    refused_at(&text, "time.start", "start =", &["unknown key"]);
+    let text = edit("role = \"depot\"", "role = \"depot\"\ncolor = \"blue\"");
+    refused_at(&text, "material[0].color", "color", &[]);
+    let text = edit("to = \"1 mm\"", "to = \"1 mm\"\nthickness = \"1 mm\"");
+    refused_at(&text, "region[0].thickness", "thickness", &[]);
+    let text = edit("name = \"IL-10\"", "name = \"IL-10\"\nhalf_life = \"3 h\"");
+    refused_at(&text, "species[1].half_life", "half_life", &[]);
+    let text = edit("rate = \"1 um/s\"", "rate = \"1 um/s\"\nvalu = \"0 pg/mL\"");
+    refused_at(&text, "boundary[1].valu", "valu =", &[]);
+}
+
+#[test]
+fn a_key_the_shape_does_not_use_is_refused() {
+    let text = edit("to = \"1 mm\"", "to = \"1 mm\"\nradius = \"1 mm\"");
+    refused_at(&text, "region[0].radius", "radius", &["not used by shape `layer`"]);
+}
+
+#[test]
+fn missing_keys_are_named() {
+    refused(&edit("end = \"1 h\"\n", ""), "time.end", &["missing"]);
+    refused(&edit("decay = { gel = \"24 h\", tissue = \"3 h\" }\n", ""), "species[1].decay", &["missing"]);
+    refused(&edit("[scenario]\nname = \"base\"\n", ""), "scenario", &["missing"]);
+    refused(&edit("axis = \"y\"\n", ""), "region[0].axis", &["needs `axis`"]);
+}
+
+#[test]
+fn a_number_where_text_with_a_unit_is_needed() {
+    let text = edit("end = \"1 h\"", "end = 3600");
+    refused_at(&text, "time.end", "end = 3600", &["\"1.5 mm\""]);
+}
+
+#[test]
+fn missing_unit() {
+    let text = edit("tissue = \"41 um^2/s\"", "tissue = \"41\"");
+    refused_at(&text, "species[0].diffusivity.tissue", "\"41\"", &["\"41\"", "unit is missing", "um^2/s"]);
+}
+
+#[test]
+fn unit_of_the_wrong_dimension() {
+    let text = edit("tissue = \"41 um^2/s\"", "tissue = \"41 mm\"");
+    refused_at(&text, "species[0].diffusivity.tissue", "41 mm", &["\"41 mm\"", "length", "diffusivity"]);
+    let text = edit("end = \"1 h\"", "end = \"1 m\"");
+    refused_at(&text, "time.end", "1 m\"", &["time"]);
+    let text = edit("rate = \"1 um/s\"", "rate = \"1 1/s\"");
+    refused_at(&text, "boundary[1].rate", "1 1/s", &["velocity"]);
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"30 um\" }");
+    refused_at(&text, "species[0].initial.gel", "30 um", &["concentration"]);
+    let text = edit("unit = \"pg/mL\"\nmolecular_weight", "unit = \"mm\"\nmolecular_weight");
+    refused_at(&text, "species[0].unit", "\"mm\"", &["concentration"]);
+}
+
+#[test]
+fn unknown_units_and_unparseable_numbers() {
+    let text = edit("from = \"0.5 mm\"", "from = \"0.5 furlong\"");
+    refused_at(&text, "region[0].from", "furlong", &["unknown unit `furlong`", "mm"]);
+    let text = edit("from = \"0.5 mm\"", "from = \"half mm\"");
+    refused_at(&text, "region[0].from", "half", &["no number"]);
+    let text = edit("end = \"1 h\"", "end = \"1e999 h\"");
+    refused_at(&text, "time.end", "1e999", &["not finite"]);
+}
+
+#[test]
+fn molar_to_mass_needs_a_molecular_weight() {
+    let text = edit("initial = { gel = \"42.5 pg/mL\" }", "initial = { gel = \"1 nM\" }");
+    refused_at(&text, "species[1].initial.gel", "1 nM", &["molecular_weight"]);
+    // With a molecular weight the same value converts.
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1 nM\" }");
+    let p = scenario::from_str_with_memory(&text, FILE, None).unwrap();
+    assert!((p.species[0].initial[0] - 45_000.0).abs() < 1e-6);
+}
+
+#[test]
+fn non_positive_diffusivity() {
+    for v in ["0 um^2/s", "-41 um^2/s"] {
+        let text = edit("tissue = \"41 um^2/s\"", &format!("tissue = \"{v}\""));
+        refused_at(&text, "species[0].diffusivity.tissue", v, &["positive", "> 0"]);
+    }
+}
+
+#[test]
+fn negative_decay() {
+    let text = edit("tissue = \"3 h\"", "tissue = \"-0.1 1/h\"");
+    refused_at(&text, "species[1].decay.tissue", "-0.1", &["negative"]);
+    let text = edit("tissue = \"3 h\"", "tissue = \"-3 h\"");
+    refused_at(&text, "species[1].decay.tissue", "-3 h", &["half-life must be positive"]);
+    let text = edit("tissue = \"3 h\"", "tissue = \"0 h\"");
+    refused_at(&text, "species[1].decay.tissue", "0 h", &["half-life"]);
+    // A zero rate is allowed.
+    let text = edit("tissue = \"3 h\"", "tissue = \"0 1/s\"");
+    assert_eq!(scenario::from_str_with_memory(&text, FILE, None).unwrap().species[1].decay_rate[1], 0.0);
+}
+
+#[test]
+fn negative_concentrations() {
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"-30 pg/mL\" }");
+    refused_at(&text, "species[0].initial.gel", "-30", &["negative"]);
+    let text = edit("value = \"0 pg/mL\"", "value = \"-1 pg/mL\"");
+    refused_at(&text, "boundary[0].value", "-1 pg/mL", &["negative"]);
+}
+
+#[test]
+fn bad_cell_counts() {
+    let text = edit("cells = [20, 10, 1]", "cells = [20, 0, 1]");
+    refused_at(&text, "grid.cells[1]", "cells", &["≥ 1"]);
+    let text = edit("cells = [20, 10, 1]", "cells = [20, -3, 1]");
+    refused_at(&text, "grid.cells[1]", "cells", &[]);
+    let text = edit("cells = [20, 10, 1]", "cells = [20, 10]");
+    refused_at(&text, "grid.cells", "cells", &["2 entries", "3 whole numbers"]);
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2 mm\", \"1 mm\"]");
+    refused_at(&text, "grid.size", "size", &["2 entries"]);
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2 mm\", \"0 mm\", \"1 mm\"]");
+    refused_at(&text, "grid.size[1]", "size", &["positive"]);
+}
+
+#[test]
+fn region_outside_the_domain_or_painting_nothing() {
+    let text = edit("to = \"1 mm\"", "to = \"1 cm\"");
+    refused_at(&text, "region[0].to", "1 cm", &["outside the domain along y", "0 to 1 mm"]);
+    let text = edit("from = \"0.5 mm\"", "from = \"-0.5 mm\"");
+    refused_at(&text, "region[0].from", "-0.5 mm", &["outside the domain"]);
+    // Between two cell centres (cells are 0.1 mm): no centre inside.
+    let text = edit("from = \"0.5 mm\"\nto = \"1 mm\"", "from = \"0.56 mm\"\nto = \"0.64 mm\"");
+    refused_at(&text, "region[0]", "shape = \"layer\"", &["paints nothing"]);
+    let text = edit("from = \"0.5 mm\"\nto = \"1 mm\"", "from = \"0.8 mm\"\nto = \"0.5 mm\"");
+    refused_at(&text, "region[0].to", "0.5 mm", &["lower bound"]);
+    let sphere = "shape = \"sphere\"\ncenter = [\"1 mm\", \"2 mm\", \"0.5 mm\"]\nradius = \"0.2 mm\"";
+    let text = edit("shape = \"layer\"\naxis = \"y\"\nfrom = \"0.5 mm\"\nto = \"1 mm\"", sphere);
+    refused_at(&text, "region[0].center[1]", "center", &["outside the domain along y"]);
+}
+
+#[test]
+fn unknown_material_names() {
+    let text = edit("default_material = \"tissue\"", "default_material = \"bone\"");
+    refused_at(&text, "grid.default_material", "bone", &["`gel`, `tissue`"]);
+    let text = edit("material = \"gel\"", "material = \"glue\"");
+    refused_at(&text, "region[0].material", "glue", &["no material"]);
+    let text = edit(
+        "decay = { gel = \"24 h\", tissue = \"3 h\" }",
+        "decay = { gel = \"24 h\", tissue = \"3 h\", fat = \"3 h\" }",
+    );
+    refused_at(&text, "species[1].decay.fat", "fat =", &["no material named `fat`"]);
+}
+
+#[test]
+fn duplicate_names() {
+    let text = edit("name = \"tissue\"", "name = \"gel\"");
+    refused_at(&text, "material[1].name", "name = \"gel\"\nrole = \"tissue\"", &["duplicate"]);
+    let text = edit("name = \"IL-10\"", "name = \"VEGF\"");
+    refused_at(&text, "species[1].name", "name = \"VEGF\"\nunit = \"pg/mL\"\ndiffusivity", &["duplicate"]);
+}
+
+#[test]
+fn species_missing_a_material() {
+    let text = edit(
+        "diffusivity = { gel = \"112 um^2/s\", tissue = \"44 um^2/s\" }",
+        "diffusivity = { gel = \"112 um^2/s\" }",
+    );
+    refused_at(
+        &text,
+        "species[1].diffusivity.tissue",
+        "diffusivity = { gel = \"112",
+        &["no value for material `tissue`"],
+    );
+    let text = edit("decay = { gel = \"90 min\", tissue = \"33.7 min\" }", "decay = { tissue = \"33.7 min\" }");
+    refused_at(&text, "species[0].decay.gel", "decay = { tissue", &["no value for material `gel`"]);
+}
+
+#[test]
+fn unknown_faces_and_species_in_boundaries() {
+    let text = edit("faces = [\"ymin\"]", "faces = [\"bottom\"]");
+    refused_at(&text, "boundary[0].faces[0]", "bottom", &["no such face", "ymin"]);
+    let text = edit("species = [\"VEGF\"]", "species = [\"VEGFA\"]");
+    refused_at(&text, "boundary[1].species[0]", "VEGFA", &["no species", "`VEGF`, `IL-10`"]);
+}
+
+#[test]
+fn conflicting_boundaries() {
+    let text = edit("faces = [\"xmin\"]", "faces = [\"ymin\"]");
+    refused_at(
+        &text,
+        "boundary[1].faces[0]",
+        "faces = [\"ymin\"]\nspecies = [\"VEGF\"]",
+        &["already has a boundary from `boundary[0]`", "VEGF"],
+    );
+    let text = edit("faces = [\"ymin\"]", "faces = [\"ymin\", \"ymin\"]");
+    refused(&text, "boundary[0].faces[1]", &["twice"]);
+}
+
+#[test]
+fn incomplete_boundaries() {
+    let text = edit("value = \"0 pg/mL\"\n", "");
+    refused_at(&text, "boundary[0].value", "type = \"fixed\"", &["needs `value`"]);
+    let text = edit("rate = \"1 um/s\"\n", "");
+    refused_at(&text, "boundary[1].rate", "type = \"clearance\"", &["needs `rate`"]);
+    for r in ["0 um/s", "-1 um/s"] {
+        let text = edit("rate = \"1 um/s\"", &format!("rate = \"{r}\""));
+        refused_at(&text, "boundary[1].rate", r, &["positive"]);
+    }
+    let text = edit("type = \"fixed\"", "type = \"no_flux\"");
+    refused_at(&text, "boundary[0].value", "value = \"0 pg/mL\"", &["not used by type `no_flux`"]);
+    let text = edit("type = \"fixed\"", "type = \"robin\"");
+    refused_at(&text, "boundary[0].type", "robin", &["no_flux", "clearance"]);
+}
+
+#[test]
+fn bad_times() {
+    let text = edit("snapshot_interval = \"30 min\"", "snapshot_interval = \"25 min\"");
+    refused_at(&text, "time.snapshot_interval", "25 min", &["multiple"]);
+    let text = edit("snapshot_interval = \"30 min\"", "snapshot_interval = \"5 min\"");
+    refused_at(&text, "time.snapshot_interval", "5 min", &["multiple"]);
+    for end in ["0 h", "-1 h"] {
+        let text = edit("end = \"1 h\"", &format!("end = \"{end}\""));
+        refused_at(&text, "time.end", end, &["positive"]);
+    }
+    let text = edit("output_interval = \"10 min\"", "output_interval = \"1e-6 s\"");
+    refused_at(&text, "time.output_interval", "1e-6 s", &["output times"]);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"adi\"");
+    refused_at(&text, "time.scheme", "adi", &["explicit"]);
+}
+
+#[test]
+fn safety_outside_zero_to_one() {
+    for s in ["0.0", "1.5", "-0.5"] {
+        let text = edit("end = \"1 h\"", &format!("end = \"1 h\"\nsafety = {s}"));
+        refused_at(&text, "time.safety", "safety", &["(0, 1]"]);
+    }
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nsafety = 1");
+    assert!(scenario::from_str_with_memory(&text, FILE, None).is_ok(), "safety = 1 is allowed");
+}
+
+#[test]
+fn fixed_step_above_the_stability_limit_quotes_the_limit() {
+    let ok = edit("end = \"1 h\"", "end = \"1 h\"\ndt = \"1 s\"");
+    let p = scenario::from_str_with_memory(&ok, FILE, None).unwrap();
+    let limit = p.explicit_step_limit();
+    assert!(limit > 1.0);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\ndt = \"1 min\"");
+    let msg = refused_at(&text, "time.dt", "dt =", &["stability limit"]);
+    let quoted: f64 = msg
+        .split("limit of ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no limit quoted in: {msg}"));
+    assert!((quoted - limit).abs() <= 1e-5 * limit, "quoted {quoted}, limit {limit}: {msg}");
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\ndt = \"1 s\"\nsafety = 0.5");
+    refused(&text, "time.dt", &["both"]);
+}
+
+#[test]
+fn grid_too_large_for_memory() {
+    let text = edit("cells = [20, 10, 1]", "cells = [2000, 1000, 100]");
+    let err = scenario::from_str_with_memory(&text, FILE, Some(1 << 30)).unwrap_err();
+    let msg = err.to_string();
+    let ScenarioError::OutOfMemory { needed, available, .. } = err else { panic!("{msg}") };
+    assert_eq!(available, 1 << 30);
+    assert!(needed > available);
+    let line = line_of(&text, "cells =");
+    assert!(msg.contains(&format!("{FILE}:{line}")) && msg.contains("`grid.cells`"), "{msg}");
+    assert!(msg.contains("1.00 GiB") && msg.contains("needs"), "{msg}");
+    // The same grid with enough memory loads.
+    let small = edit("cells = [20, 10, 1]", "cells = [200, 100, 10]");
+    assert!(scenario::from_str_with_memory(&small, FILE, Some(1 << 30)).is_ok());
+}
+
+#[test]
+fn more_than_2_pow_31_cell_species_values() {
+    // 1.2e9 cells × 2 species.
+    let text = edit("cells = [20, 10, 1]", "cells = [2000, 2000, 300]");
+    let msg = refused(&text, "grid.cells", &["2^31"]);
+    assert!(msg.contains(&format!("{FILE}:{}", line_of(&text, "cells ="))), "{msg}");
+    let text = edit("cells = [20, 10, 1]", "cells = [9223372036854775807, 9223372036854775807, 9223372036854775807]");
+    refused(&text, "grid.cells", &["2^31"]);
+}
+
+#[test]
+fn read_error_names_the_file() {
+    let err = scenario::load(std::path::Path::new("/nonexistent/dir/missing.toml")).unwrap_err();
+    assert!(err.to_string().contains("missing.toml"), "{err}");
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut inputs: Vec<String> = vec![
+        String::new(),
+        "\u{0}\u{1}\u{2}".into(),
+        "[[[[".into(),
+        "= = =".into(),
+        "scenario = 5".into(),
+        "[scenario]\nname = \"x\"".into(),
+        "\u{feff}[scenario]".into(),
+        "a = \"\u{7f}\"".into(),
+        "[grid]\nsize = [[], {}, 3]".into(),
+        "x = 1979-05-27T07:32:00Z".into(),
+        "[scenario]\nname = 1e400".into(),
+    ];
+    // Every line of the base removed in turn, and every value replaced by odd ones.
+    let lines: Vec<&str> = BASE.lines().collect();
+    for i in 0..lines.len() {
+        let mut l = lines.clone();
+        l.remove(i);
+        inputs.push(l.join("\n"));
+    }
+    for odd in [
+        "\"\"",
+        "\"nan mm\"",
+        "\"inf s\"",
+        "\"1e308 m\"",
+        "\"1e-320 mm\"",
+        "-1",
+        "[]",
+        "{}",
+        "\"0 s\"",
+        "\"µ\"",
+        "\"1 m^-99\"",
+    ] {
+        for (i, line) in lines.iter().enumerate() {
+            if let Some((key, _)) = line.split_once(" = ") {
+                let mut l = lines.clone();
+                let replaced = format!("{key} = {odd}");
+                l[i] = &replaced;
+                inputs.push(l.join("\n"));
+            }
+        }
+    }
+    for text in &inputs {
+        let result = std::panic::catch_unwind(|| scenario::from_str_with_memory(text, FILE, Some(1 << 30)));
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => assert!(e.to_string().contains(FILE), "{e}"),
+            Err(_) => panic!("panicked on:\n{text}"),
+        }
+    }
+}
+
+#[test]
+fn deeply_nested_toml_is_refused_without_overflowing_the_stack() {
+    for text in
+        [format!("a = {}1{}", "[".repeat(100_000), "]".repeat(100_000)), format!("a = {}", "{ b = ".repeat(100_000))]
+    {
+        let err = scenario::from_str_with_memory(&text, FILE, None).unwrap_err();
+        assert!(matches!(err, ScenarioError::Syntax { line: 1, .. }), "{err}");
+    }
+}

@@ -1,0 +1,170 @@
+//! Every shipped scenario loads, and a few compiled values are what the file says, in SI.
+
+use secretome::problem::{Boundary, Problem, Role, Scheme, TimeStep};
+use secretome::scenario;
+use std::f64::consts::LN_2;
+use std::path::Path;
+
+fn load(name: &str) -> Problem {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name);
+    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn species<'a>(p: &'a Problem, name: &str) -> &'a secretome::problem::Species {
+    p.species.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no species {name}"))
+}
+
+fn material(p: &Problem, name: &str) -> usize {
+    p.materials.iter().position(|m| m.name == name).unwrap_or_else(|| panic!("no material {name}"))
+}
+
+/// Estimated run time of the CPU reference engine, s (~2e8 cell·species updates per second).
+fn reference_seconds(p: &Problem) -> f64 {
+    let dt = match p.schedule.time_step {
+        TimeStep::Auto { safety } => safety * p.explicit_step_limit(),
+        TimeStep::Fixed { dt } => dt,
+    };
+    (p.schedule.end / dt).ceil() * (p.grid.n_cells() * p.species.len()) as f64 / 2e8
+}
+
+#[test]
+fn every_shipped_scenario_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let p = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.schedule.output_times.last(), Some(&p.schedule.end), "{}", path.display());
+            assert_eq!(p.schedule.snapshot_times.last(), Some(&p.schedule.end), "{}", path.display());
+            assert!(p.material_cell_counts().iter().all(|&c| c > 0), "{}: a material without cells", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "expected at least 5 scenarios, found {n}");
+}
+
+#[test]
+fn wound_gel_2d_compiles_to_the_stated_values() {
+    let p = load("wound_gel_2d.toml");
+    assert_eq!(p.name, "wound_gel_2d");
+    assert_eq!(p.grid.cells, [400, 130, 1]);
+    assert_eq!(p.grid.dimension(), 2);
+    assert!(close(p.grid.spacing[0], 20e-6) && close(p.grid.spacing[1], 20e-6) && close(p.grid.spacing[2], 1e-3));
+    assert_eq!(p.species.len(), 10);
+    for name in ["VEGF", "FGF-2", "EGF", "TGF-beta1", "PDGF-BB", "IGF-1", "IL-6", "IL-8", "IL-10", "MCP-1"] {
+        species(&p, name);
+    }
+    let (gel, bed, dermis, epi) =
+        (material(&p, "gel"), material(&p, "wound_bed"), material(&p, "dermis"), material(&p, "epidermis"));
+    assert_eq!(p.materials[gel].role, Role::Depot);
+    assert_eq!(p.materials[bed].role, Role::Tissue);
+    let counts = p.material_cell_counts();
+    assert_eq!(counts[gel], 400 * 50, "1 mm gel sheet across the whole width");
+    assert_eq!(counts[bed], 250 * 75, "5 mm x 1.5 mm wound bed");
+    assert_eq!(counts[epi], 2 * 75 * 5, "0.1 mm epidermis on the intact skin either side");
+    assert_eq!(counts[dermis], 400 * 130 - counts[gel] - counts[bed] - counts[epi]);
+
+    let vegf = species(&p, "VEGF");
+    assert!(close(vegf.diffusivity[gel], 105e-12), "105 um^2/s in m^2/s");
+    assert!(close(vegf.diffusivity[dermis], 41e-12));
+    assert!(close(vegf.decay_rate[bed], LN_2 / (33.7 * 60.0)), "half-life 33.7 min as a rate");
+    assert!(close(vegf.decay_rate[gel], LN_2 / (90.0 * 60.0)));
+    assert!(close(vegf.initial[gel], 30.0));
+    assert_eq!(vegf.initial[bed], 0.0);
+    assert_eq!(vegf.unit.text, "pg/mL");
+    assert_eq!(vegf.unit.amount_text, "pg");
+    assert!(close(vegf.unit.volume_si, 1e-6));
+    assert!(close(species(&p, "IGF-1").initial[gel], 300.0), "0.3 ng/mL in pg/mL");
+    assert!(close(species(&p, "MCP-1").initial[gel], 2750.0), "2.75 ng/mL in pg/mL");
+    for s in &p.species {
+        assert_eq!(s.boundaries[2], Boundary::Fixed { value: 0.0 }, "{}: ymin is a sink", s.name);
+        for f in [0, 1, 3, 4, 5] {
+            assert_eq!(s.boundaries[f], Boundary::NoFlux, "{}: face {f}", s.name);
+        }
+    }
+
+    let sch = &p.schedule;
+    assert_eq!(sch.scheme, Scheme::ExplicitFtcs);
+    assert_eq!(sch.time_step, TimeStep::Auto { safety: 0.9 });
+    assert!(close(sch.end, 4.0 * 3600.0));
+    assert_eq!(sch.output_times.len(), 24);
+    assert!(close(sch.output_times[0], 600.0));
+    assert_eq!(sch.snapshot_times.len(), 4);
+    for (i, t) in sch.snapshot_times.iter().enumerate() {
+        assert!(close(*t, (i + 1) as f64 * 3600.0));
+    }
+}
+
+#[test]
+fn wound_gel_2d_fits_the_reference_engine_budget() {
+    // The file's header promises < ~2 min with the CPU reference engine.
+    let p = load("wound_gel_2d.toml");
+    let s = reference_seconds(&p);
+    assert!(s < 120.0, "estimated {s:.0} s");
+    // Limited by EGF in the gel; decay adds a little.
+    let diffusion_limit = (20e-6f64).powi(2) / (4.0 * 204e-12);
+    let limit = p.explicit_step_limit();
+    assert!(limit <= diffusion_limit && limit > 0.999 * diffusion_limit, "{limit} vs {diffusion_limit}");
+}
+
+#[test]
+fn punch_disc_3d_is_3d_and_quick() {
+    let p = load("punch_disc_3d.toml");
+    assert_eq!(p.grid.cells, [80, 80, 20]);
+    assert_eq!(p.grid.dimension(), 3);
+    let gel = material(&p, "gel");
+    assert_eq!(p.materials[gel].role, Role::Depot);
+    // A disc of radius 3 mm, 0.6 mm thick, on 100 um cells: ~pi 30^2 x 6 cells.
+    let disc = p.material_cell_counts()[gel] as f64;
+    let expected = std::f64::consts::PI * 30.0 * 30.0 * 6.0;
+    assert!((disc - expected).abs() < 0.03 * expected, "{disc} vs {expected}");
+    assert!(reference_seconds(&p) < 60.0);
+    for s in &p.species {
+        assert_eq!(s.boundaries[4], Boundary::Fixed { value: 0.0 });
+    }
+}
+
+#[test]
+fn validation_slab_1d_is_a_sheet_between_sinks() {
+    let p = load("validation_slab_1d.toml");
+    assert_eq!(p.grid.cells, [100, 1, 1]);
+    assert_eq!(p.grid.dimension(), 1);
+    assert_eq!(p.species.len(), 1);
+    assert_eq!(p.materials.len(), 1);
+    let s = &p.species[0];
+    assert!(close(s.diffusivity[0], 1e-10));
+    assert_eq!(s.decay_rate[0], 0.0);
+    assert_eq!(s.boundaries[0], Boundary::Fixed { value: 0.0 });
+    assert_eq!(s.boundaries[1], Boundary::Fixed { value: 0.0 });
+    assert_eq!(p.schedule.output_times.len(), 60);
+    assert!(close(p.explicit_step_limit(), (10e-6f64).powi(2) / (3.0 * 1e-10)));
+}
+
+#[test]
+fn validation_decay_1d_has_a_decay_length_of_100_um() {
+    let p = load("validation_decay_1d.toml");
+    let s = &p.species[0];
+    assert!(close(s.decay_rate[0], 0.01));
+    assert!(close((s.diffusivity[0] / s.decay_rate[0]).sqrt(), 100e-6));
+    assert_eq!(s.unit.amount_text, "nmol");
+    assert!(close(s.unit.volume_si, 1e-3));
+    assert_eq!(s.boundaries[0], Boundary::Fixed { value: 1.0 });
+    assert_eq!(s.boundaries[1], Boundary::NoFlux);
+    let extent = p.grid.extent()[0];
+    assert!(extent / 100e-6 >= 20.0, "domain much longer than the decay length");
+}
+
+#[test]
+fn validation_interface_1d_has_two_materials() {
+    let p = load("validation_interface_1d.toml");
+    assert_eq!(p.material_cell_counts(), vec![100, 100]);
+    let s = &p.species[0];
+    assert!(close(s.diffusivity[0] / s.diffusivity[1], 4.0));
+    assert!(p.material_id[..100].iter().all(|&m| m == 0));
+    assert!(s.boundaries.iter().all(|b| *b == Boundary::NoFlux));
+}
