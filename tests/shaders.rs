@@ -1,7 +1,7 @@
 //! Every WGSL shader parses and validates with naga, and the structs that cross the Rust/WGSL
 //! border have the same size and field offsets on both sides. Needs no GPU.
 
-use secretome::solver::{Coef, FaceBc, Params};
+use secretome::solver::{Coef, FaceBc, Params, REDUCE_WORKGROUP, STEP_WORKGROUP};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 
@@ -31,20 +31,37 @@ fn parse(name: &str, source: &str) -> naga::Module {
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)))
 }
 
+/// Every shader file: the compute entry points the engines look up in it (with their workgroup
+/// size), and the structs shared with Rust that it declares.
+const SHADERS: [(&str, &[&str], [u32; 3], &[&str]); 5] = [
+    ("adi_predictor.wgsl", &["adi_predictor"], STEP, &["Params", "Coef", "FaceBc"]),
+    ("adi_sweep.wgsl", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP, &["Params", "Coef", "FaceBc"]),
+    ("diffuse_explicit.wgsl", &["diffuse_explicit"], STEP, &["Params", "Coef", "FaceBc"]),
+    ("react_half_step.wgsl", &["react_half_step"], STEP, &["Params", "Coef"]),
+    ("reduce_totals.wgsl", &["reduce_totals"], REDUCE, &["Params"]),
+];
+const STEP: [u32; 3] = [STEP_WORKGROUP, 1, 1];
+const REDUCE: [u32; 3] = [REDUCE_WORKGROUP, 1, 1];
+
 #[test]
 fn every_shader_parses_and_validates() {
-    for (name, source) in shaders() {
-        let module = parse(&name, &source);
+    let found = shaders();
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    let listed: Vec<&str> = SHADERS.iter().map(|(n, ..)| *n).collect();
+    assert_eq!(names, listed, "shaders/ and the table of expected entry points list different files");
+    for ((name, source), (_, entry_points, workgroup, _)) in found.iter().zip(SHADERS) {
+        let module = parse(name, source);
         let mut validator =
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
         if let Err(e) = validator.validate(&module) {
-            panic!("{name} does not validate:\n{}", e.emit_to_string(&source));
+            panic!("{name} does not validate:\n{}", e.emit_to_string(source));
         }
-        let stem = name.trim_end_matches(".wgsl");
-        assert!(
-            module.entry_points.iter().any(|ep| ep.name == stem && ep.stage == naga::ShaderStage::Compute),
-            "{name} has no compute entry point named {stem} (the engines look it up by the file's name)"
-        );
+        let declared: Vec<&str> = module.entry_points.iter().map(|ep| ep.name.as_str()).collect();
+        assert_eq!(declared, entry_points, "{name}: entry points (the engines look them up by these names)");
+        for ep in &module.entry_points {
+            assert_eq!(ep.stage, naga::ShaderStage::Compute, "{name}: {} is not a compute entry point", ep.name);
+            assert_eq!(ep.workgroup_size, workgroup, "{name}: workgroup size of {}", ep.name);
+        }
     }
 }
 
@@ -63,6 +80,7 @@ fn twins() -> Vec<Twin> {
             fields: vec![
                 ("cells", offset_of!(Params, cells)),
                 ("counts", offset_of!(Params, counts)),
+                ("face_entries", offset_of!(Params, face_entries)),
                 ("inv_h2", offset_of!(Params, inv_h2)),
                 ("inv_h", offset_of!(Params, inv_h)),
                 ("half_h", offset_of!(Params, half_h)),
@@ -89,11 +107,11 @@ fn twins() -> Vec<Twin> {
 
 #[test]
 fn wgsl_structs_match_their_rust_twins() {
-    let mut checked = 0;
-    for (name, source) in shaders() {
-        let module = parse(&name, &source);
+    for ((name, source), (_, _, _, expected)) in shaders().iter().zip(SHADERS) {
+        let module = parse(name, source);
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap_or_else(|e| panic!("{name}: layout failed: {e}"));
+        let mut checked = Vec::new();
         for (handle, ty) in module.types.iter() {
             let Some(twin) = twins().into_iter().find(|t| ty.name.as_deref() == Some(t.name)) else {
                 continue;
@@ -112,9 +130,8 @@ fn wgsl_structs_match_their_rust_twins() {
                 members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect();
             let rust_fields: Vec<_> = twin.fields.iter().map(|(n, o)| (n.to_string(), *o)).collect();
             assert_eq!(wgsl_fields, rust_fields, "{name}: fields (name, byte offset) of {}", twin.name);
-            checked += 1;
+            checked.push(twin.name);
         }
+        assert_eq!(checked, expected, "{name}: shared structs declared");
     }
-    // Both kernels declare all three structs.
-    assert!(checked >= 6, "expected Params, Coef and FaceBc in every kernel, checked {checked}");
 }
