@@ -31,14 +31,33 @@ fn parse(name: &str, source: &str) -> naga::Module {
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)))
 }
 
-/// Every shader file: the compute entry points the engines look up in it (with their workgroup
-/// size), and the structs shared with Rust that it declares.
-const SHADERS: [(&str, &[&str], [u32; 3], &[&str]); 5] = [
-    ("adi_predictor.wgsl", &["adi_predictor"], STEP, &["Params", "Coef", "FaceBc"]),
-    ("adi_sweep.wgsl", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP, &["Params", "Coef", "FaceBc"]),
-    ("diffuse_explicit.wgsl", &["diffuse_explicit"], STEP, &["Params", "Coef", "FaceBc"]),
-    ("react_half_step.wgsl", &["react_half_step"], STEP, &["Params", "Coef"]),
-    ("reduce_totals.wgsl", &["reduce_totals"], REDUCE, &["Params"]),
+/// What the engines expect of one shader file.
+struct Shader {
+    file: &'static str,
+    /// Compute entry points the engines look up by name, in declaration order.
+    entry_points: &'static [&'static str],
+    /// `@workgroup_size` of every entry point.
+    workgroup: [u32; 3],
+    /// Structs shared with Rust that the file declares, in declaration order.
+    structs: &'static [&'static str],
+}
+
+const fn shader(
+    file: &'static str,
+    entry_points: &'static [&'static str],
+    workgroup: [u32; 3],
+    structs: &'static [&'static str],
+) -> Shader {
+    Shader { file, entry_points, workgroup, structs }
+}
+
+/// Every shader file, by name.
+const SHADERS: [Shader; 5] = [
+    shader("adi_predictor.wgsl", &["adi_predictor"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("adi_sweep.wgsl", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("diffuse_explicit.wgsl", &["diffuse_explicit"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("react_half_step.wgsl", &["react_half_step"], STEP, &["Params", "Coef"]),
+    shader("reduce_totals.wgsl", &["reduce_totals"], REDUCE, &["Params"]),
 ];
 const STEP: [u32; 3] = [STEP_WORKGROUP, 1, 1];
 const REDUCE: [u32; 3] = [REDUCE_WORKGROUP, 1, 1];
@@ -47,9 +66,9 @@ const REDUCE: [u32; 3] = [REDUCE_WORKGROUP, 1, 1];
 fn every_shader_parses_and_validates() {
     let found = shaders();
     let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
-    let listed: Vec<&str> = SHADERS.iter().map(|(n, ..)| *n).collect();
+    let listed: Vec<&str> = SHADERS.iter().map(|s| s.file).collect();
     assert_eq!(names, listed, "shaders/ and the table of expected entry points list different files");
-    for ((name, source), (_, entry_points, workgroup, _)) in found.iter().zip(SHADERS) {
+    for ((name, source), expected) in found.iter().zip(SHADERS) {
         let module = parse(name, source);
         let mut validator =
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
@@ -57,10 +76,10 @@ fn every_shader_parses_and_validates() {
             panic!("{name} does not validate:\n{}", e.emit_to_string(source));
         }
         let declared: Vec<&str> = module.entry_points.iter().map(|ep| ep.name.as_str()).collect();
-        assert_eq!(declared, entry_points, "{name}: entry points (the engines look them up by these names)");
+        assert_eq!(declared, expected.entry_points, "{name}: entry points (the engines look them up by these names)");
         for ep in &module.entry_points {
             assert_eq!(ep.stage, naga::ShaderStage::Compute, "{name}: {} is not a compute entry point", ep.name);
-            assert_eq!(ep.workgroup_size, workgroup, "{name}: workgroup size of {}", ep.name);
+            assert_eq!(ep.workgroup_size, expected.workgroup, "{name}: workgroup size of {}", ep.name);
         }
     }
 }
@@ -107,7 +126,7 @@ fn twins() -> Vec<Twin> {
 
 #[test]
 fn wgsl_structs_match_their_rust_twins() {
-    for ((name, source), (_, _, _, expected)) in shaders().iter().zip(SHADERS) {
+    for ((name, source), expected) in shaders().iter().zip(SHADERS) {
         let module = parse(name, source);
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap_or_else(|e| panic!("{name}: layout failed: {e}"));
@@ -132,6 +151,6 @@ fn wgsl_structs_match_their_rust_twins() {
             assert_eq!(wgsl_fields, rust_fields, "{name}: fields (name, byte offset) of {}", twin.name);
             checked.push(twin.name);
         }
-        assert_eq!(checked, expected, "{name}: shared structs declared");
+        assert_eq!(checked, expected.structs, "{name}: shared structs declared");
     }
 }
