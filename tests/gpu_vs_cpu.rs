@@ -460,6 +460,29 @@ fn gpu_matches_cpu_adi_start_up_steps() {
     compare_engines(&gpu, &p, &[3, 4], adi_dt(&p), ADI, Some(5));
 }
 
+/// `step` calls with different steps back to back, without a read in between: each call writes
+/// the uniforms of its own step while the previous call's work may still be queued, which must
+/// not change what that work computes.
+#[test]
+fn gpu_matches_cpu_adi_changing_step() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_changing_step") else { return };
+    let p = adi(problem_3d());
+    let dt = adi_dt(&p);
+    let mut gpu_engine = GpuEngine::new(&gpu, &p).expect("GpuEngine::new");
+    let mut cpu_engine = CpuReference::new(&p);
+    for engine in [&mut gpu_engine as &mut dyn Engine, &mut cpu_engine] {
+        for (steps, dt) in [(1, dt), (2, 0.25 * dt), (3, 3.0 * dt), (1, 0.5 * dt)] {
+            engine.step(steps, dt).expect("step");
+        }
+    }
+    let label = format!("{} after steps of 1, 1/4, 3 and 1/2 × {dt:.0} s", p.name);
+    let (gpu_field, cpu_field) = (gpu_engine.read_field().expect("read"), cpu_engine.read_field().expect("read"));
+    assert_fields_match(&label, &p, &gpu_field, &cpu_field, ADI);
+    let (gpu_totals, cpu_totals) =
+        (gpu_engine.reduce_totals().expect("reduce"), cpu_engine.reduce_totals().expect("reduce"));
+    assert_totals_match(&label, &p, &gpu_totals, &cpu_totals, ADI);
+}
+
 /// ADI steps beyond one command buffer, start-up included in the first.
 #[test]
 fn gpu_matches_cpu_adi_across_submits() {

@@ -32,8 +32,8 @@ use super::{
 use crate::problem::{Problem, Scheme};
 use wgpu::util::DeviceExt;
 
-/// Steps encoded into one command buffer before it is submitted (an ADI step is five to ten
-/// dispatches, an explicit step one).
+/// Steps encoded into one command buffer before it is submitted (an explicit step is one
+/// dispatch, an ADI step four to six, twice that during the start-up).
 pub const STEPS_PER_SUBMIT: u64 = 512;
 
 const DIFFUSE_EXPLICIT_WGSL: &str = include_str!("../../../shaders/diffuse_explicit.wgsl");
