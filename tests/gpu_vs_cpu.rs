@@ -3,11 +3,17 @@
 //! Every GPU test opens its device with `gpu_for_tests`: where no adapter exists it says so
 //! loudly and returns early, and with `SECRETOME_REQUIRE_GPU=1` (CI, on lavapipe) it fails.
 //!
-//! Tolerances: fields agree when `|gpu − cpu| ≤ ATOL_REL · max initial value + RTOL · |cpu|`
-//! cell by cell; totals when `|gpu − cpu| ≤ RTOL · |cpu| + TOTALS_ATOL_REL · amount`, where
-//! `amount` is the species' initial amount (the boundary terms `g·(acc − value·T)` cancel
-//! digits, so they are judged against the amount, as the books are). On lavapipe both engines use the same f32 operation order and
-//! usually agree bit for bit; real GPUs may fuse multiply-adds, hence the tolerance.
+//! Tolerances ([`Tolerance`]): fields agree when `|gpu − cpu| ≤ atol_rel · max initial value +
+//! rtol · |cpu|` cell by cell; totals when `|gpu − cpu| ≤ rtol · |cpu| + totals_atol_rel · amount`,
+//! where `amount` is the species' initial amount (a small total, such as the outflow through a
+//! face that nearly balances, is judged against the amount, as the books are).
+//!
+//! - Explicit scheme ([`EXPLICIT`]): both engines use the same f32 operation order, and on
+//!   lavapipe agree bit for bit; real GPUs may fuse multiply-adds, hence rtol 1e-5.
+//! - ADI scheme ([`ADI`]): the same operation order too, but `react_half_step` takes an `exp`,
+//!   whose last bits WGSL leaves to the implementation, and each Thomas solve spreads a
+//!   difference in one cell along its line. Measured on lavapipe (LLVM 15) at 20× the explicit
+//!   step, through the Rannacher start-up and beyond: see the constant.
 
 use secretome::problem::{
     Boundary, ConcentrationUnit, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep,
@@ -17,12 +23,33 @@ use secretome::solver::gpu::{Gpu, GpuEngine, STEPS_PER_SUBMIT, auto_choice, chec
 use secretome::solver::{Engine, SolverError, SpeciesTotals};
 use std::path::PathBuf;
 
-/// Relative tolerance of every GPU/CPU comparison.
-const RTOL: f64 = 1e-5;
-/// Absolute tolerance of fields, as a fraction of the largest initial value.
-const ATOL_REL: f64 = 1e-6;
-/// Absolute tolerance of totals, as a fraction of the species' initial amount.
-const TOTALS_ATOL_REL: f64 = 1e-5;
+/// How closely the GPU must reproduce the CPU reference.
+#[derive(Clone, Copy, Debug)]
+struct Tolerance {
+    /// Relative tolerance of fields and totals.
+    rtol: f64,
+    /// Absolute tolerance of fields, as a fraction of the largest initial value.
+    atol_rel: f64,
+    /// Absolute tolerance of totals, as a fraction of the species' initial amount.
+    totals_atol_rel: f64,
+}
+
+/// GPU vs CPU, explicit scheme: same operation order, so only fused multiply-adds may differ.
+const EXPLICIT: Tolerance = Tolerance { rtol: 1e-5, atol_rel: 1e-6, totals_atol_rel: 1e-5 };
+
+/// GPU vs CPU, ADI scheme. Without decay the two engines agree bit for bit on lavapipe
+/// ([`gpu_matches_cpu_adi_without_decay`]), so what differs is the `exp` of `react_half_step`:
+/// Rust's is correctly rounded to about half an ulp, WGSL only promises `3 + 2·|x|` ulp (here
+/// `|x| = k·dt/2 < 0.2`), about 4e-7 relative per factor, two factors per step. Measured on
+/// lavapipe over the comparisons below (12 steps at 20× the explicit step; 521 in the long run):
+/// fields within 3.8e-7 × the largest initial value, cells above 1e-3 of it within 1e-5 relative
+/// (where `v = u + δ` cancels digits, near fixed boundaries) and mostly ~1e-6; totals within
+/// 5.3e-7 × the amount over 12 steps, 5.3e-6 × the amount (1e-7 of the inflow itself) over 519.
+/// The Thomas solves are diagonally dominant and amplify nothing measurable. Hence atol 4e-6 of
+/// the largest value (10× the measured worst), rtol 2e-5 (twice the worst cancellation, and the
+/// spec bound of the `exp` factors over a dozen steps), totals 4e-6 of the amount plus rtol; a
+/// wrong binding, θ or step order shows up at 1e-3 or more.
+const ADI: Tolerance = Tolerance { rtol: 2e-5, atol_rel: 4e-6, totals_atol_rel: 4e-6 };
 
 const NO_FLUX: Boundary = Boundary::NoFlux;
 const FIXED: Boundary = Boundary::Fixed { value: 2.0 };
@@ -168,6 +195,18 @@ fn dt(problem: &Problem) -> f64 {
     0.9 * problem.explicit_step_limit()
 }
 
+/// Step of the ADI comparisons: 20× the explicit limit, where the explicit scheme would blow up.
+fn adi_dt(problem: &Problem) -> f64 {
+    20.0 * problem.explicit_step_limit()
+}
+
+/// The same problem, advanced by the Douglas ADI scheme.
+fn adi(mut problem: Problem) -> Problem {
+    problem.name = format!("{} (ADI)", problem.name);
+    problem.schedule.scheme = Scheme::AdiDouglas;
+    problem
+}
+
 /// What one engine produced: the field after each batch of steps and the totals at its end.
 struct Record {
     fields: Vec<Vec<f32>>,
@@ -202,17 +241,18 @@ fn write_field(path: &PathBuf, problem: &Problem, field: &[f32]) {
 
 /// Asserts `gpu ≈ cpu` cell by cell; on failure prints the worst cell and writes both fields
 /// to `target/gpu-mismatch/`.
-fn assert_fields_match(label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32]) {
+fn assert_fields_match(label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32], tol: Tolerance) {
     assert_eq!(gpu.len(), cpu.len(), "{label}: field lengths differ");
     let scale = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
-    let atol = ATOL_REL * scale;
+    let atol = tol.atol_rel * scale;
+    let rtol = tol.rtol;
     // Worst cell by how far it exceeds its own tolerance.
     let (worst, ratio) = gpu
         .iter()
         .zip(cpu)
         .map(|(&a, &b)| {
             let (a, b) = (a as f64, b as f64);
-            if a.is_nan() || b.is_nan() { f64::INFINITY } else { (a - b).abs() / (atol + RTOL * b.abs()) }
+            if a.is_nan() || b.is_nan() { f64::INFINITY } else { (a - b).abs() / (atol + rtol * b.abs()) }
         })
         .enumerate()
         .fold((0, 0.0f64), |best, (i, r)| if r > best.1 { (i, r) } else { best });
@@ -227,7 +267,7 @@ fn assert_fields_match(label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32])
     write_field(&gpu_path, problem, gpu);
     write_field(&cpu_path, problem, cpu);
     panic!(
-        "{label}: GPU and CPU fields differ beyond |a−b| ≤ {atol:e} + {RTOL:e}·|b|; worst cell: species {} \
+        "{label}: GPU and CPU fields differ beyond |a−b| ≤ {atol:e} + {rtol:e}·|b|; worst cell: species {} \
          ({}), x {x}, y {y}, z {z}: gpu {:e}, cpu {:e}, difference {:e} ({ratio:.1}× the tolerance); \
          fields written to {} and {}",
         s,
@@ -250,14 +290,14 @@ fn initial_amounts(problem: &Problem) -> Vec<f64> {
         .collect()
 }
 
-fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals]) {
+fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals], tol: Tolerance) {
     assert_eq!(gpu.len(), cpu.len(), "{label}: number of species");
     let amounts = initial_amounts(problem);
     let peak = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v as f64));
     for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
         let name = &problem.species[s].name;
         let close = |what: String, a: f64, b: f64, scale: f64| {
-            let tol = RTOL * b.abs() + TOTALS_ATOL_REL * scale;
+            let tol = tol.rtol * b.abs() + tol.totals_atol_rel * scale;
             assert!(
                 (a - b).abs() <= tol,
                 "{label}: {name} {what}: gpu {a:e}, cpu {b:e}, difference {:e} > tolerance {tol:e}",
@@ -280,24 +320,64 @@ fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cp
     }
 }
 
-/// Runs both engines through the same batches and compares every field and every total.
-fn compare_engines(gpu: &Gpu, problem: &Problem, batches: &[u64]) {
-    let dt = dt(problem);
+/// Largest field difference over the cells, `(max |Δ| / max initial value, max |Δ| / |cpu|)`;
+/// the relative one over cells holding at least 1e-3 of the largest initial value.
+fn field_difference(problem: &Problem, gpu: &[f32], cpu: &[f32]) -> (f64, f64) {
+    let scale = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+    gpu.iter().zip(cpu).fold((0.0f64, 0.0f64), |(abs, rel), (&a, &b)| {
+        let (a, b) = (a as f64, b as f64);
+        let d = (a - b).abs();
+        (abs.max(d / scale), if b.abs() >= 1e-3 * scale { rel.max(d / b.abs()) } else { rel })
+    })
+}
+
+/// Largest difference of any total, relative to the species' initial amount.
+fn totals_difference(problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals]) -> f64 {
+    let amounts = initial_amounts(problem);
+    let mut worst = 0.0f64;
+    for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        let pairs = g.present.iter().zip(&c.present).chain(g.decayed.iter().zip(&c.decayed));
+        for (a, b) in pairs.chain(g.outflow.iter().zip(&c.outflow)) {
+            worst = worst.max((a - b).abs() / amounts[s]);
+        }
+    }
+    worst
+}
+
+/// Runs both engines through the same batches of steps of `dt` and compares every field and
+/// every total; `start_up` overrides the ADI start-up steps of both engines.
+fn compare_engines(gpu: &Gpu, problem: &Problem, batches: &[u64], dt: f64, tol: Tolerance, start_up: Option<u32>) {
     assert!(dt.is_finite() && dt > 0.0, "{}: no stable step", problem.name);
     let mut gpu_engine = GpuEngine::new(gpu, problem).expect("GpuEngine::new");
+    let mut cpu_engine = CpuReference::new(problem);
+    if let Some(steps) = start_up {
+        gpu_engine.set_start_up_steps(steps);
+        cpu_engine.set_start_up_steps(steps);
+    }
     let gpu_run = run(&mut gpu_engine, batches, dt);
-    let cpu_run = run(&mut CpuReference::new(problem), batches, dt);
+    let cpu_run = run(&mut cpu_engine, batches, dt);
     let mut done = 0;
     for (b, steps) in batches.iter().enumerate() {
         done += steps;
         let label = format!("{} after {done} steps", problem.name);
-        assert_fields_match(&label, problem, &gpu_run.fields[b], &cpu_run.fields[b]);
-        assert_totals_match(&label, problem, &gpu_run.totals[b], &cpu_run.totals[b]);
+        let (abs, rel) = field_difference(problem, &gpu_run.fields[b], &cpu_run.fields[b]);
+        let totals = totals_difference(problem, &gpu_run.totals[b], &cpu_run.totals[b]);
+        eprintln!(
+            "{label}: max |Δfield| = {abs:.2e} × max initial value, max |Δfield|/|cpu| = {rel:.2e}, \
+             max |Δtotal| = {totals:.2e} × amount"
+        );
+        assert_fields_match(&label, problem, &gpu_run.fields[b], &cpu_run.fields[b], tol);
+        assert_totals_match(&label, problem, &gpu_run.totals[b], &cpu_run.totals[b], tol);
     }
     // Something must have happened, or the comparison proves nothing.
     let last = gpu_run.fields.last().unwrap();
     let moved = last.iter().zip(problem.initial_field()).filter(|&(&a, b)| a != b).count();
     assert!(moved > last.len() / 4, "{}: only {moved} of {} values changed", problem.name, last.len());
+}
+
+/// The explicit scheme at 0.9× its stability limit.
+fn compare_explicit(gpu: &Gpu, problem: &Problem, batches: &[u64]) {
+    compare_engines(gpu, problem, batches, dt(problem), EXPLICIT, None);
 }
 
 /// 50 steps in uneven batches (odd counts exercise the ping-pong bookkeeping).
@@ -306,19 +386,19 @@ const BATCHES: [u64; 4] = [7, 13, 1, 29];
 #[test]
 fn gpu_matches_cpu_1d() {
     let Some(gpu) = gpu_for_tests("gpu_matches_cpu_1d") else { return };
-    compare_engines(&gpu, &problem_1d(), &BATCHES);
+    compare_explicit(&gpu, &problem_1d(), &BATCHES);
 }
 
 #[test]
 fn gpu_matches_cpu_2d() {
     let Some(gpu) = gpu_for_tests("gpu_matches_cpu_2d") else { return };
-    compare_engines(&gpu, &problem_2d(), &BATCHES);
+    compare_explicit(&gpu, &problem_2d(), &BATCHES);
 }
 
 #[test]
 fn gpu_matches_cpu_3d() {
     let Some(gpu) = gpu_for_tests("gpu_matches_cpu_3d") else { return };
-    compare_engines(&gpu, &problem_3d(), &BATCHES);
+    compare_explicit(&gpu, &problem_3d(), &BATCHES);
 }
 
 /// A batch longer than one command buffer, so the chunked submission path is compared too.
@@ -327,7 +407,127 @@ fn gpu_matches_cpu_across_submits() {
     let Some(gpu) = gpu_for_tests("gpu_matches_cpu_across_submits") else { return };
     let mut p = problem_1d();
     p.name = "line, long batch".into();
-    compare_engines(&gpu, &p, &[STEPS_PER_SUBMIT + 89, 3]);
+    compare_explicit(&gpu, &p, &[STEPS_PER_SUBMIT + 89, 3]);
+}
+
+/// ADI batches: the first step alone (Rannacher start-up, two half steps of θ = 1), then a batch
+/// that ends the start-up and takes the first θ = 1/2 step, then θ = 1/2 steps only.
+const ADI_BATCHES: [u64; 3] = [1, 2, 9];
+
+#[test]
+fn gpu_matches_cpu_adi_1d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_1d") else { return };
+    let p = adi(problem_1d());
+    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+}
+
+#[test]
+fn gpu_matches_cpu_adi_2d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_2d") else { return };
+    let p = adi(problem_2d());
+    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+}
+
+#[test]
+fn gpu_matches_cpu_adi_3d() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_3d") else { return };
+    let p = adi(problem_3d());
+    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+}
+
+/// Without decay every `exp` is `exp(0) = 1`, so the ADI kernels take the same operation order on
+/// both engines and must agree as closely as the explicit ones (bit for bit on lavapipe).
+#[test]
+fn gpu_matches_cpu_adi_without_decay() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_without_decay") else { return };
+    for p in [adi(problem_3d()), adi(problem_thin_slab())] {
+        let mut p = p;
+        p.name = format!("{} without decay", p.name);
+        for s in &mut p.species {
+            s.decay_rate.iter_mut().for_each(|k| *k = 0.0);
+        }
+        compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), EXPLICIT, None);
+    }
+}
+
+/// `set_start_up_steps` acts the same on both engines: no start-up at all (θ = 1/2 from the
+/// first step), and a start-up longer than the default that spans two `step` calls.
+#[test]
+fn gpu_matches_cpu_adi_start_up_steps() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_start_up_steps") else { return };
+    let p = adi(problem_2d());
+    compare_engines(&gpu, &p, &[3, 4], adi_dt(&p), ADI, Some(0));
+    compare_engines(&gpu, &p, &[3, 4], adi_dt(&p), ADI, Some(5));
+}
+
+/// `step` calls with different steps back to back, without a read in between: each call writes
+/// the uniforms of its own step while the previous call's work may still be queued, which must
+/// not change what that work computes.
+#[test]
+fn gpu_matches_cpu_adi_changing_step() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_changing_step") else { return };
+    let p = adi(problem_3d());
+    let dt = adi_dt(&p);
+    let mut gpu_engine = GpuEngine::new(&gpu, &p).expect("GpuEngine::new");
+    let mut cpu_engine = CpuReference::new(&p);
+    for engine in [&mut gpu_engine as &mut dyn Engine, &mut cpu_engine] {
+        for (steps, dt) in [(1, dt), (2, 0.25 * dt), (3, 3.0 * dt), (1, 0.5 * dt)] {
+            engine.step(steps, dt).expect("step");
+        }
+    }
+    let label = format!("{} after steps of 1, 1/4, 3 and 1/2 × {dt:.0} s", p.name);
+    let (gpu_field, cpu_field) = (gpu_engine.read_field().expect("read"), cpu_engine.read_field().expect("read"));
+    assert_fields_match(&label, &p, &gpu_field, &cpu_field, ADI);
+    let (gpu_totals, cpu_totals) =
+        (gpu_engine.reduce_totals().expect("reduce"), cpu_engine.reduce_totals().expect("reduce"));
+    assert_totals_match(&label, &p, &gpu_totals, &cpu_totals, ADI);
+}
+
+/// ADI steps beyond one command buffer, start-up included in the first.
+#[test]
+fn gpu_matches_cpu_adi_across_submits() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_across_submits") else { return };
+    let mut p = adi(problem_1d());
+    p.name = "line, long ADI batch".into();
+    compare_engines(&gpu, &p, &[STEPS_PER_SUBMIT + 7, 2], adi_dt(&p), ADI, None);
+}
+
+/// 2D, 23 × 13 × 1 with clearance on zmin and zmax: the z axis has a single cell but is swept,
+/// so every z line has length 1 and both its end faces are the same cell's (the 'length-1 line'
+/// case of `adi_sweep`); the explicit scheme takes the same faces.
+fn problem_thin_slab() -> Problem {
+    let bcs = [
+        [NO_FLUX, FIXED, NO_FLUX, CLEARANCE, CLEARANCE, CLEARANCE_FROM_OUTSIDE],
+        [CLEARANCE, NO_FLUX, NO_FLUX, NO_FLUX, CLEARANCE_FROM_OUTSIDE, CLEARANCE],
+    ];
+    let paint = |x: usize, y: usize, _| {
+        if x < 8 && y < 7 {
+            0
+        } else if y < 9 {
+            1
+        } else {
+            2
+        }
+    };
+    problem("thin slab", [23, 13, 1], paint, two_species(bcs, true))
+}
+
+#[test]
+fn gpu_matches_cpu_adi_length_one_lines() {
+    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_length_one_lines") else { return };
+    let p = adi(problem_thin_slab());
+    assert_eq!(secretome::solver::adi_sweep_axes(&p), vec![0, 1, 2], "z must be swept");
+    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+    compare_explicit(&gpu, &problem_thin_slab(), &BATCHES);
+    let mut engine = GpuEngine::new(&gpu, &p).expect("GpuEngine::new");
+    engine.step(5, adi_dt(&p)).expect("step");
+    let totals = engine.reduce_totals().expect("reduce_totals");
+    for (s, t) in totals.iter().enumerate() {
+        for f in [4, 5] {
+            assert!(t.outflow[f] != 0.0, "{}: nothing booked through face {f} of the single z cell", p.species[s].name);
+        }
+    }
+    assert_books_balance("gpu thin slab (ADI)", &mut GpuEngine::new(&gpu, &p).expect("new"), &p, adi_dt(&p), &[3, 10]);
 }
 
 fn total_present(totals: &[SpeciesTotals]) -> Vec<f64> {
@@ -335,11 +535,11 @@ fn total_present(totals: &[SpeciesTotals]) -> Vec<f64> {
 }
 
 /// With no-flux walls and no decay the amount of every species stays at its initial value to a
-/// relative 1e-5 over 700 steps, and nothing is booked as decayed or lost through a face.
-fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem) {
-    let dt = dt(problem);
+/// relative 1e-5 over the `batches` of steps of `dt`, and nothing is booked as decayed or lost
+/// through a face.
+fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem, dt: f64, batches: &[u64]) {
     let initial = initial_amounts(problem);
-    for (b, &steps) in [250u64, 450].iter().enumerate() {
+    for (b, &steps) in batches.iter().enumerate() {
         engine.step(steps, dt).expect("step");
         let totals = engine.reduce_totals().expect("reduce_totals");
         for (s, present) in total_present(&totals).into_iter().enumerate() {
@@ -362,19 +562,22 @@ fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem) {
 fn gpu_conserves_mass_with_no_flux_walls() {
     let Some(gpu) = gpu_for_tests("gpu_conserves_mass_with_no_flux_walls") else { return };
     let p = problem_closed();
-    assert_conserves("gpu", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p);
-    assert_conserves("cpu", &mut CpuReference::new(&p), &p);
+    assert_conserves("gpu", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p, dt(&p), &[250, 450]);
+    assert_conserves("cpu", &mut CpuReference::new(&p), &p, dt(&p), &[250, 450]);
+    let p = adi(problem_closed());
+    assert_conserves("gpu ADI", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p, adi_dt(&p), &[3, 40]);
+    assert_conserves("cpu ADI", &mut CpuReference::new(&p), &p, adi_dt(&p), &[3, 40]);
 }
 
 /// Initial amount = present + decayed + outflow (negative outflow: entered), relative error
-/// ≤ 1e-5, summed over several reduce intervals, with decay, fixed values and clearance.
-fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem) {
-    let dt = dt(problem);
+/// ≤ 1e-5, summed over several reduce intervals (`batches` of steps of `dt`), with decay, fixed
+/// values and clearance.
+fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem, dt: f64, batches: &[u64]) {
     let initial = initial_amounts(problem);
     let n = problem.species.len();
     let (mut decayed, mut outflow) = (vec![0.0; n], vec![[0.0; 6]; n]);
     let mut present = vec![0.0; n];
-    for &steps in &[40u64, 110, 150] {
+    for &steps in batches {
         engine.step(steps, dt).expect("step");
         let totals = engine.reduce_totals().expect("reduce_totals");
         for (s, t) in totals.iter().enumerate() {
@@ -408,8 +611,27 @@ fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem) 
 fn gpu_books_balance() {
     let Some(gpu) = gpu_for_tests("gpu_books_balance") else { return };
     for p in [problem_1d(), problem_2d(), problem_3d()] {
-        assert_books_balance(&format!("gpu {}", p.name), &mut GpuEngine::new(&gpu, &p).expect("new"), &p);
-        assert_books_balance(&format!("cpu {}", p.name), &mut CpuReference::new(&p), &p);
+        let batches = [40, 110, 150];
+        assert_books_balance(
+            &format!("gpu {}", p.name),
+            &mut GpuEngine::new(&gpu, &p).expect("new"),
+            &p,
+            dt(&p),
+            &batches,
+        );
+        assert_books_balance(&format!("cpu {}", p.name), &mut CpuReference::new(&p), &p, dt(&p), &batches);
+    }
+}
+
+/// The books of the ADI scheme at 20× the explicit step, through the start-up and beyond: the
+/// sweeps book each boundary face once per step, the reaction half steps each cell's decay.
+#[test]
+fn gpu_books_balance_adi() {
+    let Some(gpu) = gpu_for_tests("gpu_books_balance_adi") else { return };
+    for p in [adi(problem_1d()), adi(problem_2d()), adi(problem_3d())] {
+        let (dt, batches) = (adi_dt(&p), [1, 6, 20]);
+        assert_books_balance(&format!("gpu {}", p.name), &mut GpuEngine::new(&gpu, &p).expect("new"), &p, dt, &batches);
+        assert_books_balance(&format!("cpu {}", p.name), &mut CpuReference::new(&p), &p, dt, &batches);
     }
 }
 
@@ -465,30 +687,50 @@ fn gpu_size_check_with_numbers() {
         max_compute_workgroups_per_dimension: 65535,
         ..wgpu::Limits::default()
     };
-    assert!(check_fits([250, 250, 250], 1, 3, &limits, "small").is_ok());
-    match check_fits([400, 400, 400], 1, 3, &limits, "small") {
+    assert!(check_fits([250, 250, 250], 1, 3, None, &limits, "small").is_ok());
+    assert!(check_fits([250, 250, 250], 1, 3, Some(&[0, 1, 2]), &limits, "small").is_ok());
+    match check_fits([400, 400, 400], 1, 3, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => {
             assert!(m.contains("134217728") && m.contains("256000000") && m.contains("\"small\""), "{m}")
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    match check_fits([1, 1, 70000], 1, 3, &limits, "small") {
+    match check_fits([1, 1, 70000], 1, 3, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("65535") && m.contains("diffuse_explicit"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // reduce_totals runs one workgroup of 256 cells per species along x: beyond
     // 65535 · 256 cells the dispatch itself does not fit, whatever the memory.
-    match check_fits([256, 256, 256], 1, 3, &limits, "small") {
+    match check_fits([256, 256, 256], 1, 3, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("65536") && m.contains("reduce_totals"), "{m}"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // ADI on a 2048 × 2048 plane: x and y lines fit (32 workgroups of 64 lines), but sweeping the
+    // single-cell z axis (where zmin or zmax is not no-flux) takes one line per cell, 65536
+    // workgroups of 64; the explicit kernels and reduce_totals fit.
+    let plane = [2048, 2048, 1];
+    assert!(check_fits(plane, 1, 3, None, &limits, "small").is_ok());
+    assert!(check_fits(plane, 1, 3, Some(&[0, 1]), &limits, "small").is_ok());
+    match check_fits(plane, 1, 3, Some(&[0, 1, 2]), &limits, "small") {
+        Err(SolverError::TooLarge(m)) => assert!(m.contains("65536") && m.contains("adi_sweep_z"), "{m}"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // A thin plate has more boundary-face entries than cells; their accumulators are counted.
+    let thin = [4096, 4096, 1];
+    let face_bytes = 4 * 2 * (4096 + 4096 + 4096 * 4096) as u64;
+    let tight = wgpu::Limits { max_storage_buffer_binding_size: face_bytes - 1, ..limits.clone() };
+    match check_fits(thin, 1, 3, None, &tight, "small") {
+        Err(SolverError::TooLarge(m)) => assert!(m.contains("outflow accumulator"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
 }
 
-/// Regression: the exposure accumulator must stay compensated on the GPU. Lavapipe's shader
-/// compiler reassociated `(sum − acc) − add` to zero, so the GPU summed `c·dt` in plain f32, and
-/// after 20 000 steps the decayed amount was off by 2e-4 relative. Here the decay is too slow to
-/// change an f32 concentration of 1 (`k·dt < ε/2`), so the exact exposure is `N·fl(dt)` and the
-/// decayed amount must match `k·N·fl(dt)·V` to 1e-6 relative (compensated: ~3e-8).
+/// Regression: the decay accumulator must stay compensated on the GPU. Lavapipe's shader
+/// compiler reassociated `(sum − acc) − add` to zero in the former exposure accumulator, so the
+/// GPU summed in plain f32, and after 20 000 steps the decayed amount was off by 2e-4 relative.
+/// Here the decay is too slow to change an f32 concentration of 1 (`k·dt < ε/2`), so each step
+/// books `fl(k·fl(dt))` per cell and the decayed amount must match `k·N·fl(dt)·V` to 1e-6
+/// relative (compensated: ~1e-7, the rounding of one product).
 #[test]
 fn gpu_exposure_accumulator_stays_compensated() {
     let Some(gpu) = gpu_for_tests("gpu_exposure_accumulator_stays_compensated") else { return };

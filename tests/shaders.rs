@@ -1,7 +1,7 @@
 //! Every WGSL shader parses and validates with naga, and the structs that cross the Rust/WGSL
 //! border have the same size and field offsets on both sides. Needs no GPU.
 
-use secretome::solver::{Coef, FaceBc, Params};
+use secretome::solver::{Coef, FaceBc, Params, REDUCE_WORKGROUP, STEP_WORKGROUP};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 
@@ -31,20 +31,56 @@ fn parse(name: &str, source: &str) -> naga::Module {
         .unwrap_or_else(|e| panic!("{name} does not parse:\n{}", e.emit_to_string(source)))
 }
 
+/// What the engines expect of one shader file.
+struct Shader {
+    file: &'static str,
+    /// Compute entry points the engines look up by name, in declaration order.
+    entry_points: &'static [&'static str],
+    /// `@workgroup_size` of every entry point.
+    workgroup: [u32; 3],
+    /// Structs shared with Rust that the file declares, in declaration order.
+    structs: &'static [&'static str],
+}
+
+const fn shader(
+    file: &'static str,
+    entry_points: &'static [&'static str],
+    workgroup: [u32; 3],
+    structs: &'static [&'static str],
+) -> Shader {
+    Shader { file, entry_points, workgroup, structs }
+}
+
+/// Every shader file, by name.
+const SHADERS: [Shader; 5] = [
+    shader("adi_predictor.wgsl", &["adi_predictor"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("adi_sweep.wgsl", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("diffuse_explicit.wgsl", &["diffuse_explicit"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("react_half_step.wgsl", &["react_half_step"], STEP, &["Params", "Coef"]),
+    shader("reduce_totals.wgsl", &["reduce_totals"], REDUCE, &["Params"]),
+];
+const STEP: [u32; 3] = [STEP_WORKGROUP, 1, 1];
+const REDUCE: [u32; 3] = [REDUCE_WORKGROUP, 1, 1];
+
 #[test]
 fn every_shader_parses_and_validates() {
-    for (name, source) in shaders() {
-        let module = parse(&name, &source);
+    let found = shaders();
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    let listed: Vec<&str> = SHADERS.iter().map(|s| s.file).collect();
+    assert_eq!(names, listed, "shaders/ and the table of expected entry points list different files");
+    for ((name, source), expected) in found.iter().zip(SHADERS) {
+        let module = parse(name, source);
         let mut validator =
             naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
         if let Err(e) = validator.validate(&module) {
-            panic!("{name} does not validate:\n{}", e.emit_to_string(&source));
+            panic!("{name} does not validate:\n{}", e.emit_to_string(source));
         }
-        let stem = name.trim_end_matches(".wgsl");
-        assert!(
-            module.entry_points.iter().any(|ep| ep.name == stem && ep.stage == naga::ShaderStage::Compute),
-            "{name} has no compute entry point named {stem} (the engines look it up by the file's name)"
-        );
+        let declared: Vec<&str> = module.entry_points.iter().map(|ep| ep.name.as_str()).collect();
+        assert_eq!(declared, expected.entry_points, "{name}: entry points (the engines look them up by these names)");
+        for ep in &module.entry_points {
+            assert_eq!(ep.stage, naga::ShaderStage::Compute, "{name}: {} is not a compute entry point", ep.name);
+            assert_eq!(ep.workgroup_size, expected.workgroup, "{name}: workgroup size of {}", ep.name);
+        }
     }
 }
 
@@ -63,6 +99,7 @@ fn twins() -> Vec<Twin> {
             fields: vec![
                 ("cells", offset_of!(Params, cells)),
                 ("counts", offset_of!(Params, counts)),
+                ("face_entries", offset_of!(Params, face_entries)),
                 ("inv_h2", offset_of!(Params, inv_h2)),
                 ("inv_h", offset_of!(Params, inv_h)),
                 ("half_h", offset_of!(Params, half_h)),
@@ -89,11 +126,11 @@ fn twins() -> Vec<Twin> {
 
 #[test]
 fn wgsl_structs_match_their_rust_twins() {
-    let mut checked = 0;
-    for (name, source) in shaders() {
-        let module = parse(&name, &source);
+    for ((name, source), expected) in shaders().iter().zip(SHADERS) {
+        let module = parse(name, source);
         let mut layouter = naga::proc::Layouter::default();
         layouter.update(module.to_ctx()).unwrap_or_else(|e| panic!("{name}: layout failed: {e}"));
+        let mut checked = Vec::new();
         for (handle, ty) in module.types.iter() {
             let Some(twin) = twins().into_iter().find(|t| ty.name.as_deref() == Some(t.name)) else {
                 continue;
@@ -112,9 +149,8 @@ fn wgsl_structs_match_their_rust_twins() {
                 members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize)).collect();
             let rust_fields: Vec<_> = twin.fields.iter().map(|(n, o)| (n.to_string(), *o)).collect();
             assert_eq!(wgsl_fields, rust_fields, "{name}: fields (name, byte offset) of {}", twin.name);
-            checked += 1;
+            checked.push(twin.name);
         }
+        assert_eq!(checked, expected.structs, "{name}: shared structs declared");
     }
-    // Both kernels declare all three structs.
-    assert!(checked >= 6, "expected Params, Coef and FaceBc in every kernel, checked {checked}");
 }

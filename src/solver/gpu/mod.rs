@@ -2,50 +2,81 @@
 //!
 //! It solves the same discrete equations as [`crate::solver::cpu::CpuReference`], whose kernels
 //! are the CPU twins of these shaders (see [`crate::solver`] for the model and the bookkeeping),
-//! with the same [`Params`] for the same call sequence, so the two agree to rounding.
+//! with the same [`Params`] for the same call sequence (listed in [`crate::solver::cpu`]), so the
+//! two agree to rounding; the one operation whose last bit may differ is the `exp` of
+//! `react_half_step`.
 //!
-//! All fields stay on the device: `c` and `c_next` swap roles every step (two bind groups, one
-//! per direction), the exposure accumulator `acc` and its compensation `comp` are cleared on the
-//! device after each reduction, and only the small per-workgroup partials of
-//! `reduce_totals` are read back, except when [`Engine::read_field`] asks for a whole field.
-//! Steps are encoded back to back, [`STEPS_PER_SUBMIT`] per command buffer; wgpu orders the
-//! dispatches of a compute pass by their buffer usage, so no host round trip is needed between
-//! steps.
+//! All data stay on the device. `c` and `c_next` swap roles after every (sub)step; the decay
+//! accumulators `dec`, `dec_comp` (one per cell and species) and the outflow accumulators `out`,
+//! `out_comp` (one per boundary-face entry and species) are cleared on the device after each
+//! reduction; `scratch` (ADI only) holds the Thomas coefficients of the sweeps. Only the small
+//! per-workgroup partials of `reduce_totals` are read back, except when [`Engine::read_field`]
+//! asks for a whole field.
+//!
+//! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
+//! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
+//! `[dt/2, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
+//! submission, so each variant has a uniform buffer of its own and every bind group exists once
+//! per variant. All steps of one [`Engine::step`] call, start-up steps included, are then encoded
+//! back to back, [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders
+//! the dispatches of a compute pass by their buffer usage, so they need no other synchronisation.
 
 pub mod device;
 
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Engine, EngineInfo, Params, REDUCE_WORKGROUP, STEP_WORKGROUP, SolverError, SpeciesTotals, Tables, finish_totals,
-    partial_len,
+    Engine, EngineInfo, Params, RANNACHER_STEPS, STEP_WORKGROUP, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
+    face_entries, finish_totals, partial_len, reduce_groups,
 };
-use crate::problem::Problem;
+use crate::problem::{Problem, Scheme};
 use wgpu::util::DeviceExt;
 
-/// Explicit steps (dispatches) encoded into one command buffer before it is submitted.
+/// Steps encoded into one command buffer before it is submitted (an explicit step is one
+/// dispatch, an ADI step four to six, twice that during the start-up).
 pub const STEPS_PER_SUBMIT: u64 = 512;
 
 const DIFFUSE_EXPLICIT_WGSL: &str = include_str!("../../../shaders/diffuse_explicit.wgsl");
+const REACT_HALF_STEP_WGSL: &str = include_str!("../../../shaders/react_half_step.wgsl");
+const ADI_PREDICTOR_WGSL: &str = include_str!("../../../shaders/adi_predictor.wgsl");
+const ADI_SWEEP_WGSL: &str = include_str!("../../../shaders/adi_sweep.wgsl");
 const REDUCE_TOTALS_WGSL: &str = include_str!("../../../shaders/reduce_totals.wgsl");
 
+/// Entry points of `adi_sweep.wgsl`, by axis.
+const ADI_SWEEP_ENTRY_POINTS: [&str; 3] = ["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"];
+
+/// Index of the full-step [`Params`] variant in per-variant arrays.
+const FULL_STEP: usize = 0;
+/// Index of the Rannacher start-up half-step [`Params`] variant.
+const START_UP: usize = 1;
+
 /// Bytes of each buffer the engine needs for a problem, with the name used in messages.
-fn buffer_sizes(n_cells: u64, n_species: u64, n_materials: u64) -> [(&'static str, u64); 6] {
-    let groups = n_cells.div_ceil(REDUCE_WORKGROUP as u64);
+fn buffer_sizes(cells: [usize; 3], n_species: u64, n_materials: u64, adi: bool) -> Vec<(&'static str, u64)> {
+    let n_cells = (cells[0] * cells[1] * cells[2]) as u64;
     let field = 4 * n_species * n_cells;
-    [
+    let faces = 4 * n_species * face_entries(cells) as u64;
+    let groups = reduce_groups(cells) as u64;
+    let mut sizes = vec![
         ("material id buffer (4 B per cell)", 4 * n_cells),
         ("coefficient table", 8 * n_species * n_materials),
         ("boundary table", 16 * 6 * n_species),
-        ("field buffer (4 B per cell per species; the engine holds four of them)", field),
-        ("exposure accumulator", field),
+        ("field buffer (4 B per cell per species; the engine holds c and c_next)", field),
+        ("decay accumulator (4 B per cell per species; the engine holds dec and dec_comp)", field),
+        ("outflow accumulator (4 B per boundary-face cell per species; the engine holds out and out_comp)", faces),
         ("reduce partials", 4 * groups * n_species * partial_len(n_materials as usize) as u64),
-    ]
+    ];
+    if adi {
+        sizes.push(("ADI scratch buffer (4 B per cell per species)", field));
+    }
+    sizes
 }
 
 /// Checks that a problem of `cells` × `n_species` × `n_materials` fits the adapter's limits:
 /// every storage buffer within `max_storage_buffer_binding_size` and `max_buffer_size`, every
 /// dispatch within `max_compute_workgroups_per_dimension`, every index within `u32`.
+///
+/// `adi_sweeps` is `None` for the explicit scheme and, for the ADI scheme, the axes its sweeps
+/// run along ([`adi_sweep_axes`]), whose dispatches depend on them.
 ///
 /// Returns [`SolverError::TooLarge`] quoting the bytes needed, the cap, the adapter and what to
 /// reduce. Nothing is allocated, so this runs before any buffer is created.
@@ -53,6 +84,7 @@ pub fn check_fits(
     cells: [usize; 3],
     n_species: usize,
     n_materials: usize,
+    adi_sweeps: Option<&[u32]>,
     limits: &wgpu::Limits,
     adapter: &str,
 ) -> Result<(), SolverError> {
@@ -64,7 +96,7 @@ pub fn check_fits(
     let too_large = |what: String| {
         SolverError::TooLarge(format!("problem too large for GPU adapter {adapter:?}: {what}; {advice}"))
     };
-    for (name, bytes) in buffer_sizes(n_cells, ns, n_materials as u64) {
+    for (name, bytes) in buffer_sizes(cells, ns, n_materials as u64, adi_sweeps.is_some()) {
         for (cap_name, cap) in [
             ("max_storage_buffer_binding_size", limits.max_storage_buffer_binding_size),
             ("max_buffer_size", limits.max_buffer_size),
@@ -79,17 +111,29 @@ pub fn check_fits(
             }
         }
     }
-    if ns * n_cells > u32::MAX as u64 {
+    let values = ns * n_cells.max(face_entries(cells) as u64);
+    if values > u32::MAX as u64 {
         return Err(too_large(format!(
-            "{ns} species × {n_cells} cells = {} values, more than the {} that 32-bit shader indices reach",
-            ns * n_cells,
+            "{ns} species × {n_cells} cells need {values} values per buffer, more than the {} that 32-bit \
+             shader indices reach",
             u32::MAX
         )));
     }
     let cap = limits.max_compute_workgroups_per_dimension as u64;
-    let groups = n_cells.div_ceil(REDUCE_WORKGROUP as u64);
-    let dispatches =
-        [("diffuse_explicit", [nx.div_ceil(STEP_WORKGROUP as u64), ny, nz * ns]), ("reduce_totals", [groups, ns, 1])];
+    let per_cell = [nx.div_ceil(STEP_WORKGROUP as u64), ny, nz * ns];
+    let mut dispatches = vec![("reduce_totals", [reduce_groups(cells) as u64, ns, 1])];
+    match adi_sweeps {
+        None => dispatches.push(("diffuse_explicit", per_cell)),
+        Some(axes) => {
+            dispatches.push(("react_half_step", per_cell));
+            dispatches.push(("adi_predictor", per_cell));
+            for &axis in axes {
+                let lines = n_cells / cells[axis as usize] as u64;
+                let entry = ADI_SWEEP_ENTRY_POINTS[axis as usize];
+                dispatches.push((entry, [lines.div_ceil(STEP_WORKGROUP as u64), ns, 1]));
+            }
+        }
+    }
     for (kernel, dims) in dispatches {
         if let Some(axis) = (0..3).find(|&a| dims[a] > cap) {
             return Err(too_large(format!(
@@ -125,37 +169,96 @@ fn buffer_init(device: &wgpu::Device, label: &str, bytes: &[u8], usage: wgpu::Bu
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &contents, usage })
 }
 
-fn compute_pipeline(device: &wgpu::Device, name: &str, source: &str) -> wgpu::ComputePipeline {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some(name),
-        source: wgpu::ShaderSource::Wgsl(source.into()),
-    });
-    device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-        label: Some(name),
-        layout: None,
-        module: &module,
-        entry_point: Some(name),
-        compilation_options: Default::default(),
-        cache: None,
-    })
+/// How a kernel binds one buffer; must match the shader's declaration.
+#[derive(Clone, Copy)]
+enum Access {
+    /// `var<uniform>`
+    Uniform,
+    /// `var<storage, read>`
+    Read,
+    /// `var<storage, read_write>`
+    ReadWrite,
 }
 
-fn bind_group(
-    device: &wgpu::Device,
-    label: &str,
-    pipeline: &wgpu::ComputePipeline,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    let entries: Vec<_> = buffers
-        .iter()
-        .enumerate()
-        .map(|(binding, buffer)| wgpu::BindGroupEntry { binding: binding as u32, resource: buffer.as_entire_binding() })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(label),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &entries,
-    })
+use Access::{Read, ReadWrite, Uniform};
+
+/// Bindings 0, 1, … of each kernel, as declared in its shader.
+const DIFFUSE_EXPLICIT_BINDINGS: &[Access] =
+    &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite];
+const REACT_HALF_STEP_BINDINGS: &[Access] = &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
+const ADI_PREDICTOR_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
+const ADI_SWEEP_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite];
+const REDUCE_TOTALS_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
+
+/// The bind group layout of a kernel, shared by all its entry points (an explicit layout, so
+/// that bind groups work with every pipeline of the same shader).
+struct Kernel {
+    bind_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+    module: wgpu::ShaderModule,
+}
+
+impl Kernel {
+    fn new(device: &wgpu::Device, name: &str, source: &str, bindings: &[Access]) -> Kernel {
+        let entries: Vec<_> = bindings
+            .iter()
+            .enumerate()
+            .map(|(binding, access)| wgpu::BindGroupLayoutEntry {
+                binding: binding as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match access {
+                        Uniform => wgpu::BufferBindingType::Uniform,
+                        Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let bind_layout =
+            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(name), entries: &entries });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(name),
+            bind_group_layouts: &[Some(&bind_layout)],
+            immediate_size: 0,
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        Kernel { bind_layout, pipeline_layout, module }
+    }
+
+    fn pipeline(&self, device: &wgpu::Device, entry_point: &str) -> wgpu::ComputePipeline {
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry_point),
+            layout: Some(&self.pipeline_layout),
+            module: &self.module,
+            entry_point: Some(entry_point),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    }
+
+    /// A bind group of `buffers` at bindings 0, 1, … in order.
+    fn bind(&self, device: &wgpu::Device, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding: binding as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &self.bind_layout,
+            entries: &entries,
+        })
+    }
 }
 
 /// Maps `buffer`, waits for it, and copies its first `len` f32 values out.
@@ -180,30 +283,84 @@ fn read_back(device: &wgpu::Device, buffer: &wgpu::Buffer, len: usize) -> Result
     values
 }
 
+/// Pipelines and bind groups of the explicit scheme. `groups[i]` reads `fields[i]` and writes
+/// `fields[1 − i]`, with the full-step parameters.
+struct ExplicitKernels {
+    diffuse: wgpu::ComputePipeline,
+    groups: [wgpu::BindGroup; 2],
+    workgroups: [u32; 3],
+}
+
+/// Pipelines and bind groups of the ADI scheme, each bind group as `[variant][i]`: the
+/// parameters of variant [`FULL_STEP`] or [`START_UP`], reading (or, for `react_half_step`,
+/// updating) `fields[i]` and writing `fields[1 − i]`.
+struct AdiKernels {
+    react: wgpu::ComputePipeline,
+    predictor: wgpu::ComputePipeline,
+    /// One pipeline per swept axis ([`adi_sweep_axes`]), with its dispatch.
+    sweeps: Vec<(wgpu::ComputePipeline, [u32; 3])>,
+    react_groups: [[wgpu::BindGroup; 2]; 2],
+    predictor_groups: [[wgpu::BindGroup; 2]; 2],
+    sweep_groups: [[wgpu::BindGroup; 2]; 2],
+    /// Dispatch of `react_half_step` and `adi_predictor`.
+    workgroups: [u32; 3],
+}
+
+impl AdiKernels {
+    /// Encodes one Douglas ADI step with the parameters of `variant`, starting from
+    /// `fields[current]`; returns the index of the field that holds the result.
+    fn encode_step(&self, pass: &mut wgpu::ComputePass, variant: usize, current: usize) -> usize {
+        let [x, y, z] = self.workgroups;
+        pass.set_pipeline(&self.react);
+        pass.set_bind_group(0, &self.react_groups[variant][current], &[]);
+        pass.dispatch_workgroups(x, y, z);
+        pass.set_pipeline(&self.predictor);
+        pass.set_bind_group(0, &self.predictor_groups[variant][current], &[]);
+        pass.dispatch_workgroups(x, y, z);
+        for (sweep, [sx, sy, sz]) in &self.sweeps {
+            pass.set_pipeline(sweep);
+            pass.set_bind_group(0, &self.sweep_groups[variant][current], &[]);
+            pass.dispatch_workgroups(*sx, *sy, *sz);
+        }
+        let next = 1 - current;
+        pass.set_pipeline(&self.react);
+        pass.set_bind_group(0, &self.react_groups[variant][next], &[]);
+        pass.dispatch_workgroups(x, y, z);
+        next
+    }
+}
+
+enum Kernels {
+    Explicit(ExplicitKernels),
+    Adi(AdiKernels),
+}
+
 /// Advances a [`Problem`] with the WGSL kernels on one wgpu device.
 pub struct GpuEngine {
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: AdapterSummary,
     problem: Problem,
-    /// Host copy of the uniform, written before each submit that depends on it.
+    /// Host copy of the parameters; `time` is set per variant when the uniforms are written.
     params: Params,
-    params_buffer: wgpu::Buffer,
+    /// One uniform per variant ([`FULL_STEP`], [`START_UP`]), written at the start of each
+    /// [`Engine::step`] call.
+    params_buffers: [wgpu::Buffer; 2],
     /// The two concentration buffers; `fields[current]` holds the present state.
     fields: [wgpu::Buffer; 2],
-    acc: wgpu::Buffer,
-    comp: wgpu::Buffer,
+    dec: wgpu::Buffer,
+    dec_comp: wgpu::Buffer,
+    out: wgpu::Buffer,
+    out_comp: wgpu::Buffer,
     partials: wgpu::Buffer,
     partials_staging: wgpu::Buffer,
-    diffuse: wgpu::ComputePipeline,
     reduce: wgpu::ComputePipeline,
-    /// `diffuse_groups[i]` reads `fields[i]` and writes `fields[1 - i]`.
-    diffuse_groups: [wgpu::BindGroup; 2],
     /// `reduce_groups[i]` reads `fields[i]`.
     reduce_groups: [wgpu::BindGroup; 2],
+    kernels: Kernels,
     current: usize,
-    /// Simulated time since the accumulators were cleared, s.
-    since_clear: f64,
+    /// Steps still to be taken as Rannacher start-up (ADI only).
+    start_up_left: u32,
 }
 
 impl GpuEngine {
@@ -214,18 +371,29 @@ impl GpuEngine {
     /// an error while creating the buffers and pipelines.
     pub fn new(gpu: &Gpu, problem: &Problem) -> Result<GpuEngine, SolverError> {
         let n_species = problem.species.len();
-        check_fits(problem.grid.cells, n_species, problem.materials.len(), &gpu.limits, &gpu.adapter.name)?;
+        let adi = problem.schedule.scheme == Scheme::AdiDouglas;
+        let sweep_axes = adi_sweep_axes(problem);
+        check_fits(
+            problem.grid.cells,
+            n_species,
+            problem.materials.len(),
+            adi.then_some(sweep_axes.as_slice()),
+            &gpu.limits,
+            &gpu.adapter.name,
+        )?;
         let device = gpu.device.clone();
         scoped(&device, "creating the GPU engine's buffers and pipelines", || {
             let tables = Tables::new(problem);
+            let params = tables.params;
             let initial = problem.initial_field();
             let zeros = vec![0u8; 4 * initial.len()];
-            let groups = tables.params.counts[2] as usize;
-            let partial_bytes = 4 * n_species * groups * partial_len(problem.materials.len());
+            let face_zeros = vec![0u8; 4 * n_species * params.face_entries[0] as usize];
+            let groups = params.counts[2];
+            let partial_bytes = 4 * n_species * groups as usize * params.counts[3] as usize;
             use wgpu::BufferUsages as U;
             let field_usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
-            let params_buffer =
-                buffer_init(&device, "params", bytemuck::bytes_of(&tables.params), U::UNIFORM | U::COPY_DST);
+            let params_buffers = ["params (full step)", "params (start-up half step)"]
+                .map(|label| buffer_init(&device, label, bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST));
             let material = buffer_init(&device, "material", bytemuck::cast_slice(&tables.material), U::STORAGE);
             let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), U::STORAGE);
             let faces = buffer_init(&device, "faces", bytemuck::cast_slice(&tables.faces), U::STORAGE);
@@ -233,8 +401,11 @@ impl GpuEngine {
                 buffer_init(&device, "c (ping)", bytemuck::cast_slice(&initial), field_usage),
                 buffer_init(&device, "c_next (pong)", &zeros, field_usage),
             ];
-            let acc = buffer_init(&device, "acc", &zeros, U::STORAGE | U::COPY_DST);
-            let comp = buffer_init(&device, "comp", &zeros, U::STORAGE | U::COPY_DST);
+            let accumulator_usage = U::STORAGE | U::COPY_DST;
+            let dec = buffer_init(&device, "dec", &zeros, accumulator_usage);
+            let dec_comp = buffer_init(&device, "dec_comp", &zeros, accumulator_usage);
+            let out = buffer_init(&device, "out", &face_zeros, accumulator_usage);
+            let out_comp = buffer_init(&device, "out_comp", &face_zeros, accumulator_usage);
             let partials = buffer_init(&device, "partials", &vec![0u8; partial_bytes], U::STORAGE | U::COPY_SRC);
             let partials_staging = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("partials staging"),
@@ -242,36 +413,96 @@ impl GpuEngine {
                 usage: U::MAP_READ | U::COPY_DST,
                 mapped_at_creation: false,
             });
-            let diffuse = compute_pipeline(&device, "diffuse_explicit", DIFFUSE_EXPLICIT_WGSL);
-            let reduce = compute_pipeline(&device, "reduce_totals", REDUCE_TOTALS_WGSL);
-            let diffuse_groups = [0, 1].map(|i| {
-                let c_in = &fields[i];
-                let c_out = &fields[1 - i];
-                let buffers = [&params_buffer, &material, &coef, &faces, c_in, c_out, &acc, &comp];
-                bind_group(&device, "diffuse_explicit", &diffuse, &buffers)
-            });
+
+            let [nx, ny, nz, n_cells] = params.cells;
+            let ns = params.counts[0];
+            let per_cell = [nx.div_ceil(STEP_WORKGROUP), ny, nz * ns];
+            let reduce_kernel = Kernel::new(&device, "reduce_totals", REDUCE_TOTALS_WGSL, REDUCE_TOTALS_BINDINGS);
+            let reduce = reduce_kernel.pipeline(&device, "reduce_totals");
             let reduce_groups = [0, 1].map(|i| {
-                let buffers = [&params_buffer, &material, &coef, &faces, &fields[i], &acc, &partials];
-                bind_group(&device, "reduce_totals", &reduce, &buffers)
+                let buffers = [&params_buffers[FULL_STEP], &material, &fields[i], &dec, &out, &partials];
+                reduce_kernel.bind(&device, "reduce_totals", &buffers)
             });
+            // Bind groups per variant v and direction i (reading fields[i], writing fields[1 - i]).
+            let per_variant = |f: &dyn Fn(&wgpu::Buffer, usize) -> wgpu::BindGroup| {
+                [FULL_STEP, START_UP].map(|v| [0, 1].map(|i| f(&params_buffers[v], i)))
+            };
+            let kernels = if adi {
+                let scratch = buffer_init(&device, "scratch", &zeros, U::STORAGE);
+                let react_kernel =
+                    Kernel::new(&device, "react_half_step", REACT_HALF_STEP_WGSL, REACT_HALF_STEP_BINDINGS);
+                let predictor_kernel =
+                    Kernel::new(&device, "adi_predictor", ADI_PREDICTOR_WGSL, ADI_PREDICTOR_BINDINGS);
+                let sweep_kernel = Kernel::new(&device, "adi_sweep", ADI_SWEEP_WGSL, ADI_SWEEP_BINDINGS);
+                let sweeps = sweep_axes
+                    .iter()
+                    .map(|&axis| {
+                        let lines = n_cells / params.cells[axis as usize];
+                        let pipeline = sweep_kernel.pipeline(&device, ADI_SWEEP_ENTRY_POINTS[axis as usize]);
+                        (pipeline, [lines.div_ceil(STEP_WORKGROUP), ns, 1])
+                    })
+                    .collect();
+                Kernels::Adi(AdiKernels {
+                    react: react_kernel.pipeline(&device, "react_half_step"),
+                    predictor: predictor_kernel.pipeline(&device, "adi_predictor"),
+                    sweeps,
+                    react_groups: per_variant(&|p, i| {
+                        let buffers = [p, &material, &coef, &fields[i], &dec, &dec_comp];
+                        react_kernel.bind(&device, "react_half_step", &buffers)
+                    }),
+                    predictor_groups: per_variant(&|p, i| {
+                        let buffers = [p, &material, &coef, &faces, &fields[i], &fields[1 - i]];
+                        predictor_kernel.bind(&device, "adi_predictor", &buffers)
+                    }),
+                    sweep_groups: per_variant(&|p, i| {
+                        let buffers =
+                            [p, &material, &coef, &faces, &fields[i], &fields[1 - i], &scratch, &out, &out_comp];
+                        sweep_kernel.bind(&device, "adi_sweep", &buffers)
+                    }),
+                    workgroups: per_cell,
+                })
+            } else {
+                let kernel = Kernel::new(&device, "diffuse_explicit", DIFFUSE_EXPLICIT_WGSL, DIFFUSE_EXPLICIT_BINDINGS);
+                let groups = [0, 1].map(|i| {
+                    let buffers = [
+                        &params_buffers[FULL_STEP],
+                        &material,
+                        &coef,
+                        &faces,
+                        &fields[i],
+                        &fields[1 - i],
+                        &dec,
+                        &dec_comp,
+                        &out,
+                        &out_comp,
+                    ];
+                    kernel.bind(&device, "diffuse_explicit", &buffers)
+                });
+                Kernels::Explicit(ExplicitKernels {
+                    diffuse: kernel.pipeline(&device, "diffuse_explicit"),
+                    groups,
+                    workgroups: per_cell,
+                })
+            };
             Ok(GpuEngine {
                 device: device.clone(),
                 queue: gpu.queue.clone(),
                 adapter: gpu.adapter.clone(),
                 problem: problem.clone(),
-                params: tables.params,
-                params_buffer,
+                params,
+                params_buffers,
                 fields,
-                acc,
-                comp,
+                dec,
+                dec_comp,
+                out,
+                out_comp,
                 partials,
                 partials_staging,
-                diffuse,
                 reduce,
-                diffuse_groups,
                 reduce_groups,
+                kernels,
                 current: 0,
-                since_clear: 0.0,
+                start_up_left: RANNACHER_STEPS,
             })
         })
     }
@@ -281,8 +512,54 @@ impl GpuEngine {
         &self.adapter
     }
 
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up (two half steps with
+    /// θ = 1 each), as [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
+    /// starts with [`RANNACHER_STEPS`]; 0 turns the start-up off. No effect on the explicit
+    /// scheme.
+    pub fn set_start_up_steps(&mut self, steps: u32) {
+        self.start_up_left = steps;
+    }
+
     fn n_values(&self) -> usize {
         self.problem.species.len() * self.problem.grid.n_cells()
+    }
+
+    /// The `time` row of each variant for steps of `dt` seconds, as `CpuReference::step` sets it.
+    fn times(&self, dt: f64) -> [[f32; 4]; 2] {
+        let full = match self.problem.schedule.scheme {
+            Scheme::ExplicitFtcs => [dt as f32, 0.0, 1.0, 0.0],
+            Scheme::AdiDouglas => [dt as f32, 0.5, 1.0, 0.0],
+        };
+        let mut times = [[0.0; 4]; 2];
+        times[FULL_STEP] = full;
+        times[START_UP] = [(0.5 * dt) as f32, 1.0, 1.0, 0.0];
+        times
+    }
+
+    /// Encodes `steps` steps into `pass`, advancing `current` and the start-up count.
+    fn encode_steps(&mut self, pass: &mut wgpu::ComputePass, steps: u64) {
+        match &self.kernels {
+            Kernels::Explicit(k) => {
+                let [x, y, z] = k.workgroups;
+                pass.set_pipeline(&k.diffuse);
+                for _ in 0..steps {
+                    pass.set_bind_group(0, &k.groups[self.current], &[]);
+                    pass.dispatch_workgroups(x, y, z);
+                    self.current = 1 - self.current;
+                }
+            }
+            Kernels::Adi(k) => {
+                for _ in 0..steps {
+                    if self.start_up_left > 0 {
+                        self.current = k.encode_step(pass, START_UP, self.current);
+                        self.current = k.encode_step(pass, START_UP, self.current);
+                        self.start_up_left -= 1;
+                    } else {
+                        self.current = k.encode_step(pass, FULL_STEP, self.current);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -291,37 +568,32 @@ impl Engine for GpuEngine {
         EngineInfo {
             backend: "gpu".into(),
             device: format!("{} ({})", self.adapter.name, self.adapter.backend),
-            precision: "f32 fields; compensated f32 exposure accumulator; f64 totals".into(),
+            precision: "f32 fields; compensated f32 decay and outflow accumulators; f64 totals".into(),
         }
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
-        self.params.time[0] = dt as f32;
         if steps == 0 {
             return Ok(());
         }
-        let [nx, ny, nz, _] = self.params.cells;
-        let workgroups = [nx.div_ceil(STEP_WORKGROUP), ny, nz * self.params.counts[0]];
         let device = self.device.clone();
         scoped(&device, "advancing the fields", || {
-            self.queue.write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&self.params));
+            for (buffer, time) in self.params_buffers.iter().zip(self.times(dt)) {
+                let params = Params { time, ..self.params };
+                self.queue.write_buffer(buffer, 0, bytemuck::bytes_of(&params));
+            }
             let mut remaining = steps;
             let mut in_flight = None;
             while remaining > 0 {
                 let chunk = remaining.min(STEPS_PER_SUBMIT);
-                let mut encoder = device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("diffuse_explicit steps") });
+                let mut encoder =
+                    device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("steps") });
                 {
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                        label: Some("diffuse_explicit"),
+                        label: Some("steps"),
                         timestamp_writes: None,
                     });
-                    pass.set_pipeline(&self.diffuse);
-                    for _ in 0..chunk {
-                        pass.set_bind_group(0, &self.diffuse_groups[self.current], &[]);
-                        pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
-                        self.current = 1 - self.current;
-                    }
+                    self.encode_steps(&mut pass, chunk);
                 }
                 let submitted = self.queue.submit([encoder.finish()]);
                 // Keep at most two command buffers queued: the device always has the next one
@@ -334,22 +606,15 @@ impl Engine for GpuEngine {
                 remaining -= chunk;
             }
             Ok(())
-        })?;
-        // The same f64 sum as the CPU twin, so both hand the same T to reduce_totals.
-        for _ in 0..steps {
-            self.since_clear += dt;
-        }
-        Ok(())
+        })
     }
 
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError> {
-        self.params.time[1] = self.since_clear as f32;
         let groups = self.params.counts[2];
         let n_species = self.params.counts[0];
         let len = (n_species * groups * self.params.counts[3]) as usize;
         let device = self.device.clone();
         let partials = scoped(&device, "reducing the totals", || {
-            self.queue.write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&self.params));
             let mut encoder =
                 device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("reduce_totals") });
             {
@@ -362,12 +627,12 @@ impl Engine for GpuEngine {
                 pass.dispatch_workgroups(groups, n_species, 1);
             }
             encoder.copy_buffer_to_buffer(&self.partials, 0, &self.partials_staging, 0, self.partials.size());
-            encoder.clear_buffer(&self.acc, 0, None);
-            encoder.clear_buffer(&self.comp, 0, None);
+            for accumulator in [&self.dec, &self.dec_comp, &self.out, &self.out_comp] {
+                encoder.clear_buffer(accumulator, 0, None);
+            }
             self.queue.submit([encoder.finish()]);
             read_back(&device, &self.partials_staging, len)
         })?;
-        self.since_clear = 0.0;
         Ok(finish_totals(&self.problem, &partials))
     }
 
