@@ -52,10 +52,11 @@ const fn shader(
 }
 
 /// Every shader file, by name.
-const SHADERS: [Shader; 5] = [
+const SHADERS: [Shader; 6] = [
     shader("adi_predictor.wgsl", &["adi_predictor"], STEP, &["Params", "Coef", "FaceBc"]),
     shader("adi_sweep.wgsl", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP, &["Params", "Coef", "FaceBc"]),
     shader("diffuse_explicit.wgsl", &["diffuse_explicit"], STEP, &["Params", "Coef", "FaceBc"]),
+    shader("field_difference.wgsl", &["field_difference"], REDUCE, &["Params"]),
     shader("react_half_step.wgsl", &["react_half_step"], STEP, &["Params", "Coef"]),
     shader("reduce_totals.wgsl", &["reduce_totals"], REDUCE, &["Params"]),
 ];

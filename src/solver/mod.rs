@@ -272,6 +272,14 @@ pub enum SolverError {
     /// The GPU reported an error (validation, out of memory, lost device, mapping failure).
     #[error("GPU error: {0}")]
     Gpu(String),
+    /// An engine call out of order or out of range (a save slot that does not exist or is empty).
+    #[error("engine call refused: {0}")]
+    Usage(String),
+}
+
+/// The error for a save slot that does not exist or holds nothing.
+pub fn slot_error(slot: usize, what: &str) -> SolverError {
+    SolverError::Usage(format!("save slot {slot} {what} (slots 0..{SAVE_SLOTS} exist; restore needs a save first)"))
 }
 
 /// An engine that advances the fields of one problem.
@@ -284,6 +292,25 @@ pub trait Engine {
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError>;
     /// The current field of every species, `[species][z][y][x]`, in each species' unit.
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError>;
+    /// Copies the whole state (field, accumulators, Rannacher start-up counter) into save slot
+    /// `slot` (< [`SAVE_SLOTS`]). Used by the step-size control; the first call allocates the slot.
+    fn save(&mut self, slot: usize) -> Result<(), SolverError>;
+    /// Returns to the state last saved in `slot`.
+    fn restore(&mut self, slot: usize) -> Result<(), SolverError>;
+    /// Per species, the largest |c − c_saved| over all cells, against the field saved in `slot`
+    /// (species unit).
+    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError>;
+}
+
+/// Save slots an engine offers for step-size control (step doubling needs two).
+pub const SAVE_SLOTS: usize = 2;
+
+/// Per species, the maximum over the `field_difference` partials (`[species][groups]`).
+pub fn finish_difference(n_species: usize, partials: &[f32]) -> Vec<f64> {
+    let groups = partials.len() / n_species.max(1);
+    (0..n_species)
+        .map(|s| partials[s * groups..(s + 1) * groups].iter().fold(0.0f64, |m, &v| m.max(v as f64)))
+        .collect()
 }
 
 /// Bytes an engine holds for a problem: material ids; per species four f32 fields (current,

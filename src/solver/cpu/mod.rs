@@ -14,10 +14,14 @@
 pub mod adi_predictor;
 pub mod adi_sweep;
 pub mod diffuse_explicit;
+pub mod field_difference;
 pub mod react_half_step;
 pub mod reduce_totals;
 
-use super::{Engine, EngineInfo, RANNACHER_STEPS, SolverError, SpeciesTotals, Tables, adi_sweep_axes, finish_totals};
+use super::{
+    Engine, EngineInfo, RANNACHER_STEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
+    finish_difference, finish_totals, slot_error,
+};
 use crate::problem::{Problem, Scheme};
 
 /// Runs the kernel twins one invocation at a time.
@@ -37,6 +41,19 @@ pub struct CpuReference {
     /// Axes the ADI scheme sweeps.
     sweep_axes: Vec<u32>,
     /// Steps still to be taken as Rannacher start-up (ADI only).
+    start_up_left: u32,
+    /// States saved for step-size control.
+    saved: [Option<Saved>; SAVE_SLOTS],
+}
+
+/// Everything [`Engine::save`] keeps.
+#[derive(Clone)]
+struct Saved {
+    c: Vec<f32>,
+    dec: Vec<f32>,
+    dec_comp: Vec<f32>,
+    out: Vec<f32>,
+    out_comp: Vec<f32>,
     start_up_left: u32,
 }
 
@@ -59,6 +76,7 @@ impl CpuReference {
             scratch: if adi { vec![0.0; n] } else { Vec::new() },
             sweep_axes: adi_sweep_axes(problem),
             start_up_left: RANNACHER_STEPS,
+            saved: [None, None],
         }
     }
 
@@ -219,5 +237,42 @@ impl Engine for CpuReference {
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
         Ok(self.c.clone())
+    }
+
+    fn save(&mut self, slot: usize) -> Result<(), SolverError> {
+        let saved = self.saved.get_mut(slot).ok_or_else(|| slot_error(slot, "does not exist"))?;
+        *saved = Some(Saved {
+            c: self.c.clone(),
+            dec: self.dec.clone(),
+            dec_comp: self.dec_comp.clone(),
+            out: self.out.clone(),
+            out_comp: self.out_comp.clone(),
+            start_up_left: self.start_up_left,
+        });
+        Ok(())
+    }
+
+    fn restore(&mut self, slot: usize) -> Result<(), SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        self.c.copy_from_slice(&saved.c);
+        self.dec.copy_from_slice(&saved.dec);
+        self.dec_comp.copy_from_slice(&saved.dec_comp);
+        self.out.copy_from_slice(&saved.out);
+        self.out_comp.copy_from_slice(&saved.out_comp);
+        self.start_up_left = saved.start_up_left;
+        Ok(())
+    }
+
+    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        let params = &self.tables.params;
+        let (ns, groups) = (params.counts[0], params.counts[2]);
+        let mut partials = vec![0.0f32; (ns * groups) as usize];
+        for s in 0..ns {
+            for w in 0..groups {
+                field_difference::field_difference(params, &self.c, &saved.c, &mut partials, [w, s]);
+            }
+        }
+        Ok(finish_difference(ns as usize, &partials))
     }
 }

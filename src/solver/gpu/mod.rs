@@ -26,8 +26,8 @@ pub mod device;
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Engine, EngineInfo, Params, RANNACHER_STEPS, STEP_WORKGROUP, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
-    face_entries, finish_totals, partial_len, reduce_groups,
+    Engine, EngineInfo, Params, RANNACHER_STEPS, SAVE_SLOTS, STEP_WORKGROUP, SolverError, SpeciesTotals, Tables,
+    adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use wgpu::util::DeviceExt;
@@ -41,6 +41,7 @@ const REACT_HALF_STEP_WGSL: &str = include_str!("../../../shaders/react_half_ste
 const ADI_PREDICTOR_WGSL: &str = include_str!("../../../shaders/adi_predictor.wgsl");
 const ADI_SWEEP_WGSL: &str = include_str!("../../../shaders/adi_sweep.wgsl");
 const REDUCE_TOTALS_WGSL: &str = include_str!("../../../shaders/reduce_totals.wgsl");
+const FIELD_DIFFERENCE_WGSL: &str = include_str!("../../../shaders/field_difference.wgsl");
 
 /// Entry points of `adi_sweep.wgsl`, by axis.
 const ADI_SWEEP_ENTRY_POINTS: [&str; 3] = ["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"];
@@ -189,6 +190,7 @@ const REACT_HALF_STEP_BINDINGS: &[Access] = &[Uniform, Read, Read, ReadWrite, Re
 const ADI_PREDICTOR_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
 const ADI_SWEEP_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite];
 const REDUCE_TOTALS_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
+const FIELD_DIFFERENCE_BINDINGS: &[Access] = &[Uniform, Read, Read, ReadWrite];
 
 /// The bind group layout of a kernel, shared by all its entry points (an explicit layout, so
 /// that bind groups work with every pipeline of the same shader).
@@ -361,9 +363,34 @@ pub struct GpuEngine {
     current: usize,
     /// Steps still to be taken as Rannacher start-up (ADI only).
     start_up_left: u32,
+    /// States saved for step-size control, allocated on first use.
+    saved: [Option<SavedState>; SAVE_SLOTS],
+    /// `field_difference`, built on first use.
+    difference: Option<Kernel>,
+}
+
+/// Device copies of the state kept by [`Engine::save`], in the order of [`GpuEngine::state`].
+struct SavedState {
+    buffers: [wgpu::Buffer; 5],
+    start_up_left: u32,
 }
 
 impl GpuEngine {
+    /// The buffers that make up the state: current field, dec, dec_comp, out, out_comp.
+    fn state(&self) -> [&wgpu::Buffer; 5] {
+        [&self.fields[self.current], &self.dec, &self.dec_comp, &self.out, &self.out_comp]
+    }
+
+    /// Copies every state buffer into `to` (or from `from`) in one submission.
+    fn copy_state(&self, pairs: &[(&wgpu::Buffer, &wgpu::Buffer)]) {
+        let mut encoder =
+            self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("state copy") });
+        for (from, to) in pairs {
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, from.size());
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
     /// Uploads `problem` to the device of `gpu`.
     ///
     /// Fails with [`SolverError::TooLarge`] before allocating anything when a buffer or a
@@ -401,7 +428,7 @@ impl GpuEngine {
                 buffer_init(&device, "c (ping)", bytemuck::cast_slice(&initial), field_usage),
                 buffer_init(&device, "c_next (pong)", &zeros, field_usage),
             ];
-            let accumulator_usage = U::STORAGE | U::COPY_DST;
+            let accumulator_usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
             let dec = buffer_init(&device, "dec", &zeros, accumulator_usage);
             let dec_comp = buffer_init(&device, "dec_comp", &zeros, accumulator_usage);
             let out = buffer_init(&device, "out", &face_zeros, accumulator_usage);
@@ -503,6 +530,8 @@ impl GpuEngine {
                 kernels,
                 current: 0,
                 start_up_left: RANNACHER_STEPS,
+                saved: [None, None],
+                difference: None,
             })
         })
     }
@@ -634,6 +663,90 @@ impl Engine for GpuEngine {
             read_back(&device, &self.partials_staging, len)
         })?;
         Ok(finish_totals(&self.problem, &partials))
+    }
+
+    fn save(&mut self, slot: usize) -> Result<(), SolverError> {
+        if slot >= SAVE_SLOTS {
+            return Err(slot_error(slot, "does not exist"));
+        }
+        let device = self.device.clone();
+        scoped(&device, "saving the state", || {
+            if self.saved[slot].is_none() {
+                let buffers = self.state().map(|b| {
+                    device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("saved state"),
+                        size: b.size(),
+                        usage: wgpu::BufferUsages::STORAGE
+                            | wgpu::BufferUsages::COPY_SRC
+                            | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    })
+                });
+                self.saved[slot] = Some(SavedState { buffers, start_up_left: 0 });
+            }
+            let saved = self.saved[slot].as_ref().expect("allocated above");
+            let state = self.state();
+            let pairs: Vec<_> = state.iter().zip(&saved.buffers).map(|(a, b)| (*a, b)).collect();
+            self.copy_state(&pairs);
+            Ok(())
+        })?;
+        let left = self.start_up_left;
+        self.saved[slot].as_mut().expect("allocated above").start_up_left = left;
+        Ok(())
+    }
+
+    fn restore(&mut self, slot: usize) -> Result<(), SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        let device = self.device.clone();
+        scoped(&device, "restoring the state", || {
+            let state = self.state();
+            let pairs: Vec<_> = saved.buffers.iter().zip(state).collect();
+            self.copy_state(&pairs);
+            Ok(())
+        })?;
+        self.start_up_left = saved.start_up_left;
+        Ok(())
+    }
+
+    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        let (ns, groups) = (self.params.counts[0], self.params.counts[2]);
+        let device = self.device.clone();
+        let kernel = self.difference.get_or_insert_with(|| {
+            Kernel::new(&device, "field_difference", FIELD_DIFFERENCE_WGSL, FIELD_DIFFERENCE_BINDINGS)
+        });
+        let partials = scoped(&device, "comparing fields", || {
+            let pipeline = kernel.pipeline(&device, "field_difference");
+            let partials = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("difference partials"),
+                size: 4 * (ns * groups).max(4) as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("difference staging"),
+                size: partials.size(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let buffers = [&self.params_buffers[FULL_STEP], &self.fields[self.current], &saved.buffers[0], &partials];
+            let group = kernel.bind(&device, "field_difference", &buffers);
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("field_difference") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("field_difference"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups, ns, 1);
+            }
+            encoder.copy_buffer_to_buffer(&partials, 0, &staging, 0, partials.size());
+            self.queue.submit([encoder.finish()]);
+            read_back(&device, &staging, (ns * groups) as usize)
+        })?;
+        Ok(finish_difference(ns as usize, &partials))
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {

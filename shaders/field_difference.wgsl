@@ -1,0 +1,47 @@
+// Largest |c - saved| per workgroup of 256 cells, for step-size control by step doubling.
+// Twin of src/solver/cpu/field_difference.rs.
+//
+// Workgroup (w, s) covers cells w*256 .. w*256+255 of species s (lanes past the last cell give 0)
+// and writes its maximum to partials[s * groups + w], groups = params.counts.z.
+// Dispatch: (groups, n_species, 1).
+
+// Twin of `Params` in src/solver/mod.rs.
+struct Params {
+    cells: vec4<u32>,         // nx, ny, nz, n_cells
+    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
+    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
+    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
+    inv_h: vec4<f32>,         // 1/h per axis (1/m)
+    half_h: vec4<f32>,        // h/2 per axis (m)
+    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> c: array<f32>;
+@group(0) @binding(2) var<storage, read> saved: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+
+var<workgroup> lanes: array<f32, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    let w = wid.x;
+    let s = wid.y;
+    let cell = w * 256u + lane;
+    var value = 0.0;
+    if (cell < params.cells.w) {
+        let i = s * params.cells.w + cell;
+        value = abs(c[i] - saved[i]);
+    }
+    lanes[lane] = value;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            lanes[lane] = max(lanes[lane], lanes[lane + stride]);
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        partials[s * params.counts.z + w] = lanes[0];
+    }
+}
