@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secretome::output::OutputDir;
 use secretome::problem::Problem;
-use secretome::run::{self, Progress, StepPlan};
+use secretome::run::{self, Progress, StepPlan, Stepping};
 use secretome::solver::cpu::CpuReference;
 use secretome::solver::gpu::{GpuEngine, device};
 use secretome::solver::{Engine, engine_memory_bytes};
@@ -103,17 +103,17 @@ fn run_command(scenario: &Path, out: Option<PathBuf>, backend: Backend, quiet: b
     let info = engine.info();
     if !quiet {
         eprintln!(
-            "{}: {} cells × {} species, {} steps of ≤ {} s on {} ({})",
+            "{}: {} cells × {} species, {} {}, on {} ({})",
             problem.name,
             problem.grid.n_cells(),
             problem.species.len(),
-            plan.total_steps(),
-            fmt_g(plan.dt_max),
+            problem.schedule.scheme.name(),
+            step_description(&plan),
             info.backend,
             info.device
         );
     }
-    let mut bar = Bar::new(&problem, &plan, quiet);
+    let mut bar = Bar::new(&problem, quiet);
     let summary = run::run(&problem, engine.as_mut(), &out_dir, &mut bar)
         .with_context(|| format!("run of {} failed", scenario.display()))?;
     bar.bar.finish_and_clear();
@@ -144,31 +144,73 @@ fn make_engine(backend: Backend, problem: &Problem) -> Result<Box<dyn Engine>> {
     })
 }
 
-/// Progress on stderr: simulated time, wall time, ETA.
-struct Bar {
-    bar: ProgressBar,
-    end_h: f64,
+/// "N steps of ≤ dt s" or "adaptive steps (tolerance …)".
+fn step_description(plan: &StepPlan) -> String {
+    match (&plan.stepping, plan.total_steps(), plan.max_step()) {
+        (Stepping::Adaptive { tolerance, .. }, _, _) => {
+            format!("adaptive steps (step doubling, tolerance {})", fmt_g(*tolerance))
+        }
+        (_, Some(n), Some(dt)) => format!("{n} steps of ≤ {} s", fmt_g(dt)),
+        _ => "fixed steps".into(),
+    }
 }
 
+/// Progress on stderr: simulated time, wall time, ETA. On a terminal a bar; otherwise (a batch
+/// job's log) one line per 10 % of simulated time.
+struct Bar {
+    bar: ProgressBar,
+    end: f64,
+    quiet: bool,
+    log_lines: bool,
+    next_log: f64,
+    start: std::time::Instant,
+}
+
+/// Resolution of the bar's position (simulated time as a fraction of the end).
+const BAR_TICKS: u64 = 10_000;
+
 impl Bar {
-    fn new(problem: &Problem, plan: &StepPlan, quiet: bool) -> Self {
+    fn new(problem: &Problem, quiet: bool) -> Self {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
-            Some(plan.total_steps()),
-            if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
+            Some(BAR_TICKS),
+            if quiet || !terminal { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() },
         );
         bar.set_style(
             ProgressStyle::with_template("{msg} [{wide_bar}] wall {elapsed_precise}, ETA {eta_precise}")
                 .expect("static template")
                 .progress_chars("=> "),
         );
-        Bar { bar, end_h: problem.schedule.end / 3600.0 }
+        Bar {
+            bar,
+            end: problem.schedule.end,
+            quiet,
+            log_lines: !terminal,
+            next_log: 0.1,
+            start: std::time::Instant::now(),
+        }
     }
 }
 
 impl Progress for Bar {
     fn advanced(&mut self, time: f64, steps_done: u64) {
-        self.bar.set_position(steps_done);
-        self.bar.set_message(format!("t = {:.3} h of {} h", time / 3600.0, fmt_g(self.end_h)));
+        let fraction = (time / self.end).clamp(0.0, 1.0);
+        self.bar.set_position((fraction * BAR_TICKS as f64) as u64);
+        self.bar.set_message(format!("t = {:.3} h of {} h", time / 3600.0, fmt_g(self.end / 3600.0)));
+        if self.log_lines && !self.quiet && fraction + 1e-12 >= self.next_log {
+            let wall = self.start.elapsed().as_secs_f64();
+            let eta = if fraction > 0.0 { wall * (1.0 - fraction) / fraction } else { f64::NAN };
+            eprintln!(
+                "t = {} h of {} h ({:.0} %), {steps_done} steps, wall {wall:.1} s, ETA {eta:.0} s",
+                fmt_g(time / 3600.0),
+                fmt_g(self.end / 3600.0),
+                100.0 * fraction
+            );
+            while self.next_log <= fraction + 1e-12 {
+                self.next_log += 0.1;
+            }
+        }
     }
 }
 
@@ -229,14 +271,13 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         problem.schedule.output_times.len(),
         problem.schedule.snapshot_times.len() + 1
     )?;
-    writeln!(
-        s,
-        "step     limit {} s, step ≤ {} s, {} steps ({} cell·species updates)",
-        fmt_g(plan.limit),
-        fmt_g(plan.dt_max),
-        plan.total_steps(),
-        fmt_g(plan.total_steps() as f64 * (g.n_cells() * problem.species.len()) as f64)
-    )?;
+    let work = match plan.total_steps() {
+        Some(n) => {
+            format!(" ({} cell·species updates)", fmt_g(n as f64 * (g.n_cells() * problem.species.len()) as f64))
+        }
+        None => ", chosen during the run".into(),
+    };
+    writeln!(s, "step     explicit limit {} s; {}{work}", fmt_g(plan.limit), step_description(&plan))?;
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)

@@ -185,19 +185,24 @@ impl Scheme {
 /// How the time step is chosen.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TimeStep {
-    /// Explicit scheme: the largest stable step times `safety` (0 < safety ≤ 1). ADI scheme:
-    /// `safety` × [`ADI_AUTO_STEP_FACTOR`] × the explicit limit (a fixed multiple until an
-    /// error-controlled step exists).
+    /// Explicit scheme: the largest stable step times `safety` (0 < safety ≤ 1). (For the ADI
+    /// scheme this means [`TimeStep::Adaptive`] with [`DEFAULT_TOLERANCE`].)
     Auto { safety: f64 },
     /// A step given by the user, in seconds (the explicit scheme checks it against the stability
     /// limit; the ADI scheme has none).
     Fixed { dt: f64 },
+    /// ADI scheme: the step adapts so that the local error of each step, estimated by step
+    /// doubling, stays below `tolerance` × the species' concentration scale (its largest initial
+    /// or boundary concentration).
+    Adaptive { tolerance: f64 },
 }
 
-/// Multiple of the explicit step limit that [`TimeStep::Auto`] takes (times `safety`) for the
-/// ADI scheme. A fixed multiple, chosen without error control (which would pick the step from
-/// the time error); one ADI step costs about two explicit ones on the CPU reference engine.
-pub const ADI_AUTO_STEP_FACTOR: f64 = 50.0;
+/// Relative local-error tolerance of the adaptive ADI step when none is given.
+pub const DEFAULT_TOLERANCE: f64 = 1e-3;
+
+/// Cost of one ADI step in explicit steps (the fast CPU engine on the peer problem); the
+/// automatic scheme choice weighs the two schemes with it.
+pub const ADI_STEP_COST: f64 = 2.5;
 
 /// When the run ends and what it writes on the way.
 #[derive(Clone, Debug, PartialEq)]
@@ -225,6 +230,22 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// Concentration scale of each species (its unit): the largest initial or boundary
+    /// concentration, or 1 if all are zero. Error tolerances are relative to it.
+    pub fn concentration_scales(&self) -> Vec<f64> {
+        self.species
+            .iter()
+            .map(|s| {
+                let boundary = s.boundaries.iter().map(|b| match *b {
+                    Boundary::NoFlux => 0.0,
+                    Boundary::Fixed { value } | Boundary::Clearance { value, .. } => value.abs(),
+                });
+                let scale = s.initial.iter().map(|v| v.abs()).chain(boundary).fold(0.0, f64::max);
+                if scale > 0.0 { scale } else { 1.0 }
+            })
+            .collect()
+    }
+
     /// Number of cells of each material.
     pub fn material_cell_counts(&self) -> Vec<usize> {
         let mut counts = vec![0; self.materials.len()];

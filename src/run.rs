@@ -1,16 +1,24 @@
 //! Drives an engine over a problem's schedule and writes the output folder.
 //!
-//! Between two output times the step is the largest that is stable (times the safety factor) or
-//! the user's fixed step (for the ADI scheme, which has no stability limit: the fixed step as
-//! given, or `safety` × [`ADI_AUTO_STEP_FACTOR`] × the explicit limit), shortened so that a whole number of steps lands exactly on the output
-//! time. At every output time the engine's bookkeeping is reduced and added up here in f64; at
+//! Time stepping, per output interval:
+//! - **fixed steps** (explicit scheme, or a user `dt`): the largest stable step times the safety
+//!   factor, or the user's step, shortened so that a whole number of equal steps lands exactly
+//!   on the output time;
+//! - **adaptive steps** (ADI scheme): step doubling. From the saved state the engine takes one
+//!   step of 2·dt, saves it, returns, and takes two steps of dt. For a second-order scheme the
+//!   local error of the two-step result is ≈ |two steps − one step| / 3; the pair is accepted when
+//!   that stays below `tolerance` × the species' concentration scale for every species, and the
+//!   next dt is dt · clamp(0.9·(1/err)^(1/3), 0.2, 4). Steps are sized so that a whole number of
+//!   pairs lands exactly on each output time. An accepted pair costs three steps.
+//!
+//! At every output time the engine's bookkeeping is reduced and added up here in f64; at
 //! snapshot times whole fields are read and written as `.npy`.
 //!
 //! Files (see README): `summary.json`, `timeseries.csv`, `fields/<species>_t<seconds>s.npy`,
 //! `fields/materials.npy`. `summary.json` is written last: a folder without it is an unfinished run.
 
 use crate::output::{OutputDir, OutputError, encode_npy};
-use crate::problem::{ADI_AUTO_STEP_FACTOR, FACE_NAMES, Problem, Role, Scheme, TimeStep};
+use crate::problem::{DEFAULT_TOLERANCE, FACE_NAMES, Problem, Role, Scheme, TimeStep};
 use crate::solver::{Engine, EngineInfo, SolverError, SpeciesTotals};
 use serde::Serialize;
 use std::time::Instant;
@@ -22,53 +30,86 @@ pub enum RunError {
     Solver(#[from] SolverError),
     #[error(transparent)]
     Output(#[from] OutputError),
-    /// The fixed time step is above the stability limit of the explicit scheme.
+    /// The fixed time step is above the stability limit.
     #[error(
         "time step {dt} s is above the explicit stability limit {limit} s; lower [time] dt or remove it to choose the step automatically"
     )]
     UnstableStep { dt: f64, limit: f64 },
+    /// An adaptive step was asked of the explicit scheme, whose step is set by stability.
+    #[error("the explicit scheme has no adaptive step; use scheme = \"adi\" for a tolerance, or a fixed dt")]
+    AdaptiveExplicit,
+    /// The adaptive step shrank below any useful size (the tolerance cannot be met).
+    #[error(
+        "the adaptive step fell to {dt:e} s at t = {t} s without meeting tolerance {tolerance}; raise [time] tolerance or give a fixed dt"
+    )]
+    StepControl { dt: f64, t: f64, tolerance: f64 },
 }
 
-/// The step plan of a run: the step limit, the largest step used, and the number of steps per
-/// output interval.
+/// How the steps of a run are chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stepping {
+    /// For each output interval: (number of steps, step length in s).
+    Fixed(Vec<(u64, f64)>),
+    /// Step doubling with a relative local-error `tolerance`, starting from `initial_dt` (s).
+    Adaptive { tolerance: f64, initial_dt: f64 },
+}
+
+/// The step plan of a run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepPlan {
     /// Explicit stability limit, s (reported for the ADI scheme too, which does not need it).
     pub limit: f64,
-    /// Largest step allowed by the user's choice (limit × safety, for ADI limit × safety ×
-    /// [`ADI_AUTO_STEP_FACTOR`], or the fixed step), s.
-    pub dt_max: f64,
-    /// For each output interval: (number of steps, step length in s).
-    pub intervals: Vec<(u64, f64)>,
+    pub stepping: Stepping,
 }
 
 impl StepPlan {
     pub fn new(problem: &Problem) -> Result<Self, RunError> {
         let limit = problem.explicit_step_limit();
-        let scheme = problem.schedule.scheme;
-        let dt_max = match (scheme, problem.schedule.time_step) {
-            (Scheme::ExplicitFtcs, TimeStep::Auto { safety }) => safety * limit,
+        let fixed = |dt: f64| {
+            let mut intervals = Vec::with_capacity(problem.schedule.output_times.len());
+            let mut t = 0.0;
+            for &t_out in &problem.schedule.output_times {
+                let span = t_out - t;
+                // A relative slack keeps a step that divides the span exactly from adding one more.
+                let n = if dt.is_finite() { ((span / dt) * (1.0 - 1e-12)).ceil().max(1.0) as u64 } else { 1 };
+                intervals.push((n, span / n as f64));
+                t = t_out;
+            }
+            Stepping::Fixed(intervals)
+        };
+        // The first adaptive pair starts at the explicit limit (or a sixteenth of the first
+        // output interval where nothing limits it); the controller grows it ×4 per pair.
+        let first = problem.schedule.output_times.first().copied().unwrap_or(problem.schedule.end);
+        let initial_dt = limit.min(first / 16.0);
+        let stepping = match (problem.schedule.scheme, problem.schedule.time_step) {
+            (Scheme::ExplicitFtcs, TimeStep::Auto { safety }) => fixed(safety * limit),
             (Scheme::ExplicitFtcs, TimeStep::Fixed { dt }) if dt > limit => {
                 return Err(RunError::UnstableStep { dt, limit });
             }
-            (Scheme::AdiDouglas, TimeStep::Auto { safety }) => safety * ADI_AUTO_STEP_FACTOR * limit,
-            (_, TimeStep::Fixed { dt }) => dt,
+            (Scheme::ExplicitFtcs, TimeStep::Adaptive { .. }) => return Err(RunError::AdaptiveExplicit),
+            (_, TimeStep::Fixed { dt }) => fixed(dt),
+            (Scheme::AdiDouglas, TimeStep::Auto { .. }) => {
+                Stepping::Adaptive { tolerance: DEFAULT_TOLERANCE, initial_dt }
+            }
+            (Scheme::AdiDouglas, TimeStep::Adaptive { tolerance }) => Stepping::Adaptive { tolerance, initial_dt },
         };
-        let mut intervals = Vec::with_capacity(problem.schedule.output_times.len());
-        let mut t = 0.0;
-        for &t_out in &problem.schedule.output_times {
-            let span = t_out - t;
-            // A relative slack keeps a step that divides the span exactly from adding one more.
-            let n = if dt_max.is_finite() { ((span / dt_max) * (1.0 - 1e-12)).ceil().max(1.0) as u64 } else { 1 };
-            intervals.push((n, span / n as f64));
-            t = t_out;
-        }
-        Ok(StepPlan { limit, dt_max, intervals })
+        Ok(StepPlan { limit, stepping })
     }
 
-    /// Total number of steps.
-    pub fn total_steps(&self) -> u64 {
-        self.intervals.iter().map(|(n, _)| n).sum()
+    /// Total number of steps, when known before the run.
+    pub fn total_steps(&self) -> Option<u64> {
+        match &self.stepping {
+            Stepping::Fixed(intervals) => Some(intervals.iter().map(|(n, _)| n).sum()),
+            Stepping::Adaptive { .. } => None,
+        }
+    }
+
+    /// Longest fixed step, when steps are fixed.
+    pub fn max_step(&self) -> Option<f64> {
+        match &self.stepping {
+            Stepping::Fixed(intervals) => Some(intervals.iter().map(|&(_, dt)| dt).fold(0.0, f64::max)),
+            Stepping::Adaptive { .. } => None,
+        }
     }
 }
 
@@ -82,6 +123,85 @@ pub trait Progress {
 pub struct Silent;
 impl Progress for Silent {
     fn advanced(&mut self, _: f64, _: u64) {}
+}
+
+/// What the stepping did, for the summary.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct StepStats {
+    /// Steps that make up the solution.
+    pub steps: u64,
+    /// Steps computed, counting the discarded ones of step doubling.
+    pub steps_computed: u64,
+    /// Step pairs rejected by the error control.
+    pub rejected_pairs: u64,
+    pub smallest_step_s: f64,
+    pub largest_step_s: f64,
+}
+
+impl StepStats {
+    fn record(&mut self, n: u64, dt: f64) {
+        if self.steps == 0 {
+            self.smallest_step_s = dt;
+        }
+        self.steps += n;
+        self.steps_computed += n;
+        self.smallest_step_s = self.smallest_step_s.min(dt);
+        self.largest_step_s = self.largest_step_s.max(dt);
+    }
+}
+
+/// The step-doubling controller of [`Stepping::Adaptive`].
+struct Controller {
+    tolerance: f64,
+    scales: Vec<f64>,
+    dt: f64,
+}
+
+impl Controller {
+    /// Advances from `t0` to exactly `t1` in accepted pairs of equal steps.
+    fn advance(
+        &mut self,
+        engine: &mut dyn Engine,
+        t0: f64,
+        t1: f64,
+        stats: &mut StepStats,
+        progress: &mut dyn Progress,
+    ) -> Result<(), RunError> {
+        let mut t = t0;
+        while t1 - t > 1e-12 * t1.max(1.0) {
+            let remaining = t1 - t;
+            let pairs = (remaining / (2.0 * self.dt) * (1.0 - 1e-12)).ceil().max(1.0);
+            let dt = remaining / (2.0 * pairs);
+            engine.save(0)?;
+            engine.step(1, 2.0 * dt)?;
+            engine.save(1)?;
+            engine.restore(0)?;
+            engine.step(2, dt)?;
+            let difference = engine.max_difference(1)?;
+            let err = difference
+                .iter()
+                .zip(&self.scales)
+                .map(|(d, scale)| d / (3.0 * self.tolerance * scale))
+                .fold(0.0, f64::max);
+            let factor = if err > 0.0 { (0.9 * err.powf(-1.0 / 3.0)).clamp(0.2, 4.0) } else { 4.0 };
+            if err <= 1.0 {
+                t = if pairs <= 1.0 { t1 } else { t + 2.0 * dt };
+                stats.record(2, dt);
+                stats.steps_computed += 1;
+                self.dt = dt * factor;
+                progress.advanced(t, stats.steps);
+            } else {
+                engine.restore(0)?;
+                stats.rejected_pairs += 1;
+                stats.steps_computed += 3;
+                self.dt = dt * factor.min(0.5);
+                if self.dt < 1e-12 * t1.max(1.0) {
+                    return Err(RunError::StepControl { dt: self.dt, t, tolerance: self.tolerance });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Runs the whole schedule and writes every output file.
@@ -103,18 +223,33 @@ pub fn run(
     out.write_atomic("fields/materials.npy", &encode_npy(&problem.material_id, &field_shape(problem)))?;
     write_snapshot(problem, engine, out, &stems, 0.0, &mut snapshots)?;
 
+    let mut stats = StepStats::default();
+    let mut controller = match plan.stepping {
+        Stepping::Adaptive { tolerance, initial_dt } => {
+            Some(Controller { tolerance, scales: problem.concentration_scales(), dt: initial_dt })
+        }
+        Stepping::Fixed(_) => None,
+    };
     let mut t = 0.0;
-    let mut steps_done = 0;
-    for (&t_out, &(n, dt)) in problem.schedule.output_times.iter().zip(&plan.intervals) {
-        // Chunks of about 1 % of the run keep the progress bar alive without slowing the GPU.
-        let chunk = (plan.total_steps() / 100).max(1);
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(chunk);
-            engine.step(k, dt)?;
-            left -= k;
-            steps_done += k;
-            progress.advanced(t + (n - left) as f64 * dt, steps_done);
+    for (i, &t_out) in problem.schedule.output_times.iter().enumerate() {
+        match (&plan.stepping, controller.as_mut()) {
+            (Stepping::Fixed(intervals), _) => {
+                let (n, dt) = intervals[i];
+                // Chunks of about 1 % of the run keep the progress bar alive without slowing the GPU.
+                let chunk = (plan.total_steps().unwrap_or(n) / 100).max(1);
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(chunk);
+                    engine.step(k, dt)?;
+                    left -= k;
+                    stats.record(k, dt);
+                    progress.advanced(t + (n - left) as f64 * dt, stats.steps);
+                }
+            }
+            (Stepping::Adaptive { .. }, Some(controller)) => {
+                controller.advance(engine, t, t_out, &mut stats, progress)?;
+            }
+            (Stepping::Adaptive { .. }, None) => unreachable!("an adaptive plan always has a controller"),
         }
         t = t_out;
         books.add(&engine.reduce_totals()?);
@@ -125,7 +260,7 @@ pub fn run(
     }
     out.write_atomic("timeseries.csv", rows.as_bytes())?;
 
-    let summary = Summary::new(problem, &plan, &info, &books, snapshots, start.elapsed().as_secs_f64());
+    let summary = Summary::new(problem, &plan, &stats, &info, &books, snapshots, start.elapsed().as_secs_f64());
     let json = serde_json::to_string_pretty(&summary).expect("summary is plain data");
     out.write_atomic("summary.json", json.as_bytes())?;
     Ok(summary)
@@ -366,10 +501,15 @@ pub struct GridEcho {
 #[derive(Serialize)]
 pub struct TimeEcho {
     pub scheme: &'static str,
+    /// `fixed` or `adaptive`.
+    pub step_control: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
     pub end_s: f64,
     pub stability_limit_s: f64,
-    pub max_step_s: f64,
     pub steps: u64,
+    #[serde(flatten)]
+    pub stats: StepStats,
     pub output_times_s: Vec<f64>,
 }
 
@@ -406,6 +546,7 @@ impl Summary {
     fn new(
         problem: &Problem,
         plan: &StepPlan,
+        stats: &StepStats,
         info: &EngineInfo,
         books: &Books,
         snapshots: Vec<SnapshotEntry>,
@@ -514,10 +655,18 @@ impl Summary {
             },
             time: TimeEcho {
                 scheme: problem.schedule.scheme.name(),
+                step_control: match plan.stepping {
+                    Stepping::Fixed(_) => "fixed",
+                    Stepping::Adaptive { .. } => "adaptive",
+                },
+                tolerance: match plan.stepping {
+                    Stepping::Fixed(_) => None,
+                    Stepping::Adaptive { tolerance, .. } => Some(tolerance),
+                },
                 end_s: problem.schedule.end,
                 stability_limit_s: plan.limit,
-                max_step_s: plan.dt_max,
-                steps: plan.total_steps(),
+                steps: stats.steps,
+                stats: stats.clone(),
                 output_times_s: problem.schedule.output_times.clone(),
             },
             wall_time_s: wall,
@@ -572,10 +721,9 @@ mod tests {
         let explicit = line_problem(Scheme::ExplicitFtcs, TimeStep::Fixed { dt: 100.0 });
         assert!(matches!(StepPlan::new(&explicit), Err(RunError::UnstableStep { .. })));
         let fixed = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Fixed { dt: 100.0 })).unwrap();
-        assert_eq!(fixed.intervals, vec![(3, 100.0), (3, 100.0)]);
+        assert_eq!(fixed.stepping, Stepping::Fixed(vec![(3, 100.0), (3, 100.0)]));
         let auto = StepPlan::new(&line_problem(Scheme::AdiDouglas, TimeStep::Auto { safety: 1.0 })).unwrap();
-        assert!((auto.dt_max - ADI_AUTO_STEP_FACTOR * auto.limit).abs() < 1e-9 * auto.dt_max);
-        assert!(auto.intervals.iter().all(|&(_, dt)| dt <= auto.dt_max));
+        assert!(matches!(auto.stepping, Stepping::Adaptive { tolerance, .. } if tolerance == DEFAULT_TOLERANCE));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every kind of bad scenario is refused before any work, with a message that names the file,
 //! the key (and the line where the parser knows it), the value and what would be accepted.
 
+use secretome::problem::{Scheme, TimeStep};
 use secretome::scenario::{self, ScenarioError};
 
 const FILE: &str = "bad.toml";
@@ -333,8 +334,26 @@ fn bad_times() {
     }
     let text = edit("output_interval = \"10 min\"", "output_interval = \"1e-6 s\"");
     refused_at(&text, "time.output_interval", "1e-6 s", &["output times"]);
-    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"adi\"");
-    refused_at(&text, "time.scheme", "adi", &["explicit"]);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"crank\"");
+    refused_at(&text, "time.scheme", "crank", &["explicit", "adi", "auto"]);
+}
+
+#[test]
+fn tolerance_and_step_keys_that_contradict_the_scheme() {
+    for t in ["0.0", "1.5", "-1e-3"] {
+        let text = edit("end = \"1 h\"", &format!("end = \"1 h\"\nscheme = \"adi\"\ntolerance = {t}"));
+        refused_at(&text, "time.tolerance", "tolerance", &["(0, 1)"]);
+    }
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"explicit\"\ntolerance = 1e-3");
+    refused_at(&text, "time.tolerance", "tolerance", &["explicit"]);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"adi\"\nsafety = 0.5");
+    refused_at(&text, "time.safety", "safety", &["ADI", "tolerance"]);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"adi\"\ndt = \"1 s\"\ntolerance = 1e-3");
+    refused_at(&text, "time.tolerance", "tolerance", &["both"]);
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"adi\"\ntolerance = 1e-4");
+    let p = scenario::from_str_with_memory(&text, FILE, None).unwrap();
+    assert_eq!(p.schedule.scheme, Scheme::AdiDouglas);
+    assert_eq!(p.schedule.time_step, TimeStep::Adaptive { tolerance: 1e-4 });
 }
 
 #[test]
@@ -353,7 +372,7 @@ fn fixed_step_above_the_stability_limit_quotes_the_limit() {
     let p = scenario::from_str_with_memory(&ok, FILE, None).unwrap();
     let limit = p.explicit_step_limit();
     assert!(limit > 1.0);
-    let text = edit("end = \"1 h\"", "end = \"1 h\"\ndt = \"1 min\"");
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"explicit\"\ndt = \"1 min\"");
     let msg = refused_at(&text, "time.dt", "dt =", &["stability limit"]);
     let quoted: f64 = msg
         .split("limit of ")

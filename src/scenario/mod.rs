@@ -13,7 +13,10 @@ mod spec;
 pub use error::{InvalidValue, ScenarioError};
 pub use shapes::Shape;
 
-use crate::problem::{Boundary, FACE_NAMES, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep};
+use crate::problem::{
+    ADI_STEP_COST, Boundary, DEFAULT_TOLERANCE, FACE_NAMES, Grid, Material, Problem, Role, Schedule, Scheme, Species,
+    TimeStep,
+};
 use crate::units::{self, SpeciesUnit, UnitError};
 use spec::{BoundaryKind, PerMaterial, RoleSpec, ScenarioFile, SchemeSpec, Text};
 use std::ops::Range;
@@ -275,7 +278,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         });
     }
     let n_cells = n_cells_wide as usize;
-    let schedule = compile_schedule(ctx, &spec.time)?;
+    let (schedule, requested, tolerance) = compile_schedule(ctx, &spec.time)?;
     if let Some(available) = available_bytes {
         let cell_counts = cells.map(|c| c as usize);
         let needed = memory_needed(cell_counts, n_species, materials.len(), schedule.scheme);
@@ -325,9 +328,14 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         }
     }
 
-    let problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule };
+    let mut problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule };
+    if requested == SchemeSpec::Auto {
+        choose_scheme(&mut problem, tolerance);
+    }
 
-    if let (TimeStep::Fixed { dt }, Some(dt_text)) = (problem.schedule.time_step, &spec.time.dt) {
+    if let (Scheme::ExplicitFtcs, TimeStep::Fixed { dt }, Some(dt_text)) =
+        (problem.schedule.scheme, problem.schedule.time_step, &spec.time.dt)
+    {
         let limit = problem.explicit_step_limit();
         if dt > limit {
             return Err(ScenarioError::StepTooLarge {
@@ -342,7 +350,35 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     Ok(problem)
 }
 
-fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<Schedule, ScenarioError> {
+/// Resolves `scheme = "auto"`: the explicit scheme where it is cheaper, the ADI scheme otherwise.
+///
+/// With a fixed `dt`: explicit if the step is within its stability limit. Otherwise the explicit
+/// run needs `end / (safety · limit)` steps, while the adaptive ADI run needs at least one pair
+/// of steps per output interval, each pair costing three ADI steps of [`ADI_STEP_COST`] explicit
+/// ones; the explicit scheme is chosen when it needs no more than that lower bound.
+pub fn choose_scheme(problem: &mut Problem, tolerance: Option<f64>) {
+    let limit = problem.explicit_step_limit();
+    let schedule = &mut problem.schedule;
+    match schedule.time_step {
+        TimeStep::Fixed { dt } => {
+            schedule.scheme = if dt <= limit { Scheme::ExplicitFtcs } else { Scheme::AdiDouglas };
+        }
+        TimeStep::Auto { safety } => {
+            let explicit_steps = schedule.end / (safety * limit);
+            let adi_floor = 3.0 * ADI_STEP_COST * schedule.output_times.len() as f64;
+            if explicit_steps <= adi_floor {
+                schedule.scheme = Scheme::ExplicitFtcs;
+            } else {
+                schedule.scheme = Scheme::AdiDouglas;
+                schedule.time_step = TimeStep::Adaptive { tolerance: tolerance.unwrap_or(DEFAULT_TOLERANCE) };
+            }
+        }
+        TimeStep::Adaptive { .. } => schedule.scheme = Scheme::AdiDouglas,
+    }
+}
+
+/// The schedule, the scheme asked for, and the tolerance if one was given.
+fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<(Schedule, SchemeSpec, Option<f64>), ScenarioError> {
     let positive_time = |key: &str, v: &Text| -> Result<f64, ScenarioError> {
         let x = ctx.quantity(key, v, units::time, units::TIME_UNITS)?;
         if x > 0.0 { Ok(x) } else { Err(ctx.invalid(key, v, "must be positive", "a time > 0")) }
@@ -383,9 +419,7 @@ fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<Schedule, Scena
         snapshot_times.push(end);
     }
 
-    let scheme = match t.scheme.as_ref().map(|s| *s.get_ref()) {
-        None | Some(SchemeSpec::Explicit) => Scheme::ExplicitFtcs,
-    };
+    let requested = t.scheme.as_ref().map_or(SchemeSpec::Auto, |s| *s.get_ref());
     let safety = match &t.safety {
         None => DEFAULT_SAFETY,
         Some(s) => {
@@ -398,11 +432,49 @@ fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<Schedule, Scena
                     "a fraction of the stability limit, 0 < safety ≤ 1 (default 0.9)",
                 ));
             }
+            if requested == SchemeSpec::Adi {
+                return Err(ctx.invalid_span(
+                    "time.safety",
+                    s.span(),
+                    "given for the ADI scheme, which has no stability limit",
+                    "`tolerance` (adaptive step) or `dt` (fixed step) for scheme = \"adi\"",
+                ));
+            }
             x
         }
     };
+    let tolerance = match &t.tolerance {
+        None => None,
+        Some(tol) => {
+            let x = *tol.get_ref();
+            if !(x > 0.0 && x < 1.0) {
+                return Err(ctx.invalid_span(
+                    "time.tolerance",
+                    tol.span(),
+                    "outside (0, 1)",
+                    "a relative local error per step, 0 < tolerance < 1 (default 1e-3)",
+                ));
+            }
+            if requested == SchemeSpec::Explicit {
+                return Err(ctx.invalid_span(
+                    "time.tolerance",
+                    tol.span(),
+                    "given for the explicit scheme, whose step is set by stability",
+                    "`safety` or `dt` for scheme = \"explicit\"; `tolerance` with scheme = \"adi\" or \"auto\"",
+                ));
+            }
+            if t.dt.is_some() {
+                return Err(ctx.invalid_span(
+                    "time.tolerance",
+                    tol.span(),
+                    "both `dt` and `tolerance` given",
+                    "either a fixed `dt` or a `tolerance` for the adaptive step",
+                ));
+            }
+            Some(x)
+        }
+    };
     let time_step = match &t.dt {
-        None => TimeStep::Auto { safety },
         Some(dt_text) => {
             if t.safety.is_some() {
                 return Err(ctx.invalid(
@@ -414,8 +486,18 @@ fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<Schedule, Scena
             }
             TimeStep::Fixed { dt: positive_time("time.dt", dt_text)? }
         }
+        None if requested == SchemeSpec::Adi => {
+            TimeStep::Adaptive { tolerance: tolerance.unwrap_or(DEFAULT_TOLERANCE) }
+        }
+        None => TimeStep::Auto { safety },
     };
-    Ok(Schedule { end, output_times, snapshot_times, scheme, time_step })
+    // `auto` is resolved by `choose_scheme` once the problem exists; until then the larger
+    // (ADI) footprint is what the memory check counts.
+    let scheme = match requested {
+        SchemeSpec::Explicit => Scheme::ExplicitFtcs,
+        SchemeSpec::Adi | SchemeSpec::Auto => Scheme::AdiDouglas,
+    };
+    Ok((Schedule { end, output_times, snapshot_times, scheme, time_step }, requested, tolerance))
 }
 
 /// Reads a per-material table: every key a material, every material present; `parse` turns

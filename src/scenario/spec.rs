@@ -47,6 +47,8 @@ pub struct GridSpec {
 #[serde(rename_all = "snake_case")]
 pub enum SchemeSpec {
     Explicit,
+    Adi,
+    Auto,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +60,7 @@ pub struct TimeSpec {
     pub scheme: Option<Spanned<SchemeSpec>>,
     pub safety: Option<Spanned<f64>>,
     pub dt: Option<Text>,
+    pub tolerance: Option<Spanned<f64>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

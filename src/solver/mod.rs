@@ -314,8 +314,10 @@ pub fn finish_difference(n_species: usize, partials: &[f32]) -> Vec<f64> {
 }
 
 /// Bytes an engine holds for a problem: material ids; per species four f32 fields (current,
-/// next, decay accumulator and its compensation), a fifth for the ADI scheme (the Thomas
-/// coefficients), two f32 per boundary-face entry (outflow and its compensation); the reduce
+/// next, decay accumulator and its compensation), for the ADI scheme a fifth (the Thomas
+/// coefficients) and the two save slots of the adaptive step (field, decay accumulator and its
+/// compensation each: six more; an upper bound, since a fixed-step run allocates none); two f32 per
+/// boundary-face entry (outflow and its compensation, twice more per save slot); the reduce
 /// partials. The small tables are left out.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
     engine_memory_bytes_for(problem.grid.cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
@@ -325,10 +327,10 @@ pub fn engine_memory_bytes(problem: &Problem) -> u64 {
 pub fn engine_memory_bytes_for(cells: [usize; 3], n_species: usize, n_materials: usize, scheme: Scheme) -> u64 {
     let n_cells = cells.iter().map(|&n| n as u64).product::<u64>();
     let species = n_species as u64;
-    let fields = match scheme {
-        Scheme::ExplicitFtcs => 4,
-        Scheme::AdiDouglas => 5,
+    let (fields, face_fields) = match scheme {
+        Scheme::ExplicitFtcs => (4, 2),
+        Scheme::AdiDouglas => (5 + 3 * SAVE_SLOTS as u64, 2 + 2 * SAVE_SLOTS as u64),
     };
     let partials = reduce_groups(cells) as u64 * partial_len(n_materials) as u64;
-    n_cells * 4 + 4 * species * (fields * n_cells + 2 * face_entries(cells) as u64 + partials)
+    n_cells * 4 + 4 * species * (fields * n_cells + face_fields * face_entries(cells) as u64 + partials)
 }
