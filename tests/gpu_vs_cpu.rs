@@ -775,3 +775,21 @@ fn gpu_validation_error_is_an_error_not_a_panic() {
         other => panic!("expected SolverError::Gpu from a dispatch of {} workgroups, got {other:?}", real + 1),
     }
 }
+
+#[test]
+fn gpu_timed_steps_advance_like_plain_steps() {
+    let Some(gpu) = gpu_for_tests("gpu_timed_steps_advance_like_plain_steps") else { return };
+    let p = adi(problem_2d());
+    let dt = adi_dt(&p);
+    let mut timed = GpuEngine::new(&gpu, &p).unwrap();
+    let mut plain = GpuEngine::new(&gpu, &p).unwrap();
+    let seconds = timed.step_timed(5, dt).unwrap();
+    plain.step(5, dt).unwrap();
+    assert_eq!(timed.read_field().unwrap(), plain.read_field().unwrap());
+    if gpu.adapter.timestamps {
+        let s = seconds.expect("the adapter has timestamp queries");
+        assert!(s > 0.0 && s < 60.0, "GPU time {s} s for 5 small steps");
+    } else {
+        assert!(seconds.is_none());
+    }
+}

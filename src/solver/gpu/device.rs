@@ -144,9 +144,11 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
 pub fn open(allow_software: bool) -> Result<Gpu, SolverError> {
     let (adapter, summary) = choose(allow_software).map_err(SolverError::NoAdapter)?;
     let limits = adapter.limits();
+    // Timestamp queries, where the adapter has them, let benchmarks time the GPU work itself.
+    let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
     let descriptor = wgpu::DeviceDescriptor {
         label: Some("secretome"),
-        required_features: wgpu::Features::empty(),
+        required_features: features,
         required_limits: limits.clone(),
         ..Default::default()
     };

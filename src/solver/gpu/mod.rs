@@ -565,6 +565,59 @@ impl GpuEngine {
         times
     }
 
+    /// Advances like [`Engine::step`], all `steps` in one compute pass, and returns the GPU time
+    /// of that pass in seconds from timestamp queries, or `None` where the device has none.
+    /// For benchmarks; keep `steps` moderate (one command buffer).
+    pub fn step_timed(&mut self, steps: u64, dt: f64) -> Result<Option<f64>, SolverError> {
+        if !self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            self.step(steps, dt)?;
+            return Ok(None);
+        }
+        let device = self.device.clone();
+        scoped(&device, "timing steps", || {
+            for (buffer, time) in self.params_buffers.iter().zip(self.times(dt)) {
+                let params = Params { time, ..self.params };
+                self.queue.write_buffer(buffer, 0, bytemuck::bytes_of(&params));
+            }
+            let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("step timestamps"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2,
+            });
+            let resolved = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: 16,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps staging"),
+                size: 16,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("timed") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("timed steps"),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: &queries,
+                        beginning_of_pass_write_index: Some(0),
+                        end_of_pass_write_index: Some(1),
+                    }),
+                });
+                self.encode_steps(&mut pass, steps);
+            }
+            encoder.resolve_query_set(&queries, 0..2, &resolved, 0);
+            encoder.copy_buffer_to_buffer(&resolved, 0, &staging, 0, 16);
+            self.queue.submit([encoder.finish()]);
+            let raw = read_back(&device, &staging, 4)?;
+            let ticks: [u64; 2] = bytemuck::pod_read_unaligned(bytemuck::cast_slice(&raw));
+            let ns = ticks[1].saturating_sub(ticks[0]) as f64 * self.queue.get_timestamp_period() as f64;
+            Ok(Some(ns * 1e-9))
+        })
+    }
+
     /// Encodes `steps` steps into `pass`, advancing `current` and the start-up count.
     fn encode_steps(&mut self, pass: &mut wgpu::ComputePass, steps: u64) {
         match &self.kernels {
