@@ -43,9 +43,9 @@ fn every_shipped_scenario_loads() {
 fn wound_gel_2d_compiles_to_the_stated_values() {
     let p = load("wound_gel_2d.toml");
     assert_eq!(p.name, "wound_gel_2d");
-    assert_eq!(p.grid.cells, [400, 130, 1]);
+    assert_eq!(p.grid.cells, [800, 260, 1]);
     assert_eq!(p.grid.dimension(), 2);
-    assert!(close(p.grid.spacing[0], 20e-6) && close(p.grid.spacing[1], 20e-6) && close(p.grid.spacing[2], 1e-3));
+    assert!(close(p.grid.spacing[0], 10e-6) && close(p.grid.spacing[1], 10e-6) && close(p.grid.spacing[2], 1e-3));
     assert_eq!(p.species.len(), 10);
     for name in ["VEGF", "FGF-2", "EGF", "TGF-beta1", "PDGF-BB", "IGF-1", "IL-6", "IL-8", "IL-10", "MCP-1"] {
         species(&p, name);
@@ -55,10 +55,10 @@ fn wound_gel_2d_compiles_to_the_stated_values() {
     assert_eq!(p.materials[gel].role, Role::Depot);
     assert_eq!(p.materials[bed].role, Role::Tissue);
     let counts = p.material_cell_counts();
-    assert_eq!(counts[gel], 400 * 50, "1 mm gel sheet across the whole width");
-    assert_eq!(counts[bed], 250 * 75, "5 mm x 1.5 mm wound bed");
-    assert_eq!(counts[epi], 2 * 75 * 5, "0.1 mm epidermis on the intact skin either side");
-    assert_eq!(counts[dermis], 400 * 130 - counts[gel] - counts[bed] - counts[epi]);
+    assert_eq!(counts[gel], 800 * 100, "1 mm gel sheet across the whole width");
+    assert_eq!(counts[bed], 500 * 150, "5 mm x 1.5 mm wound bed");
+    assert_eq!(counts[epi], 2 * 150 * 10, "0.1 mm epidermis on the intact skin either side");
+    assert_eq!(counts[dermis], 800 * 260 - counts[gel] - counts[bed] - counts[epi]);
 
     let vegf = species(&p, "VEGF");
     assert!(close(vegf.diffusivity[gel], 105e-12), "105 um^2/s in m^2/s");
@@ -80,14 +80,14 @@ fn wound_gel_2d_compiles_to_the_stated_values() {
     }
 
     let sch = &p.schedule;
-    assert_eq!(sch.scheme, Scheme::ExplicitFtcs);
-    assert_eq!(sch.time_step, TimeStep::Auto { safety: 0.9 });
-    assert!(close(sch.end, 4.0 * 3600.0));
-    assert_eq!(sch.output_times.len(), 24);
-    assert!(close(sch.output_times[0], 600.0));
+    assert_eq!(sch.scheme, Scheme::AdiDouglas);
+    assert_eq!(sch.time_step, TimeStep::Adaptive { tolerance: 1e-3 });
+    assert!(close(sch.end, 24.0 * 3600.0));
+    assert_eq!(sch.output_times.len(), 96);
+    assert!(close(sch.output_times[0], 900.0));
     assert_eq!(sch.snapshot_times.len(), 4);
     for (i, t) in sch.snapshot_times.iter().enumerate() {
-        assert!(close(*t, (i + 1) as f64 * 3600.0));
+        assert!(close(*t, (i + 1) as f64 * 6.0 * 3600.0));
     }
 }
 
