@@ -8,8 +8,9 @@
 //! - **slab_600s**: a slab depot (x < 250 µm of a 1000 µm line, 10 µm cells, D = 100 µm²/s,
 //!   no-flux) at t = 600 s, relative L2 error against the exact cosine series, at the peer's step
 //!   sizes and at the largest step that reaches 1e-3.
-//! - **wound_14d**: the shipped 2D wound scenario run for 14 simulated days (see
-//!   `scenarios/wound_gel_2d_14d.toml`).
+//! - **wound_gel_2d_14d**: the shipped 2D wound scenario (`scenarios/wound_gel_2d.toml`, 10 µm,
+//!   10 species, adaptive ADI) run for 14 simulated days with hourly outputs, on the fast CPU
+//!   engine, output files included.
 //!
 //! Peak memory is the process' resident high-water mark (`VmHWM`) during the row, reset before
 //! each row through `/proc/self/clear_refs`; bytes per cell·species is the rise of the resident
@@ -31,7 +32,7 @@ pub enum EngineKind {
 }
 
 /// One line of the table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Row {
     pub problem: String,
     pub engine: String,
@@ -44,6 +45,10 @@ pub struct Row {
     pub peak_mib: Option<f64>,
     pub bytes_per_cell_species: Option<f64>,
     pub error: Option<f64>,
+    /// GPU time of the steps from timestamp queries, s (GPU rows on adapters that have them).
+    pub gpu_time_s: Option<f64>,
+    /// Bytes the kernels move per step (see [`bytes_per_step`]) over the GPU time, GB/s.
+    pub bandwidth_gb_s: Option<f64>,
     pub note: String,
 }
 
@@ -83,6 +88,8 @@ pub fn peer_rows() -> Vec<Row> {
         peak_mib: Some(130.0 * cell_species as f64 / 1048576.0),
         bytes_per_cell_species: Some(130.0),
         error: None,
+        gpu_time_s: None,
+        bandwidth_gb_s: None,
         note: "f64".into(),
     };
     let slab = |dt: f64, error: f64| Row {
@@ -97,6 +104,8 @@ pub fn peer_rows() -> Vec<Row> {
         peak_mib: None,
         bytes_per_cell_species: None,
         error: Some(error),
+        gpu_time_s: None,
+        bandwidth_gb_s: None,
         note: String::new(),
     };
     vec![peer(2, 0.20), peer(1, 0.32), slab(1.0, 4.5e-4), slab(10.0, 3.7e-3), slab(60.0, 2.2e-2)]
@@ -200,15 +209,40 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-/// Times `steps` steps of `dt` on a fresh engine (one warm-up step first, not timed).
+/// Bytes the kernels of one step read and write per cell·species, counting every array element
+/// once per kernel that touches it (neighbours come from cache) and the material id read with
+/// it: explicit 28 (c, c_next, decay pair, id); ADI 56 for the two reaction half steps, 12 for
+/// the predictor and 24 per swept axis (u, v in and out, the Thomas coefficients out and in).
+/// A lower bound on the traffic, used for the achieved bandwidth.
+pub fn bytes_per_step(problem: &Problem) -> f64 {
+    let per = match problem.schedule.scheme {
+        Scheme::ExplicitFtcs => 28.0,
+        Scheme::AdiDouglas => 56.0 + 12.0 + 24.0 * crate::solver::adi_sweep_axes(problem).len() as f64,
+    };
+    per * (problem.grid.n_cells() * problem.species.len()) as f64
+}
+
+/// Times `steps` steps of `dt` on a fresh engine; GPU rows also take the GPU time of the steps
+/// from timestamp queries where the adapter has them.
 fn timed(problem: &Problem, kind: EngineKind, steps: u64, dt: f64, note: &str) -> anyhow::Result<Row> {
     reset_peak();
     let before = resident().map(|r| r.0);
-    let (mut engine, name) = build(kind, problem)?;
-    let start = Instant::now();
-    engine.step(steps, dt)?;
-    engine.reduce_totals()?;
-    let wall = start.elapsed().as_secs_f64();
+    let mut gpu_time = None;
+    let (wall, name) = if kind == EngineKind::Gpu {
+        let gpu = gpu::open(true)?;
+        let name = format!("gpu ({})", gpu.adapter.name);
+        let mut engine = GpuEngine::new(&gpu, problem)?;
+        let start = Instant::now();
+        gpu_time = engine.step_timed(steps, dt)?;
+        engine.reduce_totals()?;
+        (start.elapsed().as_secs_f64(), name)
+    } else {
+        let (mut engine, name) = build(kind, problem)?;
+        let start = Instant::now();
+        engine.step(steps, dt)?;
+        engine.reduce_totals()?;
+        (start.elapsed().as_secs_f64(), name)
+    };
     let after = resident();
     let cell_species = (problem.grid.n_cells() * problem.species.len()) as u64;
     Ok(Row {
@@ -223,6 +257,8 @@ fn timed(problem: &Problem, kind: EngineKind, steps: u64, dt: f64, note: &str) -
         peak_mib: after.map(|a| a.1 as f64 / 1048576.0),
         bytes_per_cell_species: after.zip(before).map(|(a, b)| a.1.saturating_sub(b) as f64 / cell_species as f64),
         error: None,
+        gpu_time_s: gpu_time,
+        bandwidth_gb_s: gpu_time.map(|t| bytes_per_step(problem) * steps as f64 / t / 1e9),
         note: note.into(),
     })
 }
@@ -252,6 +288,8 @@ fn slab_row(kind: EngineKind, scheme: Scheme, n: u64, note: &str) -> anyhow::Res
         peak_mib: None,
         bytes_per_cell_species: None,
         error: Some(error),
+        gpu_time_s: None,
+        bandwidth_gb_s: None,
         note: note.into(),
     })
 }
@@ -318,28 +356,33 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
         push(slab_row(fast1, scheme, n, "largest step reaching 1e-3")?, &mut rows);
     }
 
-    // The everyday job.
+    // The everyday job: the shipped wound scenario, run for 14 days with hourly outputs.
     if let Some(path) = &options.wound {
-        let problem = crate::scenario::load(path)?;
-        let plan = crate::run::StepPlan::new(&problem)?;
+        let mut problem = crate::scenario::load(path)?;
+        let end = 14.0 * 86400.0;
+        problem.schedule.end = end;
+        problem.schedule.output_times = (1..=14 * 24).map(|h| h as f64 * 3600.0).collect();
+        problem.schedule.snapshot_times = vec![end];
         let dir = std::env::temp_dir().join(format!("secretome-bench-{}", std::process::id()));
         let out = crate::output::OutputDir::create(&dir, true)?;
         reset_peak();
         let before = resident().map(|r| r.0);
         let (mut engine, name) = build(fast2, &problem)?;
-        let summary = crate::run::run(&problem, engine.as_mut(), &out, &mut crate::run::Silent)?;
+        let summary = crate::run::run(&problem, engine.as_mut(), &out, &mut crate::run::Silent);
         let after = resident();
         let _ = std::fs::remove_dir_all(&dir);
+        let summary = summary?;
         let cell_species = (problem.grid.n_cells() * problem.species.len()) as u64;
-        let steps = summary.time.steps;
+        let steps = summary.time.stats.steps_computed;
+        let worst_balance = summary.species.iter().map(|s| s.relative_balance_error).fold(0.0, f64::max);
         push(
             Row {
-                problem: problem.name.clone(),
+                problem: format!("{}_14d", problem.name),
                 engine: name,
                 scheme: problem.schedule.scheme.name().into(),
                 cell_species,
                 steps,
-                dt: plan.dt_max,
+                dt: summary.time.stats.largest_step_s,
                 wall_s: summary.wall_time_s,
                 updates_per_s: (cell_species * steps) as f64 / summary.wall_time_s,
                 peak_mib: after.map(|a| a.1 as f64 / 1048576.0),
@@ -347,7 +390,12 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
                     .zip(before)
                     .map(|(a, b)| a.1.saturating_sub(b) as f64 / cell_species as f64),
                 error: None,
-                note: format!("{} simulated days, output included", problem.schedule.end / 86400.0),
+                gpu_time_s: None,
+                bandwidth_gb_s: None,
+                note: format!(
+                    "14 d, {} steps kept of {} computed, dt up to {:.0} s, f32 balance error {worst_balance:.1e}, output written",
+                    summary.time.stats.steps, steps, summary.time.stats.largest_step_s
+                ),
             },
             &mut rows,
         );
@@ -358,7 +406,7 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
 /// Header of the printed table.
 pub fn table_header() -> String {
     format!(
-        "{:<14} {:<30} {:<30} {:>11} {:>6} {:>8} {:>9} {:>10} {:>9} {:>8} {:>9}  {}",
+        "{:<18} {:<32} {:<30} {:>11} {:>6} {:>8} {:>9} {:>10} {:>9} {:>8} {:>9} {:>9} {:>7}  {}",
         "problem",
         "engine",
         "scheme",
@@ -370,6 +418,8 @@ pub fn table_header() -> String {
         "peak MiB",
         "B/cell·s",
         "rel error",
+        "GPU (s)",
+        "GB/s",
         "note"
     )
 }
@@ -379,7 +429,7 @@ pub fn table_line(r: &Row) -> String {
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
     let num = |v: f64, f: &dyn Fn(f64) -> String| if v.is_finite() { f(v) } else { "-".into() };
     format!(
-        "{:<14} {:<30} {:<30} {:>11} {:>6} {:>8} {:>9} {:>10} {:>9} {:>8} {:>9}  {}",
+        "{:<18} {:<32} {:<30} {:>11} {:>6} {:>8} {:>9} {:>10} {:>9} {:>8} {:>9} {:>9} {:>7}  {}",
         r.problem,
         r.engine,
         r.scheme,
@@ -391,6 +441,8 @@ pub fn table_line(r: &Row) -> String {
         opt(r.peak_mib, &|v| format!("{v:.0}")),
         opt(r.bytes_per_cell_species, &|v| format!("{v:.1}")),
         opt(r.error, &|v| format!("{v:.2e}")),
+        opt(r.gpu_time_s, &|v| format!("{v:.3}")),
+        opt(r.bandwidth_gb_s, &|v| format!("{v:.2}")),
         r.note
     )
 }

@@ -7,6 +7,7 @@ use secretome::output::OutputDir;
 use secretome::problem::Problem;
 use secretome::run::{self, Progress, StepPlan, Stepping};
 use secretome::solver::cpu::CpuReference;
+use secretome::solver::fast::CpuFast;
 use secretome::solver::gpu::{GpuEngine, device};
 use secretome::solver::{Engine, engine_memory_bytes};
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ enum Command {
         /// Replace the files of an earlier run in the output folder.
         #[arg(long)]
         overwrite: bool,
+        /// Threads of the CPU engine (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
     /// Check a scenario and describe what would run, without running it.
     Validate {
@@ -49,14 +53,37 @@ enum Command {
     },
     /// List GPU adapters and say which engine `--backend auto` would use.
     Info,
+    /// Time a fixed suite of problems on every engine and print a table beside the peer's figures.
+    Bench {
+        /// Edge of the peer's cube (128 as the peer; smaller for a quick look).
+        #[arg(long, default_value_t = 128)]
+        cube: usize,
+        /// Steps of the peer's cube on the fast CPU engine (100 as the peer).
+        #[arg(long, default_value_t = 100)]
+        steps: u64,
+        /// Threads of the multi-threaded rows (default: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Leave out the GPU rows.
+        #[arg(long)]
+        no_gpu: bool,
+        /// Leave out the 14-day wound row.
+        #[arg(long)]
+        no_wound: bool,
+        /// Also write the rows as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
     /// A hardware GPU if there is one, otherwise the CPU engine.
     Auto,
-    /// The CPU engine.
+    /// The fast CPU engine (multi-threaded).
     Cpu,
+    /// The CPU reference engine: the GPU kernels' twins in plain single-threaded loops.
+    Reference,
     /// The GPU engine on any adapter, software ones included.
     Gpu,
 }
@@ -73,8 +100,11 @@ fn main() -> ExitCode {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { scenario, out, backend, quiet, overwrite } => {
-            run_command(&scenario, out, backend, quiet, overwrite)
+        Command::Run { scenario, out, backend, quiet, overwrite, threads } => {
+            run_command(&scenario, out, backend, quiet, overwrite, threads)
+        }
+        Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
+            bench_command(cube, steps, threads, no_gpu, no_wound, json)
         }
         Command::Validate { scenario } => {
             let problem = load(&scenario)?;
@@ -92,13 +122,20 @@ fn load(path: &Path) -> Result<Problem> {
     Ok(secretome::scenario::load(path)?)
 }
 
-fn run_command(scenario: &Path, out: Option<PathBuf>, backend: Backend, quiet: bool, overwrite: bool) -> Result<()> {
+fn run_command(
+    scenario: &Path,
+    out: Option<PathBuf>,
+    backend: Backend,
+    quiet: bool,
+    overwrite: bool,
+    threads: usize,
+) -> Result<()> {
     let problem = load(scenario)?;
     let plan = StepPlan::new(&problem)?;
     let out_path = out.unwrap_or_else(|| {
         Path::new("runs").join(scenario.file_stem().map(|s| s.to_os_string()).unwrap_or_else(|| "run".into()))
     });
-    let mut engine = make_engine(backend, &problem)?;
+    let mut engine = make_engine(backend, &problem, threads)?;
     let out_dir = OutputDir::create(&out_path, overwrite)?;
     let info = engine.info();
     if !quiet {
@@ -129,8 +166,9 @@ fn run_command(scenario: &Path, out: Option<PathBuf>, backend: Backend, quiet: b
     Ok(())
 }
 
-fn make_engine(backend: Backend, problem: &Problem) -> Result<Box<dyn Engine>> {
+fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Box<dyn Engine>> {
     let gpu = match backend {
+        Backend::Reference => return Ok(Box::new(CpuReference::new(problem))),
         Backend::Cpu => None,
         Backend::Gpu => Some(device::open(true)?),
         Backend::Auto => match device::auto_choice() {
@@ -140,7 +178,7 @@ fn make_engine(backend: Backend, problem: &Problem) -> Result<Box<dyn Engine>> {
     };
     Ok(match gpu {
         Some(gpu) => Box::new(GpuEngine::new(&gpu, problem)?),
-        None => Box::new(CpuReference::new(problem)),
+        None => Box::new(CpuFast::new(problem, threads)?),
     })
 }
 
@@ -281,6 +319,33 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
+}
+
+fn bench_command(
+    cube: usize,
+    steps: u64,
+    threads: usize,
+    no_gpu: bool,
+    no_wound: bool,
+    json: Option<PathBuf>,
+) -> Result<()> {
+    use secretome::bench;
+    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let wound = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/wound_gel_2d.toml");
+    let options = bench::Options {
+        cube,
+        cube_steps: steps,
+        threads,
+        gpu: !no_gpu,
+        wound: (!no_wound).then_some(wound),
+    };
+    println!("{}", bench::table_header());
+    let rows = bench::run_suite(&options, &mut |row| println!("{}", bench::table_line(row)))?;
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows).context("rows are plain data")?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn info() {
