@@ -1,0 +1,346 @@
+//! One Douglas ADI step (θ, dt given) with Strang-split exact decay, in two fused passes.
+//!
+//! The reference (`src/solver/cpu/mod.rs`) runs `react_half_step`, `adi_predictor`, one
+//! `adi_sweep` per axis and `react_half_step` again, each over the whole field. Here:
+//!
+//! - [`plane_pass`], one z-plane of one species per task: the reacted field `u = c·e^{−k·dt/2}`
+//!   of the plane (and of the neighbouring planes' rows where the predictor needs them, computed
+//!   again rather than stored, so `c` stays untouched for the neighbours' tasks), the predictor
+//!   `v₀ = u + dt·A u`, the x stage (on a transposed copy of the plane, so that the Thomas
+//!   recurrence runs over x with the plane's y-lines as vector lanes) and the y stage (recurrence
+//!   over y, x-rows as lanes); writes `v_y` to `c_next`.
+//! - [`column_pass`], a block of whole y-rows through every z-plane of one species per task: the
+//!   z stage (recurrence over z, the block's cells as lanes, `u` recomputed from `c`), then the
+//!   second reaction half step; writes the new field into `c` in place (each task owns its cells).
+//!
+//! Every stage solves for the increment `δ = v_a − u` as `adi_sweep` does and forms
+//! `v_a = u + δ` before the next stage takes `v_a − u`, so each cell sees the reference's
+//! operations in the reference's order.
+
+use super::kernels::{
+    Side, Tri, add_by_material, add_side, adi_end_outflow, conductances, face_coefficients, start_x_terms, thomas_back,
+    thomas_forward, transpose,
+};
+use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, SweepStep};
+use crate::solver::cpu::diffuse_explicit::boundary_conductance;
+
+/// Reaction, predictor, x and y stages of plane `k` of one species (see the module docs).
+#[allow(clippy::too_many_arguments)]
+pub fn plane_pass(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &[f32],
+    out: &mut [f32],
+    k: usize,
+    step: &SweepStep,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) {
+    let [nx, ny, nz] = lay.cells;
+    let plane = nx * ny;
+    let (dt, theta_dt) = (step.dt, step.theta_dt);
+    let bcs = &sp.faces;
+    let per_cell_d = sp.uniform_d.is_none();
+    let per_cell_e = sp.uniform_e.is_none();
+    let mats = |kk: usize| &lay.material[kk * plane..(kk + 1) * plane];
+    if per_cell_d {
+        for (dz, buf) in scratch.d3.iter_mut().enumerate() {
+            if let Some(kk) = (k + dz).checked_sub(1).filter(|&kk| kk < nz) {
+                buf.resize(plane, 0.0);
+                sp.fill_d(buf, mats(kk));
+            }
+        }
+    }
+    if per_cell_e {
+        for (dz, buf) in scratch.e3.iter_mut().enumerate() {
+            if let Some(kk) = (k + dz).checked_sub(1).filter(|&kk| kk < nz) {
+                buf.resize(plane, 0.0);
+                sp.fill_e(buf, mats(kk));
+            }
+        }
+    }
+    let Scratch { d3, e3, u, v, rhs, div, w, g, nb, lines, .. } = scratch;
+    for buf in [&mut *u, &mut *v, &mut *rhs] {
+        buf.resize(plane, 0.0);
+    }
+    div.resize(nx, 0.0);
+    w.resize(nx, 0.0);
+    g.resize(nx.max(ny), 0.0);
+    for b in nb.iter_mut() {
+        b.resize(nx, 0.0);
+    }
+
+    // First reaction half step of the plane: u = c·e, booking c − u.
+    let ck = &c[k * plane..(k + 1) * plane];
+    for j in 0..ny {
+        let row = j * nx..(j + 1) * nx;
+        let ur = &mut u[row.clone()];
+        match sp.uniform_e {
+            Some(e) => react(ur, &ck[row.clone()], e),
+            None => react(ur, &ck[row.clone()], &e3[1][row.clone()]),
+        }
+        let lost = &mut div[..nx];
+        for ((x, &b), &a) in lost.iter_mut().zip(&ck[row.clone()]).zip(&*ur) {
+            *x = b - a;
+        }
+        add_by_material(&mut books.decayed, lost, lay.row_material[k * ny + j], &mats(k)[row]);
+    }
+
+    // Predictor v₀ = u + dt·A u, row by row.
+    let d_uniform = sp.uniform_d.unwrap_or(0.0);
+    for j in 0..ny {
+        let row = j * nx..(j + 1) * nx;
+        let ur = &u[row.clone()];
+        let div = &mut div[..nx];
+        let d_row: &[f32] = if per_cell_d { &d3[1][row.clone()] } else { &[] };
+        let d_end = |i: usize| if per_cell_d { d_row[i] } else { d_uniform };
+        let gx = [0, 1].map(|s| boundary_conductance(bcs[s], d_end(if s == 0 { 0 } else { nx - 1 }), lay.half_h[0]));
+        if per_cell_d {
+            face_coefficients(&mut w[..nx - 1], &d_row[..nx - 1], &d_row[1..], lay.inv_h2[0]);
+            start_x_terms(div, ur, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+        } else {
+            start_x_terms(div, ur, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+        }
+        // The z neighbours' rows, reacted.
+        for (side, kk) in [(0, k.checked_sub(1)), (1, Some(k + 1).filter(|&kk| kk < nz))] {
+            if let Some(kk) = kk {
+                let src = &c[kk * plane + row.start..kk * plane + row.end];
+                let dz = if side == 0 { 0 } else { 2 };
+                match sp.uniform_e {
+                    Some(e) => react(&mut nb[side], src, e),
+                    None => react(&mut nb[side], src, &e3[dz][row.clone()]),
+                }
+            }
+        }
+        let sides = [
+            (1, j.checked_sub(1).map(|jj| (&u[jj * nx..(jj + 1) * nx], 1, jj * nx))),
+            (1, (j + 1 < ny).then(|| (&u[(j + 1) * nx..(j + 2) * nx], 1, (j + 1) * nx))),
+            (2, k.checked_sub(1).map(|_| (&nb[0][..], 0, j * nx))),
+            (2, (k + 1 < nz).then(|| (&nb[1][..], 2, j * nx))),
+        ];
+        for (n, &(axis, neighbour)) in sides.iter().enumerate() {
+            let face = 2 * axis + n % 2;
+            let bc = bcs[face];
+            match neighbour {
+                Some((nbr, dz, d_start)) => {
+                    if per_cell_d {
+                        face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
+                        add_side(div, ur, Side::Interior { w: &w[..nx], nb: nbr });
+                    } else {
+                        add_side(div, ur, Side::Interior { w: sp.uniform_w[axis], nb: nbr });
+                    }
+                }
+                None if bc.kind != 0 => {
+                    let (value, inv_h) = (bc.value, lay.inv_h[axis]);
+                    if per_cell_d {
+                        conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
+                        add_side(div, ur, Side::Boundary { g: &g[..nx], value, inv_h });
+                    } else {
+                        let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
+                        add_side(div, ur, Side::Boundary { g, value, inv_h });
+                    }
+                }
+                None => {}
+            }
+        }
+        for ((x, &a), &d) in v[row].iter_mut().zip(ur).zip(&*div) {
+            *x = a + dt * d;
+        }
+    }
+
+    // x stage: transpose v − u so that the plane's y-lines are the lanes of a recurrence over x.
+    if lay.sweep[0] {
+        for (x, &b) in v.iter_mut().zip(u.iter()) {
+            *x -= b;
+        }
+        transpose(v, rhs, ny, nx);
+        let tri = if per_cell_d {
+            let k3 = sp.sweep_constants(lay, 0, theta_dt);
+            let dp = &d3[1];
+            lines.compute(nx, ny, &k3, |i, row| {
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = dp[j * nx + i];
+                }
+            });
+            Tri { c: lines, per_lane: true }
+        } else {
+            Tri { c: &sp.lines[0], per_lane: false }
+        };
+        thomas_forward(rhs, nx, ny, tri);
+        thomas_back(rhs, nx, ny, tri);
+        // Books of the x faces: entries of the end cells of every y-line.
+        for (s, i) in [(0usize, 0usize), (1, nx - 1)] {
+            let bc = bcs[s];
+            if bc.kind == 0 {
+                continue;
+            }
+            let us = (0..ny).map(|j| u[j * nx + i]);
+            let delta = &rhs[i * ny..(i + 1) * ny];
+            books.outflow[s] += if tri.per_lane {
+                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
+            } else {
+                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
+            };
+        }
+        // v_x = u + δ, back in plane order.
+        transpose(rhs, v, nx, ny);
+        for (x, &a) in v.iter_mut().zip(u.iter()) {
+            *x += a;
+        }
+    }
+
+    // y stage: recurrence over y, the plane's x-rows as lanes.
+    if lay.sweep[1] {
+        for ((r, &a), &b) in rhs.iter_mut().zip(v.iter()).zip(u.iter()) {
+            *r = a - b;
+        }
+        let tri = if per_cell_d {
+            let k3 = sp.sweep_constants(lay, 1, theta_dt);
+            let dp = &d3[1];
+            lines.compute(ny, nx, &k3, |j, row| row.copy_from_slice(&dp[j * nx..(j + 1) * nx]));
+            Tri { c: lines, per_lane: true }
+        } else {
+            Tri { c: &sp.lines[1], per_lane: false }
+        };
+        thomas_forward(rhs, ny, nx, tri);
+        thomas_back(rhs, ny, nx, tri);
+        for (s, j) in [(0usize, 0usize), (1, ny - 1)] {
+            let bc = bcs[2 + s];
+            if bc.kind == 0 {
+                continue;
+            }
+            let us = u[j * nx..(j + 1) * nx].iter().copied();
+            let delta = &rhs[j * nx..(j + 1) * nx];
+            books.outflow[2 + s] += if tri.per_lane {
+                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
+            } else {
+                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
+            };
+        }
+        for ((x, &a), &d) in out.iter_mut().zip(u.iter()).zip(rhs.iter()) {
+            *x = a + d;
+        }
+    } else {
+        out.copy_from_slice(&v[..plane]);
+    }
+}
+
+/// `u = c·e` lane by lane.
+#[inline(always)]
+fn react<L: super::kernels::Lane>(u: &mut [f32], c: &[f32], e: L) {
+    let n = u.len();
+    let (c, e) = (&c[..n], e.window(0, n));
+    for i in 0..n {
+        u[i] = c[i] * e.at(i);
+    }
+}
+
+/// z stage and second reaction half step of a block of y-rows `j0..` of one species through all
+/// planes: `c[k]` is the block's part of plane `k` of the field (updated in place), `cn` the
+/// species' whole `v_y` field from [`plane_pass`].
+#[allow(clippy::too_many_arguments)]
+pub fn column_pass(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &mut [&mut [f32]],
+    cn: &[f32],
+    j0: usize,
+    step: &SweepStep,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) {
+    let [nx, ny, nz] = lay.cells;
+    let plane = nx * ny;
+    let lanes = c[0].len();
+    let offset = j0 * nx;
+    let (dt, theta_dt) = (step.dt, step.theta_dt);
+    let bcs = &sp.faces;
+    let per_cell_e = sp.uniform_e.is_none();
+    let mats = |kk: usize| &lay.material[kk * plane + offset..kk * plane + offset + lanes];
+    let Scratch { e3, rhs, div, lines, .. } = scratch;
+    // Per-cell reaction factors of the whole block, if the species needs them.
+    let e_block = &mut e3[0];
+    if per_cell_e {
+        e_block.resize(nz * lanes, 0.0);
+        for k in 0..nz {
+            sp.fill_e(&mut e_block[k * lanes..(k + 1) * lanes], mats(k));
+        }
+    }
+    let e_block: &[f32] = e_block;
+    rhs.resize(nz * lanes, 0.0);
+    div.resize(lanes, 0.0);
+    let react_row = |k: usize, out: &mut [f32], src: &[f32]| match sp.uniform_e {
+        Some(e) => react(out, src, e),
+        None => react(out, src, &e_block[k * lanes..(k + 1) * lanes]),
+    };
+
+    if lay.sweep[2] {
+        for k in 0..nz {
+            let r = &mut rhs[k * lanes..(k + 1) * lanes];
+            react_row(k, r, c[k]);
+            for (x, &a) in r.iter_mut().zip(&cn[k * plane + offset..k * plane + offset + lanes]) {
+                *x = a - *x;
+            }
+        }
+        let tri = if sp.uniform_d.is_none() {
+            let k3 = sp.sweep_constants(lay, 2, theta_dt);
+            lines.compute(nz, lanes, &k3, |k, row| sp.fill_d(row, mats(k)));
+            Tri { c: lines, per_lane: true }
+        } else {
+            Tri { c: &sp.lines[2], per_lane: false }
+        };
+        thomas_forward(rhs, nz, lanes, tri);
+        thomas_back(rhs, nz, lanes, tri);
+        for (s, k) in [(0usize, 0usize), (1, nz - 1)] {
+            let bc = bcs[4 + s];
+            if bc.kind == 0 {
+                continue;
+            }
+            let ur = &mut div[..lanes];
+            react_row(k, ur, c[k]);
+            let delta = &rhs[k * lanes..(k + 1) * lanes];
+            books.outflow[4 + s] += if tri.per_lane {
+                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
+                adi_end_outflow(ur.iter().copied(), delta, gl, bc.value, dt, theta_dt)
+            } else {
+                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
+                adi_end_outflow(ur.iter().copied(), delta, gl, bc.value, dt, theta_dt)
+            };
+        }
+        // v_z = u + δ into `rhs`.
+        for k in 0..nz {
+            let ur = &mut div[..lanes];
+            react_row(k, ur, c[k]);
+            for (x, &a) in rhs[k * lanes..(k + 1) * lanes].iter_mut().zip(&*ur) {
+                *x += a;
+            }
+        }
+    } else {
+        for k in 0..nz {
+            rhs[k * lanes..(k + 1) * lanes].copy_from_slice(&cn[k * plane + offset..k * plane + offset + lanes]);
+        }
+    }
+
+    // Second reaction half step: c = v·e, booking v − c.
+    for k in 0..nz {
+        let vz = &rhs[k * lanes..(k + 1) * lanes];
+        react_row(k, c[k], vz);
+        let lost = &mut div[..lanes];
+        for ((x, &a), &b) in lost.iter_mut().zip(vz).zip(&*c[k]) {
+            *x = a - b;
+        }
+        for (r, row) in (0..lanes).step_by(nx).enumerate() {
+            let j = j0 + r;
+            add_by_material(
+                &mut books.decayed,
+                &lost[row..row + nx],
+                lay.row_material[k * ny + j],
+                &mats(k)[row..row + nx],
+            );
+        }
+    }
+}

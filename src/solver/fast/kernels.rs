@@ -1,0 +1,366 @@
+//! Row kernels shared by both schemes of the fast engine.
+//!
+//! Every loop here runs over whole rows of cells (or whole rows of grid lines) with the same
+//! arithmetic per lane as the reference twins (`src/solver/cpu/`), in the same order, so each
+//! lane's result is the reference's to the last bit; the compiler vectorises across lanes.
+//! Coefficients are a [`Lane`]: one value for the whole row (a species whose diffusivity, or
+//! decay, is the same in every material) or one per lane.
+
+use crate::solver::FaceBc;
+use crate::solver::cpu::diffuse_explicit::{boundary_conductance, face_diffusivity};
+
+/// A coefficient along a row: the same for every lane (`f32`) or one per lane (`&[f32]`).
+pub trait Lane: Copy {
+    /// The value at lane `i`.
+    fn at(self, i: usize) -> f32;
+    /// The lanes `start..start + len` (a no-op for a single value); slicing up front lets the
+    /// compiler drop the bounds checks inside the loops.
+    fn window(self, start: usize, len: usize) -> Self;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn at(self, _: usize) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn window(self, _: usize, _: usize) -> Self {
+        self
+    }
+}
+
+impl Lane for &[f32] {
+    #[inline(always)]
+    fn at(self, i: usize) -> f32 {
+        self[i]
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        &self[start..start + len]
+    }
+}
+
+/// One y or z side of a row of cells in the divergence `A u` (see [`add_side`]).
+#[derive(Clone, Copy)]
+pub enum Side<'a, L: Lane> {
+    /// Interior faces to the neighbouring row `nb`, with face coefficients `w = D_f/h²` (1/s).
+    Interior { w: L, nb: &'a [f32] },
+    /// Boundary faces with conductance `g` (m/s), outside value `value`, `1/h` (1/m).
+    Boundary { g: L, value: f32, inv_h: f32 },
+    /// No-flux boundary faces: nothing to add.
+    Closed,
+}
+
+/// `div[i] += term of the side`, as `diffuse_explicit`/`adi_predictor` add it: interior
+/// `w·(u_nb − u)`, boundary `−g·(u − c_b)·(1/h)`.
+#[inline(always)]
+pub fn add_side<L: Lane>(div: &mut [f32], u: &[f32], side: Side<'_, L>) {
+    let n = div.len();
+    let u = &u[..n];
+    match side {
+        Side::Interior { w, nb } => {
+            let nb = &nb[..n];
+            let w = w.window(0, n);
+            for i in 0..n {
+                div[i] += w.at(i) * (nb[i] - u[i]);
+            }
+        }
+        Side::Boundary { g, value, inv_h } => {
+            let g = g.window(0, n);
+            for i in 0..n {
+                div[i] -= g.at(i) * (u[i] - value) * inv_h;
+            }
+        }
+        Side::Closed => {}
+    }
+}
+
+/// Σ over a row of the amount per face area that leaves through boundary faces during an
+/// explicit step, `g·(u − c_b)·dt` per cell (the reference's `flux · dt`), in f64.
+pub fn explicit_side_outflow<L: Lane>(u: &[f32], g: L, value: f32, dt: f32) -> f64 {
+    let g = g.window(0, u.len());
+    let mut acc = Acc::default();
+    for (i, &c) in u.iter().enumerate() {
+        acc.push(i, (g.at(i) * (c - value) * dt) as f64);
+    }
+    acc.total()
+}
+
+/// The x terms of the divergence of one row: `div = 0 + (x-low term) + (x-high term)`, with
+/// `wx[i]` the coefficient of the face between cells `i` and `i + 1` (`nx − 1` faces) and the
+/// conductances `g[side]` (0 for no flux) of the row's two end faces. This starts `div`.
+#[inline(always)]
+pub fn start_x_terms<L: Lane>(div: &mut [f32], u: &[f32], wx: L, g: [f32; 2], bc: [FaceBc; 2], inv_h: f32) {
+    let n = div.len();
+    let u = &u[..n];
+    div.fill(0.0);
+    if bc[0].kind != 0 {
+        div[0] -= g[0] * (u[0] - bc[0].value) * inv_h;
+    }
+    if n > 1 {
+        let wx = wx.window(0, n - 1);
+        for i in 1..n {
+            div[i] += wx.at(i - 1) * (u[i - 1] - u[i]);
+        }
+        for i in 0..n - 1 {
+            div[i] += wx.at(i) * (u[i + 1] - u[i]);
+        }
+    }
+    if bc[1].kind != 0 {
+        div[n - 1] -= g[1] * (u[n - 1] - bc[1].value) * inv_h;
+    }
+}
+
+/// Face coefficients `D_f/h²` between the cells of row `a` and those of row `b` (lane by lane).
+pub fn face_coefficients(out: &mut [f32], a: &[f32], b: &[f32], inv_h2: f32) {
+    for ((w, &da), &db) in out.iter_mut().zip(a).zip(b) {
+        *w = face_diffusivity(da, db) * inv_h2;
+    }
+}
+
+/// Boundary conductances of the cells with diffusivities `d`.
+pub fn conductances(out: &mut [f32], d: &[f32], bc: FaceBc, half_h: f32) {
+    for (g, &d) in out.iter_mut().zip(d) {
+        *g = boundary_conductance(bc, d, half_h);
+    }
+}
+
+/// Coefficients of the tridiagonal systems of `lanes` grid lines of `n` cells along one axis,
+/// exactly as `adi_sweep` forms them (row `j` of line `l` at `j·lanes + l`):
+/// `sub = −θdt·w_j`, `m_j = diag_j − sub_j·sup'_{j−1}`, `sup'_j = −θdt·e_j / m_j`. `d(j)` gives
+/// the diffusivities of row `j`. Also returns the end faces' conductances per lane.
+pub struct LineCoefficients {
+    pub lanes: usize,
+    pub sub: Vec<f32>,
+    pub m: Vec<f32>,
+    pub sup: Vec<f32>,
+    pub g_lo: Vec<f32>,
+    pub g_hi: Vec<f32>,
+    /// Work rows: diffusivity of the next row, west and east face coefficients.
+    d_next: Vec<f32>,
+    west: Vec<f32>,
+    east: Vec<f32>,
+}
+
+/// The numbers that fix a sweep's coefficients besides the diffusivities.
+#[derive(Clone, Copy)]
+pub struct SweepConstants {
+    /// θ·dt (s).
+    pub theta_dt: f32,
+    /// 1/h², 1/h (1/m², 1/m) and h/2 (m) along the axis.
+    pub inv_h2: f32,
+    pub inv_h: f32,
+    pub half_h: f32,
+    /// Boundary conditions of the low and high end faces.
+    pub bc: [FaceBc; 2],
+}
+
+impl LineCoefficients {
+    pub fn new() -> Self {
+        LineCoefficients {
+            lanes: 0,
+            sub: Vec::new(),
+            m: Vec::new(),
+            sup: Vec::new(),
+            g_lo: Vec::new(),
+            g_hi: Vec::new(),
+            d_next: Vec::new(),
+            west: Vec::new(),
+            east: Vec::new(),
+        }
+    }
+
+    /// Forms the coefficients; `d(j, row)` writes the diffusivities of row `j` into `row`.
+    pub fn compute(&mut self, n: usize, lanes: usize, k: &SweepConstants, mut d: impl FnMut(usize, &mut [f32])) {
+        self.lanes = lanes;
+        for v in [&mut self.sub, &mut self.m, &mut self.sup] {
+            v.clear();
+            v.resize(n * lanes, 0.0);
+        }
+        for v in [&mut self.g_lo, &mut self.g_hi, &mut self.d_next, &mut self.west, &mut self.east] {
+            v.clear();
+            v.resize(lanes, 0.0);
+        }
+        let mut d_here = vec![0.0f32; lanes];
+        d(0, &mut d_here);
+        conductances(&mut self.g_lo, &d_here, k.bc[0], k.half_h);
+        for j in 0..n {
+            if j + 1 < n {
+                d(j + 1, &mut self.d_next);
+                face_coefficients(&mut self.east, &d_here, &self.d_next, k.inv_h2);
+            } else {
+                self.east.fill(0.0);
+                conductances(&mut self.g_hi, &d_here, k.bc[1], k.half_h);
+            }
+            let (before, rest) = self.sup.split_at_mut(j * lanes);
+            let sup_prev = if j > 0 { &before[(j - 1) * lanes..] } else { &[][..] };
+            let row = j * lanes..(j + 1) * lanes;
+            let (sub, m, sup) = (&mut self.sub[row.clone()], &mut self.m[row], &mut rest[..lanes]);
+            for l in 0..lanes {
+                let mut out_coef = 0.0f32;
+                if j == 0 {
+                    out_coef += self.g_lo[l] * k.inv_h;
+                }
+                if j + 1 == n {
+                    out_coef += self.g_hi[l] * k.inv_h;
+                }
+                let (west, east) = (self.west[l], self.east[l]);
+                let s = -k.theta_dt * west;
+                let p = -k.theta_dt * east;
+                let diag = 1.0 + k.theta_dt * (west + east + out_coef);
+                let mm = diag - s * if j > 0 { sup_prev[l] } else { 0.0 };
+                sub[l] = s;
+                m[l] = mm;
+                sup[l] = p / mm;
+            }
+            std::mem::swap(&mut self.west, &mut self.east);
+            std::mem::swap(&mut d_here, &mut self.d_next);
+        }
+    }
+}
+
+impl Default for LineCoefficients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The coefficients of a sweep for the lanes of one call: the same for every line (a species
+/// with one diffusivity: row `j` of a one-lane [`LineCoefficients`]) or per lane.
+#[derive(Clone, Copy)]
+pub struct Tri<'a> {
+    pub c: &'a LineCoefficients,
+    pub per_lane: bool,
+}
+
+/// Forward elimination in place over `rhs` (`n` rows of `lanes`): row `j` becomes
+/// `(r_j − sub_j·rhs'_{j−1}) / m_j`, as in `adi_sweep`.
+pub fn thomas_forward(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
+    if tri.per_lane {
+        let c = tri.c;
+        forward_rows(rhs, n, lanes, |j| (&c.sub[j * lanes..(j + 1) * lanes], &c.m[j * lanes..(j + 1) * lanes]));
+    } else {
+        let c = tri.c;
+        forward_rows(rhs, n, lanes, |j| (c.sub[j], c.m[j]));
+    }
+}
+
+#[inline(always)]
+fn forward_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, coef: impl Fn(usize) -> (L, L)) {
+    let (sub, m) = coef(0);
+    let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
+    for (l, r) in rhs[..lanes].iter_mut().enumerate() {
+        *r = (*r - sub.at(l) * 0.0) / m.at(l);
+    }
+    for j in 1..n {
+        let (prev, here) = rhs[(j - 1) * lanes..(j + 1) * lanes].split_at_mut(lanes);
+        let (sub, m) = coef(j);
+        let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
+        for l in 0..lanes {
+            here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+        }
+    }
+}
+
+/// Back substitution in place: row `j` becomes `δ_j = rhs'_j − sup'_j·δ_{j+1}`.
+pub fn thomas_back(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
+    let c = tri.c;
+    if tri.per_lane {
+        back_rows(rhs, n, lanes, |j| &c.sup[j * lanes..(j + 1) * lanes]);
+    } else {
+        back_rows(rhs, n, lanes, |j| c.sup[j]);
+    }
+}
+
+#[inline(always)]
+fn back_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, sup: impl Fn(usize) -> L) {
+    let s = sup(n - 1).window(0, lanes);
+    for (l, r) in rhs[(n - 1) * lanes..n * lanes].iter_mut().enumerate() {
+        *r -= s.at(l) * 0.0;
+    }
+    for j in (0..n - 1).rev() {
+        let (here, next) = rhs[j * lanes..(j + 2) * lanes].split_at_mut(lanes);
+        let s = sup(j).window(0, lanes);
+        for l in 0..lanes {
+            here[l] -= s.at(l) * next[l];
+        }
+    }
+}
+
+/// Amount per face area that the ADI scheme moves through the end faces of a row of lines:
+/// `Σ dt·g·(u − c_b) + θ·dt·g·δ` (the reference's per-entry value), in f64.
+pub fn adi_end_outflow<L: Lane>(
+    u: impl Iterator<Item = f32>,
+    delta: &[f32],
+    g: L,
+    value: f32,
+    dt: f32,
+    theta_dt: f32,
+) -> f64 {
+    let g = g.window(0, delta.len());
+    let mut acc = Acc::default();
+    for (i, (c, &d)) in u.zip(delta).enumerate() {
+        acc.push(i, (dt * g.at(i) * (c - value) + theta_dt * g.at(i) * d) as f64);
+    }
+    acc.total()
+}
+
+/// An f64 sum in eight interleaved partial sums (so that long rows vectorise), added in a fixed
+/// order: the result depends on the values and their positions only.
+#[derive(Default)]
+pub struct Acc([f64; 8]);
+
+impl Acc {
+    #[inline(always)]
+    pub fn push(&mut self, i: usize, x: f64) {
+        self.0[i % 8] += x;
+    }
+    pub fn total(&self) -> f64 {
+        let a = &self.0;
+        ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+    }
+}
+
+/// Σ of a row in f64 (see [`Acc`]).
+pub fn sum_f64(row: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for l in 0..8 {
+            acc[l] += ch[l] as f64;
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        acc[l] += x as f64;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// Adds a row of per-cell values to per-material sums: whole rows of one material (`row_material`
+/// is `Some`) in one vectorised sum, mixed rows cell by cell.
+pub fn add_by_material(sums: &mut [f64], values: &[f32], row_material: Option<u32>, materials: &[u32]) {
+    match row_material {
+        Some(m) => sums[m as usize] += sum_f64(values),
+        None => {
+            for (&v, &m) in values.iter().zip(materials) {
+                sums[m as usize] += v as f64;
+            }
+        }
+    }
+}
+
+/// `dst[i·rows + j] = src[j·cols + i]`: transposes a `rows × cols` plane, in tiles so that both
+/// sides stay in L1.
+pub fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    const T: usize = 16;
+    for j0 in (0..rows).step_by(T) {
+        for i0 in (0..cols).step_by(T) {
+            for j in j0..(j0 + T).min(rows) {
+                for i in i0..(i0 + T).min(cols) {
+                    dst[i * rows + j] = src[j * cols + i];
+                }
+            }
+        }
+    }
+}
