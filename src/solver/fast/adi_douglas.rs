@@ -19,7 +19,7 @@
 
 use super::kernels::{
     Side, Tri, add_by_material, add_side, adi_end_outflow, conductances, face_coefficients, start_x_terms, thomas_back,
-    thomas_forward, transpose,
+    thomas_forward, transpose_add, transpose_sub,
 };
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, SweepStep};
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
@@ -150,10 +150,7 @@ pub fn plane_pass(
 
     // x stage: transpose v − u so that the plane's y-lines are the lanes of a recurrence over x.
     if lay.sweep[0] {
-        for (x, &b) in v.iter_mut().zip(u.iter()) {
-            *x -= b;
-        }
-        transpose(v, rhs, ny, nx);
+        transpose_sub(v, u, rhs, ny, nx);
         let tri = if per_cell_d {
             let k3 = sp.sweep_constants(lay, 0, theta_dt);
             let dp = &d3[1];
@@ -185,10 +182,7 @@ pub fn plane_pass(
             };
         }
         // v_x = u + δ, back in plane order.
-        transpose(rhs, v, nx, ny);
-        for (x, &a) in v.iter_mut().zip(u.iter()) {
-            *x += a;
-        }
+        transpose_add(rhs, u, v, ny, nx);
     }
 
     // y stage: recurrence over y, the plane's x-rows as lanes.

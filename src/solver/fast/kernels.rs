@@ -350,17 +350,98 @@ pub fn add_by_material(sums: &mut [f64], values: &[f32], row_material: Option<u3
     }
 }
 
-/// `dst[i·rows + j] = src[j·cols + i]`: transposes a `rows × cols` plane, in tiles so that both
-/// sides stay in L1.
-pub fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
-    const T: usize = 16;
-    for j0 in (0..rows).step_by(T) {
-        for i0 in (0..cols).step_by(T) {
-            for j in j0..(j0 + T).min(rows) {
-                for i in i0..(i0 + T).min(cols) {
-                    dst[i * rows + j] = src[j * cols + i];
+/// `dst[i·rows + j] = a[j·cols + i] − b[j·cols + i]`: the difference of two `rows × cols`
+/// planes, transposed.
+pub fn transpose_sub(a: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    transpose_op(a, Some(b), None, dst, rows, cols);
+}
+
+/// `dst[j·cols + i] = b[j·cols + i] + src[i·rows + j]`: a `cols × rows` plane transposed back
+/// and added to `b`, a `rows × cols` plane.
+pub fn transpose_add(src: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    transpose_op(src, None, Some(b), dst, cols, rows);
+}
+
+/// `dst[i·rows + j] = post[i·rows + j] + (src[j·cols + i] − pre[j·cols + i])` with the missing
+/// operands left out: transposes a `rows × cols` plane in 4 × 4 tiles (SSE shuffles on x86-64),
+/// tiles visited in 32 × 32 blocks so that both sides stay in L1.
+fn transpose_op(src: &[f32], pre: Option<&[f32]>, post: Option<&[f32]>, dst: &mut [f32], rows: usize, cols: usize) {
+    let n = rows * cols;
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    let pre = pre.map(|p| &p[..n]);
+    let post = post.map(|p| &p[..n]);
+    let scalar = |dst: &mut [f32], j: usize, i: usize| {
+        let mut x = src[j * cols + i];
+        if let Some(p) = pre {
+            x -= p[j * cols + i];
+        }
+        if let Some(p) = post {
+            x = p[i * rows + j] + x;
+        }
+        dst[i * rows + j] = x;
+    };
+    let (rows4, cols4) = if cfg!(target_arch = "x86_64") { (rows & !3, cols & !3) } else { (0, 0) };
+    const B: usize = 32;
+    for jb in (0..rows4).step_by(B) {
+        for ib in (0..cols4).step_by(B) {
+            for j0 in (jb..(jb + B).min(rows4)).step_by(4) {
+                for i0 in (ib..(ib + B).min(cols4)).step_by(4) {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: j0 + 3 < rows and i0 + 3 < cols, so every 4-float load reads
+                    // `src`/`pre` within `j·cols + i0 .. j·cols + i0 + 4 ≤ n` and every store
+                    // and `post` load touches `i·rows + j0 .. i·rows + j0 + 4 ≤ n`; the slices
+                    // are all `n` long (checked above). SSE is part of x86-64.
+                    unsafe {
+                        tile4(src, pre, post, dst, rows, cols, j0, i0)
+                    }
                 }
             }
+        }
+    }
+    for j in 0..rows {
+        let start = if j < rows4 { cols4 } else { 0 };
+        for i in start..cols {
+            scalar(dst, j, i);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile4(
+    src: &[f32],
+    pre: Option<&[f32]>,
+    post: Option<&[f32]>,
+    dst: &mut [f32],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    i0: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: see the caller.
+    unsafe {
+        let load = |j: usize| {
+            let x = _mm_loadu_ps(src.as_ptr().add((j0 + j) * cols + i0));
+            match pre {
+                Some(p) => _mm_sub_ps(x, _mm_loadu_ps(p.as_ptr().add((j0 + j) * cols + i0))),
+                None => x,
+            }
+        };
+        let (r0, r1, r2, r3) = (load(0), load(1), load(2), load(3));
+        let t0 = _mm_unpacklo_ps(r0, r1);
+        let t1 = _mm_unpacklo_ps(r2, r3);
+        let t2 = _mm_unpackhi_ps(r0, r1);
+        let t3 = _mm_unpackhi_ps(r2, r3);
+        let cols_out = [_mm_movelh_ps(t0, t1), _mm_movehl_ps(t1, t0), _mm_movelh_ps(t2, t3), _mm_movehl_ps(t3, t2)];
+        for (i, &x) in cols_out.iter().enumerate() {
+            let at = (i0 + i) * rows + j0;
+            let x = match post {
+                Some(p) => _mm_add_ps(_mm_loadu_ps(p.as_ptr().add(at)), x),
+                None => x,
+            };
+            _mm_storeu_ps(dst.as_mut_ptr().add(at), x);
         }
     }
 }
