@@ -24,9 +24,25 @@ use super::kernels::{
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, SweepStep};
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
 
-/// Reaction, predictor, x and y stages of plane `k` of one species (see the module docs).
+super::with_avx2! {
+    /// Reaction, predictor, x and y stages of plane `k` of one species (see the module docs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn plane_pass(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &[f32],
+    out: &mut [f32],
+    k: usize,
+    step: &SweepStep,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) => plane_pass_body
+}
+
+/// The body of [`plane_pass`].
 #[allow(clippy::too_many_arguments)]
-pub fn plane_pass(
+#[inline(always)]
+fn plane_pass_body(
     lay: &Layout,
     sp: &SpeciesCoefs,
     c: &[f32],
@@ -233,11 +249,27 @@ fn react<L: super::kernels::Lane>(u: &mut [f32], c: &[f32], e: L) {
     }
 }
 
-/// z stage and second reaction half step of a block of y-rows `j0..` of one species through all
-/// planes: `c[k]` is the block's part of plane `k` of the field (updated in place), `cn` the
-/// species' whole `v_y` field from [`plane_pass`].
+super::with_avx2! {
+    /// z stage and second reaction half step of a block of y-rows `j0..` of one species through all
+    /// planes: `c[k]` is the block's part of plane `k` of the field (updated in place), `cn` the
+    /// species' whole `v_y` field from [`plane_pass`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn column_pass(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &mut [&mut [f32]],
+    cn: &[f32],
+    j0: usize,
+    step: &SweepStep,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) => column_pass_body
+}
+
+/// The body of [`column_pass`].
 #[allow(clippy::too_many_arguments)]
-pub fn column_pass(
+#[inline(always)]
+fn column_pass_body(
     lay: &Layout,
     sp: &SpeciesCoefs,
     c: &mut [&mut [f32]],

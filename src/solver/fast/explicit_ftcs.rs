@@ -14,10 +14,26 @@ use super::kernels::{
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs};
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
 
-/// Advances plane `k` of species `sp`: reads `c` (the species' whole field), writes `out` (its
-/// plane `k`), books into `books`.
+super::with_avx2! {
+    /// Advances plane `k` of species `sp`: reads `c` (the species' whole field), writes `out` (its
+    /// plane `k`), books into `books`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn explicit_plane(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &[f32],
+    out: &mut [f32],
+    k: usize,
+    dt: f32,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) => explicit_plane_body
+}
+
+/// The body of [`explicit_plane`].
 #[allow(clippy::too_many_arguments)]
-pub fn explicit_plane(
+#[inline(always)]
+fn explicit_plane_body(
     lay: &Layout,
     sp: &SpeciesCoefs,
     c: &[f32],

@@ -77,6 +77,7 @@ pub fn add_side<L: Lane>(div: &mut [f32], u: &[f32], side: Side<'_, L>) {
 
 /// Σ over a row of the amount per face area that leaves through boundary faces during an
 /// explicit step, `g·(u − c_b)·dt` per cell (the reference's `flux · dt`), in f64.
+#[inline(always)]
 pub fn explicit_side_outflow<L: Lane>(u: &[f32], g: L, value: f32, dt: f32) -> f64 {
     let g = g.window(0, u.len());
     let mut acc = Acc::default();
@@ -112,6 +113,7 @@ pub fn start_x_terms<L: Lane>(div: &mut [f32], u: &[f32], wx: L, g: [f32; 2], bc
 }
 
 /// Face coefficients `D_f/h²` between the cells of row `a` and those of row `b` (lane by lane).
+#[inline(always)]
 pub fn face_coefficients(out: &mut [f32], a: &[f32], b: &[f32], inv_h2: f32) {
     for ((w, &da), &db) in out.iter_mut().zip(a).zip(b) {
         *w = face_diffusivity(da, db) * inv_h2;
@@ -119,6 +121,7 @@ pub fn face_coefficients(out: &mut [f32], a: &[f32], b: &[f32], inv_h2: f32) {
 }
 
 /// Boundary conductances of the cells with diffusivities `d`.
+#[inline(always)]
 pub fn conductances(out: &mut [f32], d: &[f32], bc: FaceBc, half_h: f32) {
     for (g, &d) in out.iter_mut().zip(d) {
         *g = boundary_conductance(bc, d, half_h);
@@ -235,6 +238,7 @@ pub struct Tri<'a> {
 
 /// Forward elimination in place over `rhs` (`n` rows of `lanes`): row `j` becomes
 /// `(r_j − sub_j·rhs'_{j−1}) / m_j`, as in `adi_sweep`.
+#[inline(always)]
 pub fn thomas_forward(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
     if tri.per_lane {
         let c = tri.c;
@@ -263,6 +267,7 @@ fn forward_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, coef: impl Fn(
 }
 
 /// Back substitution in place: row `j` becomes `δ_j = rhs'_j − sup'_j·δ_{j+1}`.
+#[inline(always)]
 pub fn thomas_back(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
     let c = tri.c;
     if tri.per_lane {
@@ -289,6 +294,7 @@ fn back_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, sup: impl Fn(usiz
 
 /// Amount per face area that the ADI scheme moves through the end faces of a row of lines:
 /// `Σ dt·g·(u − c_b) + θ·dt·g·δ` (the reference's per-entry value), in f64.
+#[inline(always)]
 pub fn adi_end_outflow<L: Lane>(
     u: impl Iterator<Item = f32>,
     delta: &[f32],
@@ -322,6 +328,7 @@ impl Acc {
 }
 
 /// Σ of a row in f64 (see [`Acc`]).
+#[inline(always)]
 pub fn sum_f64(row: &[f32]) -> f64 {
     let mut acc = [0.0f64; 8];
     let chunks = row.chunks_exact(8);
@@ -339,6 +346,7 @@ pub fn sum_f64(row: &[f32]) -> f64 {
 
 /// Adds a row of per-cell values to per-material sums: whole rows of one material (`row_material`
 /// is `Some`) in one vectorised sum, mixed rows cell by cell.
+#[inline(always)]
 pub fn add_by_material(sums: &mut [f64], values: &[f32], row_material: Option<u32>, materials: &[u32]) {
     match row_material {
         Some(m) => sums[m as usize] += sum_f64(values),

@@ -48,6 +48,32 @@
 //! Limits: a problem of one z-plane (2D in x–y) runs its single plane of each species as one
 //! task, so it is parallel over species only.
 
+/// Defines `fn $name($args)` that runs `$body($args)` (an `#[inline(always)]` function)
+/// compiled for AVX2 where the CPU has it, else compiled for the baseline target. Vector width
+/// changes nothing in the results: the kernels do lane-wise f32 arithmetic, and Rust never fuses
+/// a multiply and an add on its own.
+macro_rules! with_avx2 {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:ident) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2 (checked just above).
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
+pub(crate) use with_avx2;
+
 pub mod adi_douglas;
 pub mod explicit_ftcs;
 pub mod kernels;
