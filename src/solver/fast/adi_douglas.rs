@@ -18,8 +18,8 @@
 //! operations in the reference's order.
 
 use super::kernels::{
-    Side, Tri, add_by_material, add_side, adi_end_outflow, conductances, face_coefficients, start_x_terms, thomas_back,
-    thomas_forward, transpose_add, transpose_sub,
+    Lane, Side, Tri, add_by_material, add_side, adi_end_outflow, conductances, face_coefficients, start_x_terms,
+    thomas_back, thomas_forward, transpose_add, transpose_sub,
 };
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, SweepStep};
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
@@ -179,8 +179,8 @@ fn plane_pass_body(
         } else {
             Tri { c: &sp.lines[0], per_lane: false }
         };
-        thomas_forward(rhs, nx, ny, tri);
-        thomas_back(rhs, nx, ny, tri);
+        thomas_forward(rhs, None, nx, ny, tri);
+        thomas_back(rhs, None, nx, ny, tri);
         // Books of the x faces: entries of the end cells of every y-line.
         for (s, i) in [(0usize, 0usize), (1, nx - 1)] {
             let bc = bcs[s];
@@ -203,9 +203,6 @@ fn plane_pass_body(
 
     // y stage: recurrence over y, the plane's x-rows as lanes.
     if lay.sweep[1] {
-        for ((r, &a), &b) in rhs.iter_mut().zip(v.iter()).zip(u.iter()) {
-            *r = a - b;
-        }
         let tri = if per_cell_d {
             let k3 = sp.sweep_constants(lay, 1, theta_dt);
             let dp = &d3[1];
@@ -214,8 +211,8 @@ fn plane_pass_body(
         } else {
             Tri { c: &sp.lines[1], per_lane: false }
         };
-        thomas_forward(rhs, ny, nx, tri);
-        thomas_back(rhs, ny, nx, tri);
+        thomas_forward(rhs, Some((v, u)), ny, nx, tri);
+        thomas_back(rhs, Some((u, out)), ny, nx, tri);
         for (s, j) in [(0usize, 0usize), (1, ny - 1)] {
             let bc = bcs[2 + s];
             if bc.kind == 0 {
@@ -231,9 +228,6 @@ fn plane_pass_body(
                 adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
             };
         }
-        for ((x, &a), &d) in out.iter_mut().zip(u.iter()).zip(rhs.iter()) {
-            *x = a + d;
-        }
     } else {
         out.copy_from_slice(&v[..plane]);
     }
@@ -241,7 +235,7 @@ fn plane_pass_body(
 
 /// `u = c·e` lane by lane.
 #[inline(always)]
-fn react<L: super::kernels::Lane>(u: &mut [f32], c: &[f32], e: L) {
+fn react<L: Lane>(u: &mut [f32], c: &[f32], e: L) {
     let n = u.len();
     let (c, e) = (&c[..n], e.window(0, n));
     for i in 0..n {
@@ -285,33 +279,23 @@ fn column_pass_body(
     let offset = j0 * nx;
     let (dt, theta_dt) = (step.dt, step.theta_dt);
     let bcs = &sp.faces;
-    let per_cell_e = sp.uniform_e.is_none();
     let mats = |kk: usize| &lay.material[kk * plane + offset..kk * plane + offset + lanes];
-    let Scratch { e3, rhs, div, lines, .. } = scratch;
+    let Scratch { e3, rhs, div, nb, lines, .. } = scratch;
     // Per-cell reaction factors of the whole block, if the species needs them.
-    let e_block = &mut e3[0];
-    if per_cell_e {
+    let [e_block, ..] = e3;
+    if sp.uniform_e.is_none() {
         e_block.resize(nz * lanes, 0.0);
         for k in 0..nz {
             sp.fill_e(&mut e_block[k * lanes..(k + 1) * lanes], mats(k));
         }
     }
     let e_block: &[f32] = e_block;
+    let e_row = |k: usize| &e_block[k * lanes..(k + 1) * lanes];
     rhs.resize(nz * lanes, 0.0);
     div.resize(lanes, 0.0);
-    let react_row = |k: usize, out: &mut [f32], src: &[f32]| match sp.uniform_e {
-        Some(e) => react(out, src, e),
-        None => react(out, src, &e_block[k * lanes..(k + 1) * lanes]),
-    };
+    let cn_row = |k: usize| &cn[k * plane + offset..k * plane + offset + lanes];
 
     if lay.sweep[2] {
-        for k in 0..nz {
-            let r = &mut rhs[k * lanes..(k + 1) * lanes];
-            react_row(k, r, c[k]);
-            for (x, &a) in r.iter_mut().zip(&cn[k * plane + offset..k * plane + offset + lanes]) {
-                *x = a - *x;
-            }
-        }
         let tri = if sp.uniform_d.is_none() {
             let k3 = sp.sweep_constants(lay, 2, theta_dt);
             lines.compute(nz, lanes, &k3, |k, row| sp.fill_d(row, mats(k)));
@@ -319,54 +303,138 @@ fn column_pass_body(
         } else {
             Tri { c: &sp.lines[2], per_lane: false }
         };
-        thomas_forward(rhs, nz, lanes, tri);
-        thomas_back(rhs, nz, lanes, tri);
-        for (s, k) in [(0usize, 0usize), (1, nz - 1)] {
-            let bc = bcs[4 + s];
+        // Forward elimination with r = v_y − u, u = c·e formed on the way.
+        for k in 0..nz {
+            let (before, rest) = rhs.split_at_mut(k * lanes);
+            let here = &mut rest[..lanes];
+            let prev = if k > 0 { Some(&before[(k - 1) * lanes..]) } else { None };
+            let (ck, vk) = (&*c[k], cn_row(k));
+            match (sp.uniform_e, tri.per_lane) {
+                (Some(e), false) => z_forward(here, prev, vk, ck, e, tri.c.sub[k], tri.c.m[k]),
+                (Some(e), true) => z_forward(here, prev, vk, ck, e, tri.c.sub_row(k), tri.c.m_row(k)),
+                (None, false) => z_forward(here, prev, vk, ck, e_row(k), tri.c.sub[k], tri.c.m[k]),
+                (None, true) => z_forward(here, prev, vk, ck, e_row(k), tri.c.sub_row(k), tri.c.m_row(k)),
+            }
+        }
+        // u of the end planes, for the books, before `c` is overwritten.
+        for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
+            nb[side].resize(lanes, 0.0);
+            if bcs[4 + side].kind != 0 {
+                match sp.uniform_e {
+                    Some(e) => react(&mut nb[side], c[k], e),
+                    None => react(&mut nb[side], c[k], e_row(k)),
+                }
+            }
+        }
+        // Back substitution, v_z = u + δ, then the second reaction half step into `c`.
+        for k in (0..nz).rev() {
+            let (head, tail) = rhs.split_at_mut((k + 1) * lanes);
+            let here = &mut head[k * lanes..];
+            let next = if k + 1 < nz { Some(&tail[..lanes]) } else { None };
+            let ck = &mut *c[k];
+            let lost = &mut div[..lanes];
+            match (sp.uniform_e, tri.per_lane) {
+                (Some(e), false) => z_back(here, next, ck, lost, e, tri.c.sup[k]),
+                (Some(e), true) => z_back(here, next, ck, lost, e, tri.c.sup_row(k)),
+                (None, false) => z_back(here, next, ck, lost, e_row(k), tri.c.sup[k]),
+                (None, true) => z_back(here, next, ck, lost, e_row(k), tri.c.sup_row(k)),
+            }
+            book_decay(lay, books, lost, mats(k), k, j0);
+        }
+        for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
+            let bc = bcs[4 + side];
             if bc.kind == 0 {
                 continue;
             }
-            let ur = &mut div[..lanes];
-            react_row(k, ur, c[k]);
             let delta = &rhs[k * lanes..(k + 1) * lanes];
-            books.outflow[4 + s] += if tri.per_lane {
-                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
-                adi_end_outflow(ur.iter().copied(), delta, gl, bc.value, dt, theta_dt)
+            let us = nb[side].iter().copied();
+            books.outflow[4 + side] += if tri.per_lane {
+                let gl = if side == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
             } else {
-                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
-                adi_end_outflow(ur.iter().copied(), delta, gl, bc.value, dt, theta_dt)
+                let gl = if side == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
+                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
             };
         }
-        // v_z = u + δ into `rhs`.
-        for k in 0..nz {
-            let ur = &mut div[..lanes];
-            react_row(k, ur, c[k]);
-            for (x, &a) in rhs[k * lanes..(k + 1) * lanes].iter_mut().zip(&*ur) {
-                *x += a;
-            }
-        }
     } else {
+        // No z stage: v_z = v_y; the second reaction half step into `c`.
         for k in 0..nz {
-            rhs[k * lanes..(k + 1) * lanes].copy_from_slice(&cn[k * plane + offset..k * plane + offset + lanes]);
+            let (ck, vk) = (&mut *c[k], cn_row(k));
+            let lost = &mut div[..lanes];
+            match sp.uniform_e {
+                Some(e) => react_lost(ck, vk, lost, e),
+                None => react_lost(ck, vk, lost, e_row(k)),
+            }
+            book_decay(lay, books, lost, mats(k), k, j0);
         }
     }
+}
 
-    // Second reaction half step: c = v·e, booking v − c.
-    for k in 0..nz {
-        let vz = &rhs[k * lanes..(k + 1) * lanes];
-        react_row(k, c[k], vz);
-        let lost = &mut div[..lanes];
-        for ((x, &a), &b) in lost.iter_mut().zip(vz).zip(&*c[k]) {
-            *x = a - b;
+/// Adds the decay `lost` of the block's part of plane `k` (whole x-rows from row `j0`) to the
+/// books by material.
+fn book_decay(lay: &Layout, books: &mut PlaneBooks, lost: &[f32], mats: &[u32], k: usize, j0: usize) {
+    let [nx, ny, _] = lay.cells;
+    for (r, (row, m)) in lost.chunks(nx).zip(mats.chunks(nx)).enumerate() {
+        add_by_material(&mut books.decayed, row, lay.row_material[k * ny + j0 + r], m);
+    }
+}
+
+/// One row of the z stage's forward elimination: `rhs = ((v − c·e) − sub·prev) / m`.
+#[inline(always)]
+fn z_forward<E: Lane, L: Lane>(rhs: &mut [f32], prev: Option<&[f32]>, v: &[f32], c: &[f32], e: E, sub: L, m: L) {
+    let n = rhs.len();
+    let (v, c, e, sub, m) = (&v[..n], &c[..n], e.window(0, n), sub.window(0, n), m.window(0, n));
+    match prev {
+        Some(prev) => {
+            let prev = &prev[..n];
+            for l in 0..n {
+                rhs[l] = (v[l] - c[l] * e.at(l) - sub.at(l) * prev[l]) / m.at(l);
+            }
         }
-        for (r, row) in (0..lanes).step_by(nx).enumerate() {
-            let j = j0 + r;
-            add_by_material(
-                &mut books.decayed,
-                &lost[row..row + nx],
-                lay.row_material[k * ny + j],
-                &mats(k)[row..row + nx],
-            );
+        None => {
+            for l in 0..n {
+                rhs[l] = (v[l] - c[l] * e.at(l) - sub.at(l) * 0.0) / m.at(l);
+            }
         }
+    }
+}
+
+/// One row of the z stage's back substitution, fused with `v = u + δ` and the second reaction
+/// half step: `δ = rhs − sup·next` (kept in `rhs`), `c ← (c·e + δ)·e`, `lost = v − c`.
+#[inline(always)]
+fn z_back<E: Lane, L: Lane>(rhs: &mut [f32], next: Option<&[f32]>, c: &mut [f32], lost: &mut [f32], e: E, sup: L) {
+    let n = rhs.len();
+    let (c, lost, e, sup) = (&mut c[..n], &mut lost[..n], e.window(0, n), sup.window(0, n));
+    let step = |l: usize, d: f32, rhs: &mut [f32], c: &mut [f32], lost: &mut [f32]| {
+        rhs[l] = d;
+        let v = c[l] * e.at(l) + d;
+        let after = v * e.at(l);
+        lost[l] = v - after;
+        c[l] = after;
+    };
+    match next {
+        Some(next) => {
+            let next = &next[..n];
+            for l in 0..n {
+                step(l, rhs[l] - sup.at(l) * next[l], rhs, c, lost);
+            }
+        }
+        None => {
+            for l in 0..n {
+                step(l, rhs[l] - sup.at(l) * 0.0, rhs, c, lost);
+            }
+        }
+    }
+}
+
+/// The second reaction half step without a z stage: `c = v·e`, `lost = v − c`.
+#[inline(always)]
+fn react_lost<E: Lane>(c: &mut [f32], v: &[f32], lost: &mut [f32], e: E) {
+    let n = c.len();
+    let (v, lost, e) = (&v[..n], &mut lost[..n], e.window(0, n));
+    for l in 0..n {
+        let after = v[l] * e.at(l);
+        lost[l] = v[l] - after;
+        c[l] = after;
     }
 }

@@ -222,6 +222,22 @@ impl LineCoefficients {
     }
 }
 
+impl LineCoefficients {
+    /// Row `j` of `sub`, `m`, `sup'` (one value per lane).
+    #[inline(always)]
+    pub fn sub_row(&self, j: usize) -> &[f32] {
+        &self.sub[j * self.lanes..(j + 1) * self.lanes]
+    }
+    #[inline(always)]
+    pub fn m_row(&self, j: usize) -> &[f32] {
+        &self.m[j * self.lanes..(j + 1) * self.lanes]
+    }
+    #[inline(always)]
+    pub fn sup_row(&self, j: usize) -> &[f32] {
+        &self.sup[j * self.lanes..(j + 1) * self.lanes]
+    }
+}
+
 impl Default for LineCoefficients {
     fn default() -> Self {
         Self::new()
@@ -237,57 +253,101 @@ pub struct Tri<'a> {
 }
 
 /// Forward elimination in place over `rhs` (`n` rows of `lanes`): row `j` becomes
-/// `(r_j − sub_j·rhs'_{j−1}) / m_j`, as in `adi_sweep`.
+/// `(r_j − sub_j·rhs'_{j−1}) / m_j`, as in `adi_sweep`, with `r_j` the row itself or, given
+/// `diff = (a, b)` (planes laid out like `rhs`), `a_j − b_j`.
 #[inline(always)]
-pub fn thomas_forward(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
+pub fn thomas_forward(rhs: &mut [f32], diff: Option<(&[f32], &[f32])>, n: usize, lanes: usize, tri: Tri<'_>) {
+    let c = tri.c;
     if tri.per_lane {
-        let c = tri.c;
-        forward_rows(rhs, n, lanes, |j| (&c.sub[j * lanes..(j + 1) * lanes], &c.m[j * lanes..(j + 1) * lanes]));
+        forward_rows(rhs, diff, n, lanes, |j| (c.sub_row(j), c.m_row(j)));
     } else {
-        let c = tri.c;
-        forward_rows(rhs, n, lanes, |j| (c.sub[j], c.m[j]));
+        forward_rows(rhs, diff, n, lanes, |j| (c.sub[j], c.m[j]));
     }
 }
 
 #[inline(always)]
-fn forward_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, coef: impl Fn(usize) -> (L, L)) {
+fn forward_rows<L: Lane>(
+    rhs: &mut [f32],
+    diff: Option<(&[f32], &[f32])>,
+    n: usize,
+    lanes: usize,
+    coef: impl Fn(usize) -> (L, L),
+) {
     let (sub, m) = coef(0);
     let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
-    for (l, r) in rhs[..lanes].iter_mut().enumerate() {
-        *r = (*r - sub.at(l) * 0.0) / m.at(l);
+    let first = &mut rhs[..lanes];
+    match diff {
+        None => {
+            for l in 0..lanes {
+                first[l] = (first[l] - sub.at(l) * 0.0) / m.at(l);
+            }
+        }
+        Some((a, b)) => {
+            let (a, b) = (&a[..lanes], &b[..lanes]);
+            for l in 0..lanes {
+                first[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
+            }
+        }
     }
     for j in 1..n {
         let (prev, here) = rhs[(j - 1) * lanes..(j + 1) * lanes].split_at_mut(lanes);
         let (sub, m) = coef(j);
         let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
-        for l in 0..lanes {
-            here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+        match diff {
+            None => {
+                for l in 0..lanes {
+                    here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+                }
+            }
+            Some((a, b)) => {
+                let (a, b) = (&a[j * lanes..(j + 1) * lanes], &b[j * lanes..(j + 1) * lanes]);
+                for l in 0..lanes {
+                    here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
+                }
+            }
         }
     }
 }
 
-/// Back substitution in place: row `j` becomes `δ_j = rhs'_j − sup'_j·δ_{j+1}`.
+/// Back substitution in place: row `j` becomes `δ_j = rhs'_j − sup'_j·δ_{j+1}`; given
+/// `add = (u, out)`, also `out_j = u_j + δ_j` (planes laid out like `rhs`).
 #[inline(always)]
-pub fn thomas_back(rhs: &mut [f32], n: usize, lanes: usize, tri: Tri<'_>) {
+pub fn thomas_back(rhs: &mut [f32], add: Option<(&[f32], &mut [f32])>, n: usize, lanes: usize, tri: Tri<'_>) {
     let c = tri.c;
     if tri.per_lane {
-        back_rows(rhs, n, lanes, |j| &c.sup[j * lanes..(j + 1) * lanes]);
+        back_rows(rhs, add, n, lanes, |j| c.sup_row(j));
     } else {
-        back_rows(rhs, n, lanes, |j| c.sup[j]);
+        back_rows(rhs, add, n, lanes, |j| c.sup[j]);
     }
 }
 
 #[inline(always)]
-fn back_rows<L: Lane>(rhs: &mut [f32], n: usize, lanes: usize, sup: impl Fn(usize) -> L) {
-    let s = sup(n - 1).window(0, lanes);
-    for (l, r) in rhs[(n - 1) * lanes..n * lanes].iter_mut().enumerate() {
-        *r -= s.at(l) * 0.0;
-    }
-    for j in (0..n - 1).rev() {
-        let (here, next) = rhs[j * lanes..(j + 2) * lanes].split_at_mut(lanes);
+fn back_rows<L: Lane>(
+    rhs: &mut [f32],
+    mut add: Option<(&[f32], &mut [f32])>,
+    n: usize,
+    lanes: usize,
+    sup: impl Fn(usize) -> L,
+) {
+    for j in (0..n).rev() {
+        let (head, tail) = rhs.split_at_mut((j + 1) * lanes);
+        let here = &mut head[j * lanes..];
         let s = sup(j).window(0, lanes);
-        for l in 0..lanes {
-            here[l] -= s.at(l) * next[l];
+        if j + 1 < n {
+            let next = &tail[..lanes];
+            for l in 0..lanes {
+                here[l] -= s.at(l) * next[l];
+            }
+        } else {
+            for l in 0..lanes {
+                here[l] -= s.at(l) * 0.0;
+            }
+        }
+        if let Some((u, out)) = add.as_mut() {
+            let (u, out) = (&u[j * lanes..][..lanes], &mut out[j * lanes..][..lanes]);
+            for l in 0..lanes {
+                out[l] = u[l] + here[l];
+            }
         }
     }
 }
@@ -344,15 +404,20 @@ pub fn sum_f64(row: &[f32]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
-/// Adds a row of per-cell values to per-material sums: whole rows of one material (`row_material`
-/// is `Some`) in one vectorised sum, mixed rows cell by cell.
+/// Adds a row of per-cell values to per-material sums: a row of one material (`row_material` is
+/// `Some`) in one vectorised sum, a mixed row in one such sum per run of a material.
 #[inline(always)]
 pub fn add_by_material(sums: &mut [f64], values: &[f32], row_material: Option<u32>, materials: &[u32]) {
     match row_material {
         Some(m) => sums[m as usize] += sum_f64(values),
         None => {
-            for (&v, &m) in values.iter().zip(materials) {
-                sums[m as usize] += v as f64;
+            let materials = &materials[..values.len()];
+            let mut start = 0;
+            while start < values.len() {
+                let m = materials[start];
+                let run = materials[start..].iter().take_while(|&&x| x == m).count();
+                sums[m as usize] += sum_f64(&values[start..start + run]);
+                start += run;
             }
         }
     }

@@ -287,10 +287,10 @@ impl CpuFast {
         let ns = species.len();
         let c = problem.initial_field();
         // Pass-2 blocks of about 512 cells per plane (whole y-rows): wide enough to stream, small
-        // enough that a block's slab of both fields stays in L2; at least four tasks per thread
-        // where the grid allows.
+        // enough that a block's slab of both fields stays in L2; at least 16 tasks where the grid
+        // allows. Not chosen by the thread count, which thus cannot change the order of the sums.
         let mut block_rows = (512 / nx).clamp(1, ny);
-        while block_rows > 1 && ns * ny.div_ceil(block_rows) < 4 * threads {
+        while block_rows > 1 && ns * ny.div_ceil(block_rows) < 16 {
             block_rows /= 2;
         }
         let blocks = ny.div_ceil(block_rows);
