@@ -31,9 +31,9 @@ fn every_boundary() -> [Boundary; 6] {
     ]
 }
 
-/// A 3D box with a gel sphere and three species: D and k per material (A), D per material with
-/// uniform k (B), and one D everywhere with k per material (C, which takes the engine's
-/// single-diffusivity path).
+/// A 3D box with a gel sphere and four species: D and k per material (A), D per material with
+/// uniform k (B), one D everywhere with k per material (C) and one D and k everywhere (U): every
+/// combination of the engine's per-cell and single-value paths.
 fn sphere_3d(boundaries: [Boundary; 6]) -> Problem {
     let extent = [4.8e-4, 4.0e-4, 3.2e-4];
     let inside = |p: [f64; 3]| {
@@ -43,7 +43,8 @@ fn sphere_3d(boundaries: [Boundary; 6]) -> Problem {
     let a = species("A", &[1e-11, 1e-10], &[2e-3, 4e-3], &[250.0, 0.0], boundaries);
     let b = species("B", &[4e-11, 4e-12], &[1e-3, 1e-3], &[7.0, 1.0], boundaries);
     let c = species("C", &[6e-11, 6e-11], &[0.0, 3e-3], &[40.0, 2.0], boundaries);
-    box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b, c], 60.0)
+    let u = species("U", &[3e-11, 3e-11], &[1e-3, 1e-3], &[30.0, 5.0], boundaries);
+    box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b, c, u], 60.0)
 }
 
 /// A 2D box; with `clear_z` the single-cell z axis has clearance faces (and is swept by ADI).
@@ -208,6 +209,17 @@ fn matches_reference_in_3d_with_every_boundary_and_decay() {
 #[test]
 fn matches_reference_in_3d_with_a_material_per_cell() {
     compare_all("3D painted", &painted_3d());
+}
+
+#[test]
+fn matches_reference_on_an_odd_sized_grid() {
+    // Sizes that are not multiples of the 4 × 4 transpose tiles or of the vector width.
+    let extent = [2.6e-4, 1.8e-4, 1.4e-4];
+    let inside = |p: [f64; 3]| u32::from(p[0] > 1e-4 && p[1] < 1.2e-4);
+    let bcs = every_boundary();
+    let a = species("A", &[1e-11, 1e-10], &[2e-3, 4e-3], &[250.0, 0.0], bcs);
+    let u = species("U", &[3e-11, 3e-11], &[1e-3, 1e-3], &[30.0, 5.0], bcs);
+    compare_all("3D 13×9×7", &box_problem([13, 9, 7], extent, &["gel", "tissue"], inside, vec![a, u], 1.0));
 }
 
 #[test]
