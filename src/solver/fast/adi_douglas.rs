@@ -277,16 +277,8 @@ fn predict_interior_row(
     let n = v.len();
     let (u, ym, yp, zm, zp) = (&r.u[..n], &r.ym[..n], &r.yp[..n], &r.zm[..n], &r.zp[..n]);
     let [wx, wy, wz] = w;
-    let rest = |i: usize, mut d: f32| {
-        let c = u[i];
-        d += wy * (ym[i] - c);
-        d += wy * (yp[i] - c);
-        d += wz * (zm[i] * e - c);
-        d += wz * (zp[i] * e - c);
-        c + dt * d
-    };
     // The end cells, with their x boundary faces.
-    let end = |i: usize| {
+    for i in [0, n - 1] {
         let c = u[i];
         let mut d = 0.0f32;
         if i == 0 {
@@ -303,11 +295,11 @@ fn predict_interior_row(
         } else {
             d += wx * (u[i + 1] - c);
         }
-        rest(i, d)
-    };
-    v[0] = end(0);
-    if n > 1 {
-        v[n - 1] = end(n - 1);
+        d += wy * (ym[i] - c);
+        d += wy * (yp[i] - c);
+        d += wz * (zm[i] * e - c);
+        d += wz * (zp[i] * e - c);
+        v[i] = c + dt * d;
     }
     if n > 2 {
         let inner = &mut v[1..n - 1];
@@ -466,6 +458,7 @@ fn column_pass_body(
 
 /// Adds the decay `lost` of the block's part of plane `k` (whole x-rows from row `j0`) to the
 /// books by material.
+#[inline(always)]
 fn book_decay(lay: &Layout, books: &mut PlaneBooks, lost: &[f32], mats: &[u32], k: usize, j0: usize) {
     let [nx, ny, _] = lay.cells;
     for (r, (row, m)) in lost.chunks(nx).zip(mats.chunks(nx)).enumerate() {
