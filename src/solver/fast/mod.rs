@@ -87,9 +87,9 @@ use super::{Engine, EngineInfo, FaceBc, RANNACHER_STEPS, SolverError, SpeciesTot
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
 
-/// Bytes of `c` and `c_next` that one ADI group of species may span (half the 32 MiB L3 of the
-/// machines this was tuned on): pass 2 then finds what pass 1 wrote in the cache.
-const CACHE_BUDGET: usize = 16 << 20;
+/// Default bytes of `c` and `c_next` that one ADI group of species may span (half the 32 MiB L3
+/// of the machine this was tuned on): pass 2 then finds what pass 1 wrote in the cache.
+pub const CACHE_BUDGET: usize = 16 << 20;
 
 /// Grid shape and the per-cell material ids, shared read-only by every task.
 pub struct Layout {
@@ -230,6 +230,8 @@ pub struct CpuFast {
     outflow: Vec<[f64; 6]>,
     /// Steps still to be taken as Rannacher start-up (ADI only).
     start_up_left: u32,
+    /// Bytes of both fields one ADI species group may span.
+    cache_budget: usize,
 }
 
 impl CpuFast {
@@ -312,6 +314,7 @@ impl CpuFast {
             decayed: vec![vec![0.0; nm]; ns],
             outflow: vec![[0.0; 6]; ns],
             start_up_left: RANNACHER_STEPS,
+            cache_budget: CACHE_BUDGET,
             lay,
         })
     }
@@ -321,6 +324,12 @@ impl CpuFast {
     /// [`crate::solver::cpu::CpuReference::set_start_up_steps`].
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
+    }
+
+    /// Sets how many bytes of `c` and `c_next` the ADI scheme processes at a time (whole species;
+    /// at least one): default [`CACHE_BUDGET`]. The results do not depend on it.
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        self.cache_budget = bytes;
     }
 
     /// Number of worker threads.
@@ -382,7 +391,7 @@ impl CpuFast {
         // Both passes for a group of species at a time, so that the group's `c` and `c_next`
         // written by pass 1 are still in the last-level cache when pass 2 reads them.
         let ns = self.species.len();
-        let group = (CACHE_BUDGET / (8 * n_cells).max(1)).clamp(1, ns.max(1));
+        let group = (self.cache_budget / (8 * n_cells).max(1)).clamp(1, ns.max(1));
         let (lay, species, scratch, pool) = (&self.lay, &self.species, &self.scratch, &self.pool);
         let block = self.block_rows * nx;
         let blocks = ny.div_ceil(self.block_rows);
