@@ -29,15 +29,15 @@ super::with_avx2! {
     /// Reaction, predictor, x and y stages of plane `k` of one species (see the module docs).
     #[allow(clippy::too_many_arguments)]
     pub fn plane_pass(
-    lay: &Layout,
-    sp: &SpeciesCoefs,
-    c: &[f32],
-    out: &mut [f32],
-    k: usize,
-    step: &SweepStep,
-    books: &mut PlaneBooks,
-    scratch: &mut Scratch,
-) => plane_pass_body
+        lay: &Layout,
+        sp: &SpeciesCoefs,
+        c: &[f32],
+        out: &mut [f32],
+        k: usize,
+        step: &SweepStep,
+        books: &mut PlaneBooks,
+        scratch: &mut Scratch,
+    ) => plane_pass_body
 }
 
 /// The body of [`plane_pass`].
@@ -347,15 +347,15 @@ super::with_avx2! {
     /// species' whole `v_y` field from [`plane_pass`].
     #[allow(clippy::too_many_arguments)]
     pub fn column_pass(
-    lay: &Layout,
-    sp: &SpeciesCoefs,
-    c: &mut [&mut [f32]],
-    cn: &[f32],
-    j0: usize,
-    step: &SweepStep,
-    books: &mut PlaneBooks,
-    scratch: &mut Scratch,
-) => column_pass_body
+        lay: &Layout,
+        sp: &SpeciesCoefs,
+        c: &mut [&mut [f32]],
+        cn: &[f32],
+        j0: usize,
+        step: &SweepStep,
+        books: &mut PlaneBooks,
+        scratch: &mut Scratch,
+    ) => column_pass_body
 }
 
 /// The body of [`column_pass`].
@@ -461,8 +461,8 @@ fn column_pass_body(
         }
     } else {
         // No z stage: v_z = v_y; the second reaction half step into `c`.
-        for k in 0..nz {
-            let (ck, vk) = (&mut *c[k], cn_row(k));
+        for (k, ck) in c.iter_mut().enumerate() {
+            let (ck, vk) = (&mut **ck, cn_row(k));
             let lost = &mut div[..lanes];
             match sp.uniform_e {
                 Some(e) => react_lost(ck, vk, lost, e),

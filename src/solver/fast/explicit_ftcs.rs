@@ -19,15 +19,15 @@ super::with_avx2! {
     /// plane `k`), books into `books`.
     #[allow(clippy::too_many_arguments)]
     pub fn explicit_plane(
-    lay: &Layout,
-    sp: &SpeciesCoefs,
-    c: &[f32],
-    out: &mut [f32],
-    k: usize,
-    dt: f32,
-    books: &mut PlaneBooks,
-    scratch: &mut Scratch,
-) => explicit_plane_body
+        lay: &Layout,
+        sp: &SpeciesCoefs,
+        c: &[f32],
+        out: &mut [f32],
+        k: usize,
+        dt: f32,
+        books: &mut PlaneBooks,
+        scratch: &mut Scratch,
+    ) => explicit_plane_body
 }
 
 /// The body of [`explicit_plane`].

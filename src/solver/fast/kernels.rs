@@ -278,8 +278,8 @@ fn forward_rows<L: Lane>(
     let first = &mut rhs[..lanes];
     match diff {
         None => {
-            for l in 0..lanes {
-                first[l] = (first[l] - sub.at(l) * 0.0) / m.at(l);
+            for (l, x) in first.iter_mut().enumerate() {
+                *x = (*x - sub.at(l) * 0.0) / m.at(l);
             }
         }
         Some((a, b)) => {
@@ -339,8 +339,8 @@ fn back_rows<L: Lane>(
                 here[l] -= s.at(l) * next[l];
             }
         } else {
-            for l in 0..lanes {
-                here[l] -= s.at(l) * 0.0;
+            for (l, x) in here[..lanes].iter_mut().enumerate() {
+                *x -= s.at(l) * 0.0;
             }
         }
         if let Some((u, out)) = add.as_mut() {
@@ -454,7 +454,7 @@ fn transpose_op(src: &[f32], pre: Option<&[f32]>, post: Option<&[f32]>, dst: &mu
             x -= p[j * cols + i];
         }
         if let Some(p) = post {
-            x = p[i * rows + j] + x;
+            x += p[i * rows + j];
         }
         dst[i * rows + j] = x;
     };
