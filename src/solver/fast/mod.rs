@@ -18,35 +18,44 @@
 //! # Design
 //!
 //! - **Same arithmetic per cell.** Each cell's value goes through the reference's f32
-//!   operations in the reference's order (only where a sum of many cells is formed, for the books,
-//!   is the order different), so fields agree with the reference to the last bit in practice; the
-//!   tests allow a small tolerance all the same (`exp` of a vectorised build could differ).
+//!   operations in the reference's order (the same face terms in the same order, `sup/m` and
+//!   `rhs/m` as divisions, no fused multiply-adds), so the fields equal the reference's bit for
+//!   bit (measured on every test problem); the tests still allow a small mixed tolerance, as
+//!   nothing promises that a vectorised `exp` or a future reordering keeps the last bit. Only the
+//!   books, sums over many cells, are added in another order (f64 here, compensated f32 there).
 //! - **Explicit** ([`explicit_ftcs`]): one task per (species, z-plane), writing its plane of
 //!   `c_next`; inner loops run over whole x-rows.
-//! - **ADI** ([`adi_douglas`]): two passes instead of six. Pass 1, one task per (species,
-//!   z-plane): first reaction half step, predictor, x stage and y stage of that plane, in a
-//!   per-thread plane-sized scratch (the x stage on a transposed copy so that its recurrence, like
-//!   the y stage's, runs with whole rows of lines as vector lanes); writes `v_y` to `c_next`.
-//!   Pass 2, one task per (species, block of y-rows): the z stage with the block's cells as
-//!   lanes through all planes, then the second reaction half step, into `c` in place. A step reads
-//!   `c` twice and `c_next` once and writes each once.
+//! - **ADI** ([`adi_douglas`]): two passes instead of the reference's six. Pass 1, one task per
+//!   (species, z-plane): first reaction half step, predictor, x stage and y stage of that plane,
+//!   in a per-thread plane-sized scratch (the x stage on a transposed copy so that its
+//!   recurrence, like the y stage's, runs with whole rows of lines as vector lanes); writes `v_y`
+//!   to `c_next`. Pass 2, one task per (species, block of about 512 cells of whole y-rows): the z
+//!   stage with the block's cells as lanes through all planes, fused with the second reaction
+//!   half step, into `c` in place. Both passes run for a group of species at a time, as many as
+//!   fit half the last-level cache ([`CACHE_BUDGET`]), so that pass 2 reads what pass 1 wrote
+//!   from the cache rather than from memory.
+//! - **Vector code.** Every inner loop runs over a row of cells or of grid lines, without bounds
+//!   checks, so the compiler vectorises it; the passes are compiled twice, for AVX2 (chosen at
+//!   run time where the CPU has it) and for the baseline target.
 //! - **Coefficients without per-cell arrays.** Diffusivity and decay are looked up by material
 //!   id. A species whose diffusivity (or decay) is the same in every material present gets its
 //!   face coefficients, conductances and Thomas coefficients (`sub`, `m`, `sup'`, one value per
 //!   position along each axis, recomputed per step) as single numbers; other species get them per
 //!   lane, formed in the per-thread scratch as the reference forms them.
 //! - **Books in f64 per task.** Decay per material and outflow per face are summed in f64 per
-//!   plane (pass 1, explicit) or per block (pass 2) and added to per-species f64 totals in a
-//!   fixed order after each pass: no per-cell accumulators, and the results do not depend on
-//!   the number of threads at all (fields and totals are bit-identical for any thread count).
+//!   plane (pass 1, explicit) or per block (pass 2) and added to per-species f64 totals in task
+//!   order after each step: no per-cell accumulators. Tasks are cut by the grid alone, so fields
+//!   and totals are bit-identical for any thread count (and any species grouping).
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
-//! Memory: two f32 fields (8 bytes per cell·species), one u32 material id per cell, and per
-//! thread a few planes of scratch (more for species with per-cell diffusivity).
+//! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
+//! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
+//! scratch (more for species with per-cell diffusivity). On 128³ cells × 10 species this is 9.5
+//! bytes per cell·species of peak resident memory, the problem included.
 //!
 //! Limits: a problem of one z-plane (2D in x–y) runs its single plane of each species as one
-//! task, so it is parallel over species only.
+//! pass-1 task, so that pass is parallel over species only.
 
 /// Defines `fn $name($args)` that runs `$body($args)` (an `#[inline(always)]` function)
 /// compiled for AVX2 where the CPU has it, else compiled for the baseline target. Vector width
