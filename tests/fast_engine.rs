@@ -354,4 +354,5 @@ fn start_up_can_be_turned_off_like_the_reference() {
     let info = fast.info();
     assert_eq!(info.backend, "cpu");
     assert_eq!(info.device, "CPU fast engine (2 threads)");
+    assert!(CpuFast::new(&p, 0).unwrap().threads() >= 1, "0 threads: rayon's default");
 }
