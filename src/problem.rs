@@ -387,3 +387,19 @@ impl Problem {
         }
     }
 }
+
+impl Problem {
+    /// [`Problem::loaded_sphere_cube`] with one diffusivity `d` (m²/s) and one decay rate `k`
+    /// (1/s) for every species in both materials. With `n` = 128, 10 species, 10 µm cells,
+    /// `d` = 1e-10 and `k` = 1e-3 it is the problem of BioFVM's published performance figures.
+    /// Used by the benchmarks.
+    pub fn uniform_sphere_cube(n: usize, n_species: usize, spacing: f64, d: f64, k: f64) -> Problem {
+        let mut problem = Problem::loaded_sphere_cube(n, n_species, spacing);
+        problem.name = format!("uniform_sphere_cube_{n}");
+        for species in &mut problem.species {
+            species.diffusivity = vec![d, d];
+            species.decay_rate = vec![k, k];
+        }
+        problem
+    }
+}

@@ -24,6 +24,7 @@
 //! [`FACE_NAMES`]: crate::problem::FACE_NAMES
 
 pub mod cpu;
+pub mod fast;
 pub mod gpu;
 
 use crate::problem::{Boundary, Problem, Scheme};

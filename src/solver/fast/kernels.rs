@@ -1,0 +1,525 @@
+//! Row kernels shared by both schemes of the fast engine.
+//!
+//! Every loop here runs over whole rows of cells (or whole rows of grid lines) with the same
+//! arithmetic per lane as the reference twins (`src/solver/cpu/`), in the same order, so each
+//! lane's result is the reference's to the last bit; the compiler vectorises across lanes.
+//! Coefficients are a [`Lane`]: one value for the whole row (a species whose diffusivity, or
+//! decay, is the same in every material) or one per lane.
+
+use crate::solver::FaceBc;
+use crate::solver::cpu::diffuse_explicit::{boundary_conductance, face_diffusivity};
+
+/// A coefficient along a row: the same for every lane (`f32`) or one per lane (`&[f32]`).
+pub trait Lane: Copy {
+    /// The value at lane `i`.
+    fn at(self, i: usize) -> f32;
+    /// The lanes `start..start + len` (a no-op for a single value); slicing up front lets the
+    /// compiler drop the bounds checks inside the loops.
+    fn window(self, start: usize, len: usize) -> Self;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn at(self, _: usize) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn window(self, _: usize, _: usize) -> Self {
+        self
+    }
+}
+
+impl Lane for &[f32] {
+    #[inline(always)]
+    fn at(self, i: usize) -> f32 {
+        self[i]
+    }
+    #[inline(always)]
+    fn window(self, start: usize, len: usize) -> Self {
+        &self[start..start + len]
+    }
+}
+
+/// One y or z side of a row of cells in the divergence `A u` (see [`add_side`]).
+#[derive(Clone, Copy)]
+pub enum Side<'a, L: Lane> {
+    /// Interior faces to the neighbouring row `nb`, with face coefficients `w = D_f/h²` (1/s).
+    Interior { w: L, nb: &'a [f32] },
+    /// Boundary faces with conductance `g` (m/s), outside value `value`, `1/h` (1/m).
+    Boundary { g: L, value: f32, inv_h: f32 },
+    /// No-flux boundary faces: nothing to add.
+    Closed,
+}
+
+/// `div[i] += term of the side`, as `diffuse_explicit`/`adi_predictor` add it: interior
+/// `w·(u_nb − u)`, boundary `−g·(u − c_b)·(1/h)`.
+#[inline(always)]
+pub fn add_side<L: Lane>(div: &mut [f32], u: &[f32], side: Side<'_, L>) {
+    let n = div.len();
+    let u = &u[..n];
+    match side {
+        Side::Interior { w, nb } => {
+            let nb = &nb[..n];
+            let w = w.window(0, n);
+            for i in 0..n {
+                div[i] += w.at(i) * (nb[i] - u[i]);
+            }
+        }
+        Side::Boundary { g, value, inv_h } => {
+            let g = g.window(0, n);
+            for i in 0..n {
+                div[i] -= g.at(i) * (u[i] - value) * inv_h;
+            }
+        }
+        Side::Closed => {}
+    }
+}
+
+/// Σ over a row of the amount per face area that leaves through boundary faces during an
+/// explicit step, `g·(u − c_b)·dt` per cell (the reference's `flux · dt`), in f64.
+#[inline(always)]
+pub fn explicit_side_outflow<L: Lane>(u: &[f32], g: L, value: f32, dt: f32) -> f64 {
+    let g = g.window(0, u.len());
+    let mut acc = Acc::default();
+    for (i, &c) in u.iter().enumerate() {
+        acc.push(i, (g.at(i) * (c - value) * dt) as f64);
+    }
+    acc.total()
+}
+
+/// The x terms of the divergence of one row: `div = 0 + (x-low term) + (x-high term)`, with
+/// `wx[i]` the coefficient of the face between cells `i` and `i + 1` (`nx − 1` faces) and the
+/// conductances `g[side]` (0 for no flux) of the row's two end faces. This starts `div`.
+#[inline(always)]
+pub fn start_x_terms<L: Lane>(div: &mut [f32], u: &[f32], wx: L, g: [f32; 2], bc: [FaceBc; 2], inv_h: f32) {
+    let n = div.len();
+    let u = &u[..n];
+    div.fill(0.0);
+    if bc[0].kind != 0 {
+        div[0] -= g[0] * (u[0] - bc[0].value) * inv_h;
+    }
+    if n > 1 {
+        let wx = wx.window(0, n - 1);
+        for i in 1..n {
+            div[i] += wx.at(i - 1) * (u[i - 1] - u[i]);
+        }
+        for i in 0..n - 1 {
+            div[i] += wx.at(i) * (u[i + 1] - u[i]);
+        }
+    }
+    if bc[1].kind != 0 {
+        div[n - 1] -= g[1] * (u[n - 1] - bc[1].value) * inv_h;
+    }
+}
+
+/// Face coefficients `D_f/h²` between the cells of row `a` and those of row `b` (lane by lane).
+#[inline(always)]
+pub fn face_coefficients(out: &mut [f32], a: &[f32], b: &[f32], inv_h2: f32) {
+    for ((w, &da), &db) in out.iter_mut().zip(a).zip(b) {
+        *w = face_diffusivity(da, db) * inv_h2;
+    }
+}
+
+/// Boundary conductances of the cells with diffusivities `d`.
+#[inline(always)]
+pub fn conductances(out: &mut [f32], d: &[f32], bc: FaceBc, half_h: f32) {
+    for (g, &d) in out.iter_mut().zip(d) {
+        *g = boundary_conductance(bc, d, half_h);
+    }
+}
+
+/// Coefficients of the tridiagonal systems of `lanes` grid lines of `n` cells along one axis,
+/// exactly as `adi_sweep` forms them (row `j` of line `l` at `j·lanes + l`):
+/// `sub = −θdt·w_j`, `m_j = diag_j − sub_j·sup'_{j−1}`, `sup'_j = −θdt·e_j / m_j`. `d(j)` gives
+/// the diffusivities of row `j`. Also returns the end faces' conductances per lane.
+pub struct LineCoefficients {
+    pub lanes: usize,
+    pub sub: Vec<f32>,
+    pub m: Vec<f32>,
+    pub sup: Vec<f32>,
+    pub g_lo: Vec<f32>,
+    pub g_hi: Vec<f32>,
+    /// Work rows: diffusivity of the next row, west and east face coefficients.
+    d_next: Vec<f32>,
+    west: Vec<f32>,
+    east: Vec<f32>,
+}
+
+/// The numbers that fix a sweep's coefficients besides the diffusivities.
+#[derive(Clone, Copy)]
+pub struct SweepConstants {
+    /// θ·dt (s).
+    pub theta_dt: f32,
+    /// 1/h², 1/h (1/m², 1/m) and h/2 (m) along the axis.
+    pub inv_h2: f32,
+    pub inv_h: f32,
+    pub half_h: f32,
+    /// Boundary conditions of the low and high end faces.
+    pub bc: [FaceBc; 2],
+}
+
+impl LineCoefficients {
+    pub fn new() -> Self {
+        LineCoefficients {
+            lanes: 0,
+            sub: Vec::new(),
+            m: Vec::new(),
+            sup: Vec::new(),
+            g_lo: Vec::new(),
+            g_hi: Vec::new(),
+            d_next: Vec::new(),
+            west: Vec::new(),
+            east: Vec::new(),
+        }
+    }
+
+    /// Forms the coefficients; `d(j, row)` writes the diffusivities of row `j` into `row`.
+    pub fn compute(&mut self, n: usize, lanes: usize, k: &SweepConstants, mut d: impl FnMut(usize, &mut [f32])) {
+        self.lanes = lanes;
+        for v in [&mut self.sub, &mut self.m, &mut self.sup] {
+            v.clear();
+            v.resize(n * lanes, 0.0);
+        }
+        for v in [&mut self.g_lo, &mut self.g_hi, &mut self.d_next, &mut self.west, &mut self.east] {
+            v.clear();
+            v.resize(lanes, 0.0);
+        }
+        let mut d_here = vec![0.0f32; lanes];
+        d(0, &mut d_here);
+        conductances(&mut self.g_lo, &d_here, k.bc[0], k.half_h);
+        for j in 0..n {
+            if j + 1 < n {
+                d(j + 1, &mut self.d_next);
+                face_coefficients(&mut self.east, &d_here, &self.d_next, k.inv_h2);
+            } else {
+                self.east.fill(0.0);
+                conductances(&mut self.g_hi, &d_here, k.bc[1], k.half_h);
+            }
+            let (before, rest) = self.sup.split_at_mut(j * lanes);
+            let sup_prev = if j > 0 { &before[(j - 1) * lanes..] } else { &[][..] };
+            let row = j * lanes..(j + 1) * lanes;
+            let (sub, m, sup) = (&mut self.sub[row.clone()], &mut self.m[row], &mut rest[..lanes]);
+            for l in 0..lanes {
+                let mut out_coef = 0.0f32;
+                if j == 0 {
+                    out_coef += self.g_lo[l] * k.inv_h;
+                }
+                if j + 1 == n {
+                    out_coef += self.g_hi[l] * k.inv_h;
+                }
+                let (west, east) = (self.west[l], self.east[l]);
+                let s = -k.theta_dt * west;
+                let p = -k.theta_dt * east;
+                let diag = 1.0 + k.theta_dt * (west + east + out_coef);
+                let mm = diag - s * if j > 0 { sup_prev[l] } else { 0.0 };
+                sub[l] = s;
+                m[l] = mm;
+                sup[l] = p / mm;
+            }
+            std::mem::swap(&mut self.west, &mut self.east);
+            std::mem::swap(&mut d_here, &mut self.d_next);
+        }
+    }
+}
+
+impl LineCoefficients {
+    /// Row `j` of `sub`, `m`, `sup'` (one value per lane).
+    #[inline(always)]
+    pub fn sub_row(&self, j: usize) -> &[f32] {
+        &self.sub[j * self.lanes..(j + 1) * self.lanes]
+    }
+    #[inline(always)]
+    pub fn m_row(&self, j: usize) -> &[f32] {
+        &self.m[j * self.lanes..(j + 1) * self.lanes]
+    }
+    #[inline(always)]
+    pub fn sup_row(&self, j: usize) -> &[f32] {
+        &self.sup[j * self.lanes..(j + 1) * self.lanes]
+    }
+}
+
+impl Default for LineCoefficients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The coefficients of a sweep for the lanes of one call: the same for every line (a species
+/// with one diffusivity: row `j` of a one-lane [`LineCoefficients`]) or per lane.
+#[derive(Clone, Copy)]
+pub struct Tri<'a> {
+    pub c: &'a LineCoefficients,
+    pub per_lane: bool,
+}
+
+/// Forward elimination in place over `rhs` (`n` rows of `lanes`): row `j` becomes
+/// `(r_j − sub_j·rhs'_{j−1}) / m_j`, as in `adi_sweep`, with `r_j` the row itself or, given
+/// `diff = (a, b)` (planes laid out like `rhs`), `a_j − b_j`.
+#[inline(always)]
+pub fn thomas_forward(rhs: &mut [f32], diff: Option<(&[f32], &[f32])>, n: usize, lanes: usize, tri: Tri<'_>) {
+    let c = tri.c;
+    if tri.per_lane {
+        forward_rows(rhs, diff, n, lanes, |j| (c.sub_row(j), c.m_row(j)));
+    } else {
+        forward_rows(rhs, diff, n, lanes, |j| (c.sub[j], c.m[j]));
+    }
+}
+
+#[inline(always)]
+fn forward_rows<L: Lane>(
+    rhs: &mut [f32],
+    diff: Option<(&[f32], &[f32])>,
+    n: usize,
+    lanes: usize,
+    coef: impl Fn(usize) -> (L, L),
+) {
+    let (sub, m) = coef(0);
+    let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
+    let first = &mut rhs[..lanes];
+    match diff {
+        None => {
+            for (l, x) in first.iter_mut().enumerate() {
+                *x = (*x - sub.at(l) * 0.0) / m.at(l);
+            }
+        }
+        Some((a, b)) => {
+            let (a, b) = (&a[..lanes], &b[..lanes]);
+            for l in 0..lanes {
+                first[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
+            }
+        }
+    }
+    for j in 1..n {
+        let (prev, here) = rhs[(j - 1) * lanes..(j + 1) * lanes].split_at_mut(lanes);
+        let (sub, m) = coef(j);
+        let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
+        match diff {
+            None => {
+                for l in 0..lanes {
+                    here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+                }
+            }
+            Some((a, b)) => {
+                let (a, b) = (&a[j * lanes..(j + 1) * lanes], &b[j * lanes..(j + 1) * lanes]);
+                for l in 0..lanes {
+                    here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
+                }
+            }
+        }
+    }
+}
+
+/// Back substitution in place: row `j` becomes `δ_j = rhs'_j − sup'_j·δ_{j+1}`; given
+/// `add = (u, out)`, also `out_j = u_j + δ_j` (planes laid out like `rhs`).
+#[inline(always)]
+pub fn thomas_back(rhs: &mut [f32], add: Option<(&[f32], &mut [f32])>, n: usize, lanes: usize, tri: Tri<'_>) {
+    let c = tri.c;
+    if tri.per_lane {
+        back_rows(rhs, add, n, lanes, |j| c.sup_row(j));
+    } else {
+        back_rows(rhs, add, n, lanes, |j| c.sup[j]);
+    }
+}
+
+#[inline(always)]
+fn back_rows<L: Lane>(
+    rhs: &mut [f32],
+    mut add: Option<(&[f32], &mut [f32])>,
+    n: usize,
+    lanes: usize,
+    sup: impl Fn(usize) -> L,
+) {
+    for j in (0..n).rev() {
+        let (head, tail) = rhs.split_at_mut((j + 1) * lanes);
+        let here = &mut head[j * lanes..];
+        let s = sup(j).window(0, lanes);
+        if j + 1 < n {
+            let next = &tail[..lanes];
+            for l in 0..lanes {
+                here[l] -= s.at(l) * next[l];
+            }
+        } else {
+            for (l, x) in here[..lanes].iter_mut().enumerate() {
+                *x -= s.at(l) * 0.0;
+            }
+        }
+        if let Some((u, out)) = add.as_mut() {
+            let (u, out) = (&u[j * lanes..][..lanes], &mut out[j * lanes..][..lanes]);
+            for l in 0..lanes {
+                out[l] = u[l] + here[l];
+            }
+        }
+    }
+}
+
+/// Amount per face area that the ADI scheme moves through the end faces of a row of lines:
+/// `Σ dt·g·(u − c_b) + θ·dt·g·δ` (the reference's per-entry value), in f64.
+#[inline(always)]
+pub fn adi_end_outflow<L: Lane>(
+    u: impl Iterator<Item = f32>,
+    delta: &[f32],
+    g: L,
+    value: f32,
+    dt: f32,
+    theta_dt: f32,
+) -> f64 {
+    let g = g.window(0, delta.len());
+    let mut acc = Acc::default();
+    for (i, (c, &d)) in u.zip(delta).enumerate() {
+        acc.push(i, (dt * g.at(i) * (c - value) + theta_dt * g.at(i) * d) as f64);
+    }
+    acc.total()
+}
+
+/// An f64 sum in eight interleaved partial sums (so that long rows vectorise), added in a fixed
+/// order: the result depends on the values and their positions only.
+#[derive(Default)]
+pub struct Acc([f64; 8]);
+
+impl Acc {
+    #[inline(always)]
+    pub fn push(&mut self, i: usize, x: f64) {
+        self.0[i % 8] += x;
+    }
+    pub fn total(&self) -> f64 {
+        let a = &self.0;
+        ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+    }
+}
+
+/// Σ of a row in f64, in sixteen interleaved partial sums (four vector accumulators, so the adds
+/// do not wait on each other) added in a fixed order.
+#[inline(always)]
+pub fn sum_f64(row: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 16];
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for l in 0..16 {
+            acc[l] += ch[l] as f64;
+        }
+    }
+    for (l, &x) in rest.iter().enumerate() {
+        acc[l] += x as f64;
+    }
+    let mut total = 0.0;
+    for q in 0..4 {
+        total += (acc[q] + acc[q + 8]) + (acc[q + 4] + acc[q + 12]);
+    }
+    total
+}
+
+/// Adds a row of per-cell values to per-material sums: a row of one material (`row_material` is
+/// `Some`) in one vectorised sum, a mixed row in one such sum per run of a material.
+#[inline(always)]
+pub fn add_by_material(sums: &mut [f64], values: &[f32], row_material: Option<u32>, materials: &[u32]) {
+    match row_material {
+        Some(m) => sums[m as usize] += sum_f64(values),
+        None => {
+            let materials = &materials[..values.len()];
+            let mut start = 0;
+            while start < values.len() {
+                let m = materials[start];
+                let run = materials[start..].iter().take_while(|&&x| x == m).count();
+                sums[m as usize] += sum_f64(&values[start..start + run]);
+                start += run;
+            }
+        }
+    }
+}
+
+/// `dst[i·rows + j] = a[j·cols + i] − b[j·cols + i]`: the difference of two `rows × cols`
+/// planes, transposed.
+pub fn transpose_sub(a: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    transpose_op(a, Some(b), None, dst, rows, cols);
+}
+
+/// `dst[j·cols + i] = b[j·cols + i] + src[i·rows + j]`: a `cols × rows` plane transposed back
+/// and added to `b`, a `rows × cols` plane.
+pub fn transpose_add(src: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    transpose_op(src, None, Some(b), dst, cols, rows);
+}
+
+/// `dst[i·rows + j] = post[i·rows + j] + (src[j·cols + i] − pre[j·cols + i])` with the missing
+/// operands left out: transposes a `rows × cols` plane in 4 × 4 tiles (SSE shuffles on x86-64),
+/// tiles visited in 32 × 32 blocks so that both sides stay in L1.
+fn transpose_op(src: &[f32], pre: Option<&[f32]>, post: Option<&[f32]>, dst: &mut [f32], rows: usize, cols: usize) {
+    let n = rows * cols;
+    let (src, dst) = (&src[..n], &mut dst[..n]);
+    let pre = pre.map(|p| &p[..n]);
+    let post = post.map(|p| &p[..n]);
+    let scalar = |dst: &mut [f32], j: usize, i: usize| {
+        let mut x = src[j * cols + i];
+        if let Some(p) = pre {
+            x -= p[j * cols + i];
+        }
+        if let Some(p) = post {
+            x += p[i * rows + j];
+        }
+        dst[i * rows + j] = x;
+    };
+    let (rows4, cols4) = if cfg!(target_arch = "x86_64") { (rows & !3, cols & !3) } else { (0, 0) };
+    const B: usize = 32;
+    for jb in (0..rows4).step_by(B) {
+        for ib in (0..cols4).step_by(B) {
+            for j0 in (jb..(jb + B).min(rows4)).step_by(4) {
+                for i0 in (ib..(ib + B).min(cols4)).step_by(4) {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: j0 + 3 < rows and i0 + 3 < cols, so every 4-float load reads
+                    // `src`/`pre` within `j·cols + i0 .. j·cols + i0 + 4 ≤ n` and every store
+                    // and `post` load touches `i·rows + j0 .. i·rows + j0 + 4 ≤ n`; the slices
+                    // are all `n` long (checked above). SSE is part of x86-64.
+                    unsafe {
+                        tile4(src, pre, post, dst, rows, cols, j0, i0)
+                    }
+                }
+            }
+        }
+    }
+    for j in 0..rows {
+        let start = if j < rows4 { cols4 } else { 0 };
+        for i in start..cols {
+            scalar(dst, j, i);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn tile4(
+    src: &[f32],
+    pre: Option<&[f32]>,
+    post: Option<&[f32]>,
+    dst: &mut [f32],
+    rows: usize,
+    cols: usize,
+    j0: usize,
+    i0: usize,
+) {
+    use std::arch::x86_64::*;
+    // SAFETY: see the caller.
+    unsafe {
+        let load = |j: usize| {
+            let x = _mm_loadu_ps(src.as_ptr().add((j0 + j) * cols + i0));
+            match pre {
+                Some(p) => _mm_sub_ps(x, _mm_loadu_ps(p.as_ptr().add((j0 + j) * cols + i0))),
+                None => x,
+            }
+        };
+        let (r0, r1, r2, r3) = (load(0), load(1), load(2), load(3));
+        let t0 = _mm_unpacklo_ps(r0, r1);
+        let t1 = _mm_unpacklo_ps(r2, r3);
+        let t2 = _mm_unpackhi_ps(r0, r1);
+        let t3 = _mm_unpackhi_ps(r2, r3);
+        let cols_out = [_mm_movelh_ps(t0, t1), _mm_movehl_ps(t1, t0), _mm_movelh_ps(t2, t3), _mm_movehl_ps(t3, t2)];
+        for (i, &x) in cols_out.iter().enumerate() {
+            let at = (i0 + i) * rows + j0;
+            let x = match post {
+                Some(p) => _mm_add_ps(_mm_loadu_ps(p.as_ptr().add(at)), x),
+                None => x,
+            };
+            _mm_storeu_ps(dst.as_mut_ptr().add(at), x);
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The fast CPU engine against the reference engine: both schemes, 1D/2D/3D, every boundary
+//! type, heterogeneous and uniform coefficients, 1 and 2 threads; its conservation and books; and
+//! its independence of the thread count.
+
+mod common;
+
+use common::*;
+use secretome::problem::{Boundary, Problem, Scheme};
+use secretome::solver::cpu::CpuReference;
+use secretome::solver::fast::CpuFast;
+use secretome::solver::{Engine, SpeciesTotals};
+
+/// Field tolerance: `|fast − reference| ≤ FIELD_REL·|reference| + FIELD_ABS·max|reference|`
+/// (per species). Each cell goes through the reference's f32 operations in the same order, so
+/// the measured difference is zero; the bound leaves room for a differently rounded `exp`.
+const FIELD_REL: f64 = 1e-5;
+const FIELD_ABS: f64 = 1e-5;
+/// Totals tolerance, relative to the species' initial amount: the books are summed in f64 here
+/// and in compensated f32 then f64 in the reference (measured differences ≲ 1e-7).
+const TOTALS_REL: f64 = 1e-6;
+
+/// Every kind of face: fixed (zero and non-zero), clearance (zero and non-zero outside), no flux.
+fn every_boundary() -> [Boundary; 6] {
+    [
+        Boundary::Fixed { value: 0.0 },
+        Boundary::Fixed { value: 3.0 },
+        Boundary::Clearance { rate: 1e-6, value: 0.0 },
+        Boundary::Clearance { rate: 1e-7, value: 0.5 },
+        Boundary::NoFlux,
+        Boundary::Fixed { value: 0.0 },
+    ]
+}
+
+/// A 3D box with a gel sphere and four species: D and k per material (A), D per material with
+/// uniform k (B), one D everywhere with k per material (C) and one D and k everywhere (U): every
+/// combination of the engine's per-cell and single-value paths.
+fn sphere_3d(boundaries: [Boundary; 6]) -> Problem {
+    let extent = [4.8e-4, 4.0e-4, 3.2e-4];
+    let inside = |p: [f64; 3]| {
+        let d2: f64 = (0..3).map(|a| (p[a] - 0.5 * extent[a]).powi(2)).sum();
+        u32::from(d2 > (1.2e-4f64).powi(2))
+    };
+    let a = species("A", &[1e-11, 1e-10], &[2e-3, 4e-3], &[250.0, 0.0], boundaries);
+    let b = species("B", &[4e-11, 4e-12], &[1e-3, 1e-3], &[7.0, 1.0], boundaries);
+    let c = species("C", &[6e-11, 6e-11], &[0.0, 3e-3], &[40.0, 2.0], boundaries);
+    let u = species("U", &[3e-11, 3e-11], &[1e-3, 1e-3], &[30.0, 5.0], boundaries);
+    box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b, c, u], 60.0)
+}
+
+/// A 2D box; with `clear_z` the single-cell z axis has clearance faces (and is swept by ADI).
+fn slab_2d(clear_z: bool) -> Problem {
+    let clear = Boundary::Clearance { rate: 2e-7, value: 0.0 };
+    let z = if clear_z { clear } else { Boundary::NoFlux };
+    let bcs = every_boundary();
+    let s = species("flat", &[1e-11, 1e-10], &[1e-3, 2e-3], &[100.0, 1.0], [bcs[0], bcs[1], bcs[2], bcs[3], z, z]);
+    let u = species("even", &[5e-11, 5e-11], &[1e-3, 1e-3], &[10.0, 50.0], [bcs[1], bcs[3], clear, bcs[0], z, z]);
+    box_problem([30, 20, 1], [6e-4, 4e-4, 5e-5], &["gel", "tissue"], |x| u32::from(x[0] > 2e-4), vec![s, u], 1.0)
+}
+
+/// A 1D line of 40 cells along `axis` with a fixed face and a clearance face.
+fn line_1d(axis: usize) -> Problem {
+    let mut cells = [1; 3];
+    let mut extent = [1e-4; 3];
+    cells[axis] = 40;
+    extent[axis] = 1e-3;
+    let mut bcs = [Boundary::NoFlux; 6];
+    bcs[2 * axis] = Boundary::Fixed { value: 2.0 };
+    bcs[2 * axis + 1] = Boundary::Clearance { rate: 1e-7, value: 0.0 };
+    let s = species("line", &[1e-10, 1e-11], &[1e-4, 0.0], &[0.0, 80.0], bcs);
+    box_problem(cells, extent, &["tissue", "gel"], |x| u32::from(x[axis] > 6e-4), vec![s], 1.0)
+}
+
+/// A 3D box in which every cell is a material of its own (no row of one material), with decay
+/// and initial values varying in space.
+fn painted_3d() -> Problem {
+    let extent = [3.2e-4, 2.4e-4, 1.6e-4];
+    painted_box(
+        [16, 12, 8],
+        extent,
+        5e-11,
+        |x| 1e-3 * (1.0 + x[0] / extent[0]),
+        |x| 1.0 + 100.0 * (x[1] > 1e-4 && x[2] < 1e-4) as u8 as f64,
+        every_boundary(),
+        1.0,
+    )
+}
+
+/// Step of each scheme: 0.9× the explicit limit, or 50× it for ADI.
+fn step_for(p: &Problem) -> f64 {
+    match p.schedule.scheme {
+        Scheme::ExplicitFtcs => 0.9 * p.explicit_step_limit(),
+        Scheme::AdiDouglas => 50.0 * p.explicit_step_limit(),
+    }
+}
+
+/// Largest field difference, as (excess over the tolerance, cell, fast, reference); asserts it.
+fn assert_fields_close(what: &str, p: &Problem, fast: &[f32], reference: &[f32]) -> f64 {
+    let n = p.grid.n_cells();
+    let mut worst_rel = 0.0f64;
+    for s in 0..p.species.len() {
+        let (a, b) = (&fast[s * n..(s + 1) * n], &reference[s * n..(s + 1) * n]);
+        let scale = b.iter().fold(0.0f64, |m, &x| m.max((x as f64).abs()));
+        let mut worst = (0.0f64, 0usize);
+        for i in 0..n {
+            let diff = (a[i] as f64 - b[i] as f64).abs();
+            let bound = FIELD_REL * (b[i] as f64).abs() + FIELD_ABS * scale;
+            let ratio = if bound > 0.0 {
+                diff / bound
+            } else if diff > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            };
+            if ratio > worst.0 || (i == 0 && ratio >= worst.0) {
+                worst = (ratio, i);
+            }
+            worst_rel = worst_rel.max(diff / scale.max(f64::MIN_POSITIVE));
+        }
+        let i = worst.1;
+        let [nx, ny, _] = p.grid.cells;
+        assert!(
+            worst.0 <= 1.0,
+            "{what}: species {s} cell {i} (x {}, y {}, z {}): fast {:e}, reference {:e}, difference {:e} \
+             (bound {FIELD_REL:e}·|ref| + {FIELD_ABS:e}·{scale:e})",
+            i % nx,
+            (i / nx) % ny,
+            i / (nx * ny),
+            a[i],
+            b[i],
+            (a[i] as f64 - b[i] as f64).abs()
+        );
+    }
+    worst_rel
+}
+
+/// Largest difference of present, decayed and outflow totals, relative to `scale` per species;
+/// asserts each within [`TOTALS_REL`].
+fn assert_totals_close(what: &str, fast: &[SpeciesTotals], reference: &[SpeciesTotals], scale: &[f64]) -> f64 {
+    let mut worst = 0.0f64;
+    for (s, (a, b)) in fast.iter().zip(reference).enumerate() {
+        let pairs = a
+            .present
+            .iter()
+            .zip(&b.present)
+            .map(|(x, y)| ("present", *x, *y))
+            .chain(a.decayed.iter().zip(&b.decayed).map(|(x, y)| ("decayed", *x, *y)))
+            .chain(a.outflow.iter().zip(&b.outflow).map(|(x, y)| ("outflow", *x, *y)));
+        for (name, x, y) in pairs {
+            let rel = (x - y).abs() / scale[s];
+            worst = worst.max(rel);
+            assert!(
+                rel <= TOTALS_REL,
+                "{what}: species {s} {name}: fast {x:e}, reference {y:e} ({rel:.2e} of the scale)"
+            );
+        }
+        for (x, y) in a.max.iter().zip(&b.max) {
+            match (x, y) {
+                (Some(x), Some(y)) => assert!((x - y).abs() <= 1e-6 * y.abs(), "{what}: species {s} max {x} vs {y}"),
+                _ => assert_eq!(x, y, "{what}: species {s} max"),
+            }
+        }
+    }
+    worst
+}
+
+/// Runs both engines through 1, 2, 3 and 4 steps between reduces (ten steps: the ADI start-up and
+/// beyond) and compares fields and totals after each; returns the largest field and totals
+/// differences seen.
+fn compare(name: &str, problem: &Problem, scheme: Scheme, threads: usize) -> (f64, f64) {
+    let p = with_scheme(problem.clone(), scheme);
+    let dt = step_for(&p);
+    let mut reference = CpuReference::new(&p);
+    let mut fast = CpuFast::new(&p, threads).unwrap();
+    let initial = reference.reduce_totals().unwrap();
+    let scale: Vec<f64> = initial.iter().map(|t| t.present.iter().sum::<f64>().max(1e-30)).collect();
+    let what = format!("{name} {} {threads} thread(s) at start", scheme.name());
+    let mut worst_totals = assert_totals_close(&what, &fast.reduce_totals().unwrap(), &initial, &scale);
+    let mut worst_field = 0.0f64;
+    for (call, n) in [1u64, 2, 3, 4].into_iter().enumerate() {
+        reference.step(n, dt).unwrap();
+        fast.step(n, dt).unwrap();
+        let what = format!("{name} {} {threads} thread(s) after call {call}", scheme.name());
+        let (a, b) = (fast.read_field().unwrap(), reference.read_field().unwrap());
+        worst_field = worst_field.max(assert_fields_close(&what, &p, &a, &b));
+        let (ta, tb) = (fast.reduce_totals().unwrap(), reference.reduce_totals().unwrap());
+        worst_totals = worst_totals.max(assert_totals_close(&what, &ta, &tb, &scale));
+    }
+    eprintln!(
+        "{name} {} ({threads} thread(s)): largest field difference {worst_field:.2e} of the field's max, \
+         largest totals difference {worst_totals:.2e} of the initial amount",
+        scheme.name()
+    );
+    (worst_field, worst_totals)
+}
+
+fn compare_all(name: &str, problem: &Problem) {
+    for scheme in [Scheme::ExplicitFtcs, Scheme::AdiDouglas] {
+        for threads in [1, 2] {
+            compare(name, problem, scheme, threads);
+        }
+    }
+}
+
+#[test]
+fn matches_reference_in_3d_with_every_boundary_and_decay() {
+    compare_all("3D sphere", &sphere_3d(every_boundary()));
+}
+
+#[test]
+fn matches_reference_in_3d_with_a_material_per_cell() {
+    compare_all("3D painted", &painted_3d());
+}
+
+#[test]
+fn matches_reference_on_an_odd_sized_grid() {
+    // Sizes that are not multiples of the 4 × 4 transpose tiles or of the vector width.
+    let extent = [2.6e-4, 1.8e-4, 1.4e-4];
+    let inside = |p: [f64; 3]| u32::from(p[0] > 1e-4 && p[1] < 1.2e-4);
+    let bcs = every_boundary();
+    let a = species("A", &[1e-11, 1e-10], &[2e-3, 4e-3], &[250.0, 0.0], bcs);
+    let u = species("U", &[3e-11, 3e-11], &[1e-3, 1e-3], &[30.0, 5.0], bcs);
+    compare_all("3D 13×9×7", &box_problem([13, 9, 7], extent, &["gel", "tissue"], inside, vec![a, u], 1.0));
+}
+
+#[test]
+fn matches_reference_in_2d_with_and_without_a_swept_single_cell_axis() {
+    compare_all("2D, clearance on z", &slab_2d(true));
+    compare_all("2D, closed z", &slab_2d(false));
+}
+
+#[test]
+fn matches_reference_on_a_line_along_each_axis() {
+    for axis in 0..3 {
+        compare_all(&format!("1D along axis {axis}"), &line_1d(axis));
+    }
+}
+
+fn total(t: &SpeciesTotals) -> f64 {
+    t.present.iter().sum()
+}
+
+#[test]
+fn closed_box_keeps_its_mass() {
+    let p = sphere_3d([Boundary::NoFlux; 6]);
+    let mut p = p;
+    for s in &mut p.species {
+        s.decay_rate.fill(0.0);
+    }
+    for (scheme, steps) in [(Scheme::ExplicitFtcs, 300), (Scheme::AdiDouglas, 40)] {
+        let p = with_scheme(p.clone(), scheme);
+        let mut engine = CpuFast::new(&p, 2).unwrap();
+        let start = engine.reduce_totals().unwrap();
+        engine.step(steps, step_for(&p)).unwrap();
+        let end = engine.reduce_totals().unwrap();
+        for s in 0..p.species.len() {
+            let drift = (total(&end[s]) - total(&start[s])).abs() / total(&start[s]);
+            eprintln!("{} species {s}: relative mass drift after {steps} steps {drift:.2e}", scheme.name());
+            assert!(drift < 1e-5, "{} species {s} drifted by {drift:e}", scheme.name());
+            assert!(end[s].outflow.iter().all(|&f| f == 0.0) && end[s].decayed.iter().all(|&d| d == 0.0));
+        }
+        assert!(end[0].present[0] < 0.9 * start[0].present[0], "the gel must lose mass");
+    }
+}
+
+#[test]
+fn books_balance_with_every_sink() {
+    for problem in [sphere_3d(every_boundary()), slab_2d(true)] {
+        for scheme in [Scheme::ExplicitFtcs, Scheme::AdiDouglas] {
+            let p = with_scheme(problem.clone(), scheme);
+            let mut engine = CpuFast::new(&p, 2).unwrap();
+            let initial: Vec<f64> = engine.reduce_totals().unwrap().iter().map(total).collect();
+            let ns = initial.len();
+            let (mut decayed, mut outflow) = (vec![0.0; ns], vec![0.0; ns]);
+            let mut last = Vec::new();
+            for _ in 0..4 {
+                engine.step(if scheme == Scheme::AdiDouglas { 5 } else { 100 }, step_for(&p)).unwrap();
+                last = engine.reduce_totals().unwrap();
+                for s in 0..ns {
+                    decayed[s] += last[s].decayed.iter().sum::<f64>();
+                    outflow[s] += last[s].outflow.iter().sum::<f64>();
+                }
+            }
+            for s in 0..ns {
+                let present = total(&last[s]);
+                let error = (initial[s] - present - decayed[s] - outflow[s]).abs() / initial[s];
+                eprintln!(
+                    "{:?} {} species {s}: initial {:.6e} present {present:.6e} decayed {:.6e} outflow {:.6e} \
+                     balance error {error:.2e}",
+                    p.grid.cells,
+                    scheme.name(),
+                    initial[s],
+                    decayed[s],
+                    outflow[s]
+                );
+                assert!(decayed[s] > 0.0 && outflow[s].abs() > 0.0, "the sinks must be active");
+                assert!(error < 1e-5, "species {s}: books off by {error:e} of the initial amount");
+            }
+        }
+    }
+}
+
+/// Each cell's arithmetic and each sum's order are fixed by the grid, not by the threads: the
+/// fields and the totals are bit-identical for any thread count.
+#[test]
+fn results_are_bit_identical_for_any_thread_count() {
+    for scheme in [Scheme::ExplicitFtcs, Scheme::AdiDouglas] {
+        let p = with_scheme(sphere_3d(every_boundary()), scheme);
+        let runs: Vec<(Vec<f32>, Vec<SpeciesTotals>)> = [1, 2, 3]
+            .iter()
+            .map(|&threads| {
+                let mut engine = CpuFast::new(&p, threads).unwrap();
+                engine.step(6, step_for(&p)).unwrap();
+                (engine.read_field().unwrap(), engine.reduce_totals().unwrap())
+            })
+            .collect();
+        for r in &runs[1..] {
+            assert!(r.0 == runs[0].0, "{}: fields differ between thread counts", scheme.name());
+            assert_eq!(r.1, runs[0].1, "{}: totals differ between thread counts", scheme.name());
+        }
+    }
+}
+
+/// The ADI scheme takes a group of species at a time (as many as fit a cache budget): one at a
+/// time, two at a time and all at once give the same bits.
+#[test]
+fn results_do_not_depend_on_the_species_grouping() {
+    let p = with_scheme(sphere_3d(every_boundary()), Scheme::AdiDouglas);
+    let one_species = 8 * p.grid.n_cells();
+    let runs: Vec<(Vec<f32>, Vec<SpeciesTotals>)> = [1, 2, 1000]
+        .iter()
+        .map(|&group| {
+            let mut engine = CpuFast::new(&p, 2).unwrap();
+            engine.set_cache_budget(group * one_species);
+            engine.step(4, step_for(&p)).unwrap();
+            (engine.read_field().unwrap(), engine.reduce_totals().unwrap())
+        })
+        .collect();
+    for r in &runs[1..] {
+        assert!(r.0 == runs[0].0, "fields differ between species groupings");
+        assert_eq!(r.1, runs[0].1, "totals differ between species groupings");
+    }
+}
+
+#[test]
+fn start_up_can_be_turned_off_like_the_reference() {
+    let p = with_scheme(sphere_3d(every_boundary()), Scheme::AdiDouglas);
+    let mut reference = CpuReference::new(&p);
+    let mut fast = CpuFast::new(&p, 2).unwrap();
+    reference.set_start_up_steps(0);
+    fast.set_start_up_steps(0);
+    reference.step(3, step_for(&p)).unwrap();
+    fast.step(3, step_for(&p)).unwrap();
+    assert_fields_close("no start-up", &p, &fast.read_field().unwrap(), &reference.read_field().unwrap());
+    let info = fast.info();
+    assert_eq!(info.backend, "cpu");
+    assert_eq!(info.device, "CPU fast engine (2 threads)");
+    assert!(CpuFast::new(&p, 0).unwrap().threads() >= 1, "0 threads: rayon's default");
+}
