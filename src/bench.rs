@@ -187,7 +187,9 @@ pub fn slab_error(field: &[f32], t: f64) -> f64 {
 fn build(kind: EngineKind, problem: &Problem) -> anyhow::Result<(Box<dyn Engine>, String)> {
     Ok(match kind {
         EngineKind::Reference => (Box::new(CpuReference::new(problem)), "cpu reference (1 thr)".into()),
-        EngineKind::Fast { threads } => (Box::new(CpuFast::new(problem, threads)?), format!("cpu fast ({threads} thr)")),
+        EngineKind::Fast { threads } => {
+            (Box::new(CpuFast::new(problem, threads)?), format!("cpu fast ({threads} thr)"))
+        }
         EngineKind::Gpu => {
             let gpu = gpu::open(true)?;
             let name = format!("gpu ({})", gpu.adapter.name);

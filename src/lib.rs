@@ -5,6 +5,7 @@
 //! (SI, plain data); an engine from [`solver`] advances it; [`run`] drives the engine over the
 //! schedule and [`output`] writes the results.
 
+pub mod bench;
 pub mod output;
 pub mod problem;
 pub mod run;

@@ -332,13 +332,8 @@ fn bench_command(
     use secretome::bench;
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let wound = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/wound_gel_2d.toml");
-    let options = bench::Options {
-        cube,
-        cube_steps: steps,
-        threads,
-        gpu: !no_gpu,
-        wound: (!no_wound).then_some(wound),
-    };
+    let options =
+        bench::Options { cube, cube_steps: steps, threads, gpu: !no_gpu, wound: (!no_wound).then_some(wound) };
     println!("{}", bench::table_header());
     let rows = bench::run_suite(&options, &mut |row| println!("{}", bench::table_line(row)))?;
     if let Some(path) = json {

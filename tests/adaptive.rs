@@ -175,3 +175,24 @@ fn restore_returns_to_the_saved_state_exactly() {
     assert_eq!(engine.reduce_totals().unwrap(), twin.reduce_totals().unwrap());
     assert!(engine.restore(5).is_err());
 }
+
+#[test]
+fn fast_engine_adaptive_run_matches_the_reference() {
+    // The fast engine's fields are bit-identical to the reference's, so step doubling makes the
+    // same decisions on both; only the books are summed differently (f64 per plane).
+    let mut p = slab(1e-3);
+    for s in &mut p.species {
+        s.decay_rate = vec![2e-4];
+    }
+    let (reference, ref_curve) = run_slab(&p, &mut CpuReference::new(&p));
+    for threads in [1, 2] {
+        let mut fast = secretome::solver::fast::CpuFast::new(&p, threads).unwrap();
+        let (summary, curve) = run_slab(&p, &mut fast);
+        assert_eq!(reference.time.stats.steps, summary.time.stats.steps);
+        assert_eq!(reference.time.stats.rejected_pairs, summary.time.stats.rejected_pairs);
+        for (a, b) in ref_curve.iter().zip(&curve) {
+            assert!((a.1 - b.1).abs() < 1e-6, "released at {} s: reference {} fast {}", a.0, a.1, b.1);
+        }
+        assert!(summary.species[0].relative_balance_error < 1e-5);
+    }
+}

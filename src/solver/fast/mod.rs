@@ -92,7 +92,10 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
-use super::{Engine, EngineInfo, FaceBc, RANNACHER_STEPS, SolverError, SpeciesTotals, Tables, adi_sweep_axes};
+use super::{
+    Engine, EngineInfo, FaceBc, RANNACHER_STEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
+    slot_error,
+};
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
 
@@ -241,6 +244,17 @@ pub struct CpuFast {
     start_up_left: u32,
     /// Bytes of both fields one ADI species group may span.
     cache_budget: usize,
+    /// States saved for step-size control.
+    saved: [Option<Saved>; SAVE_SLOTS],
+}
+
+/// Everything [`Engine::save`] keeps: the field, the books since the last reduce, the start-up
+/// count.
+struct Saved {
+    c: Vec<f32>,
+    decayed: Vec<Vec<f64>>,
+    outflow: Vec<[f64; 6]>,
+    start_up_left: u32,
 }
 
 impl CpuFast {
@@ -324,6 +338,7 @@ impl CpuFast {
             outflow: vec![[0.0; 6]; ns],
             start_up_left: RANNACHER_STEPS,
             cache_budget: CACHE_BUDGET,
+            saved: [None, None],
             lay,
         })
     }
@@ -538,5 +553,47 @@ impl Engine for CpuFast {
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
         Ok(self.c.clone())
+    }
+
+    fn save(&mut self, slot: usize) -> Result<(), SolverError> {
+        let saved = self.saved.get_mut(slot).ok_or_else(|| slot_error(slot, "does not exist"))?;
+        match saved {
+            Some(s) => {
+                s.c.copy_from_slice(&self.c);
+                s.decayed.clone_from(&self.decayed);
+                s.outflow.clone_from(&self.outflow);
+                s.start_up_left = self.start_up_left;
+            }
+            None => {
+                *saved = Some(Saved {
+                    c: self.c.clone(),
+                    decayed: self.decayed.clone(),
+                    outflow: self.outflow.clone(),
+                    start_up_left: self.start_up_left,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, slot: usize) -> Result<(), SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        self.c.copy_from_slice(&saved.c);
+        self.decayed.clone_from(&saved.decayed);
+        self.outflow.clone_from(&saved.outflow);
+        self.start_up_left = saved.start_up_left;
+        Ok(())
+    }
+
+    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
+        let n = self.lay.cells.iter().product::<usize>();
+        let (c, old) = (&self.c, &saved.c);
+        Ok(self.pool.install(|| {
+            c.par_chunks(n)
+                .zip(old.par_chunks(n))
+                .map(|(a, b)| a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) as f64)
+                .collect()
+        }))
     }
 }
