@@ -410,7 +410,7 @@ fn gpu_matches_cpu_across_submits() {
     compare_explicit(&gpu, &p, &[STEPS_PER_SUBMIT + 89, 3]);
 }
 
-/// ADI batches: the first step alone (Rannacher start-up, two half steps of θ = 1), then a batch
+/// ADI batches: the first step alone (Rannacher start-up, quarter steps of θ = 1), then a batch
 /// that ends the start-up and takes the first θ = 1/2 step, then θ = 1/2 steps only.
 const ADI_BATCHES: [u64; 3] = [1, 2, 9];
 

@@ -19,8 +19,8 @@ pub mod react_half_step;
 pub mod reduce_totals;
 
 use super::{
-    Engine, EngineInfo, RANNACHER_STEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
-    finish_difference, finish_totals, slot_error,
+    Engine, EngineInfo, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables,
+    adi_sweep_axes, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -80,7 +80,7 @@ impl CpuReference {
         }
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up (two half steps with
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
     /// θ = 1 each). A new engine starts with [`RANNACHER_STEPS`]; after anything that makes the
     /// data sharp again (a new dose), set it back to that. 0 turns the start-up off.
     pub fn set_start_up_steps(&mut self, steps: u32) {
@@ -190,6 +190,7 @@ impl Engine for CpuReference {
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
+        let mode = super::flush_subnormals();
         for _ in 0..steps {
             match self.problem.schedule.scheme {
                 Scheme::ExplicitFtcs => {
@@ -197,9 +198,10 @@ impl Engine for CpuReference {
                     self.explicit_step();
                 }
                 Scheme::AdiDouglas if self.start_up_left > 0 => {
-                    self.tables.params.time = [(0.5 * dt) as f32, 1.0, 1.0, 0.0];
-                    self.adi_step();
-                    self.adi_step();
+                    self.tables.params.time = [(dt / RANNACHER_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
+                    for _ in 0..RANNACHER_SUBSTEPS {
+                        self.adi_step();
+                    }
                     self.start_up_left -= 1;
                 }
                 Scheme::AdiDouglas => {
@@ -208,6 +210,7 @@ impl Engine for CpuReference {
                 }
             }
         }
+        super::restore_float_mode(mode);
         Ok(())
     }
 

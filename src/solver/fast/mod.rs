@@ -12,7 +12,7 @@
 //!
 //! with the same face rule (harmonic-mean face diffusivity, boundary conductance
 //! `g = 1/(1/rate + h/2D)`), the same Rannacher start-up (the first
-//! [`RANNACHER_STEPS`] steps as two half steps with θ = 1) and the same axes swept
+//! [`RANNACHER_STEPS`] steps as [`RANNACHER_SUBSTEPS`] substeps with θ = 1) and the same axes swept
 //! ([`adi_sweep_axes`]).
 //!
 //! # Design
@@ -93,8 +93,8 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    Engine, EngineInfo, FaceBc, RANNACHER_STEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables, adi_sweep_axes,
-    slot_error,
+    Engine, EngineInfo, FaceBc, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables,
+    adi_sweep_axes, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -264,6 +264,10 @@ impl CpuFast {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("secretome-fast-{i}"))
+            // Worker threads belong to this engine alone: they flush subnormals for good.
+            .start_handler(|_| {
+                super::flush_subnormals();
+            })
             .build()
             .map_err(|e| SolverError::TooLarge(format!("cannot start {threads} worker threads: {e}")))?;
         let threads = pool.current_num_threads();
@@ -343,7 +347,7 @@ impl CpuFast {
         })
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up (two half steps with
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
     /// θ = 1 each). A new engine starts with [`RANNACHER_STEPS`]; 0 turns the start-up off. As
     /// [`crate::solver::cpu::CpuReference::set_start_up_steps`].
     pub fn set_start_up_steps(&mut self, steps: u32) {
@@ -478,9 +482,10 @@ impl Engine for CpuFast {
             match self.problem.schedule.scheme {
                 Scheme::ExplicitFtcs => self.explicit_step(dt as f32),
                 Scheme::AdiDouglas if self.start_up_left > 0 => {
-                    let half = (0.5 * dt) as f32;
-                    self.adi_step(half, 1.0);
-                    self.adi_step(half, 1.0);
+                    let sub = (dt / RANNACHER_SUBSTEPS as f64) as f32;
+                    for _ in 0..RANNACHER_SUBSTEPS {
+                        self.adi_step(sub, 1.0);
+                    }
                     self.start_up_left -= 1;
                 }
                 Scheme::AdiDouglas => self.adi_step(dt as f32, 0.5),

@@ -15,7 +15,7 @@
 //!
 //! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
 //! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
-//! `[dt/2, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
+//! `[dt/RANNACHER_SUBSTEPS, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
 //! submission, so each variant has a uniform buffer of its own and every bind group exists once
 //! per variant. All steps of one [`Engine::step`] call, start-up steps included, are then encoded
 //! back to back, [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders
@@ -26,8 +26,9 @@ pub mod device;
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Engine, EngineInfo, Params, RANNACHER_STEPS, SAVE_SLOTS, STEP_WORKGROUP, SolverError, SpeciesTotals, Tables,
-    adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len, reduce_groups, slot_error,
+    Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP, SolverError,
+    SpeciesTotals, Tables, adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len, reduce_groups,
+    slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use wgpu::util::DeviceExt;
@@ -541,7 +542,7 @@ impl GpuEngine {
         &self.adapter
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up (two half steps with
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
     /// θ = 1 each), as [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
     /// starts with [`RANNACHER_STEPS`]; 0 turns the start-up off. No effect on the explicit
     /// scheme.
@@ -561,7 +562,7 @@ impl GpuEngine {
         };
         let mut times = [[0.0; 4]; 2];
         times[FULL_STEP] = full;
-        times[START_UP] = [(0.5 * dt) as f32, 1.0, 1.0, 0.0];
+        times[START_UP] = [(dt / RANNACHER_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
         times
     }
 
@@ -633,8 +634,9 @@ impl GpuEngine {
             Kernels::Adi(k) => {
                 for _ in 0..steps {
                     if self.start_up_left > 0 {
-                        self.current = k.encode_step(pass, START_UP, self.current);
-                        self.current = k.encode_step(pass, START_UP, self.current);
+                        for _ in 0..RANNACHER_SUBSTEPS {
+                            self.current = k.encode_step(pass, START_UP, self.current);
+                        }
                         self.start_up_left -= 1;
                     } else {
                         self.current = k.encode_step(pass, FULL_STEP, self.current);
