@@ -1,8 +1,9 @@
-// Largest |c - saved| per workgroup of 256 cells, for step-size control by step doubling.
-// Twin of src/solver/cpu/field_difference.rs.
+// Largest |c - saved| and sum of (c - saved)^2 per workgroup of 256 cells, for step-size control
+// by step doubling. Twin of src/solver/cpu/field_difference.rs.
 //
 // Workgroup (w, s) covers cells w*256 .. w*256+255 of species s (lanes past the last cell give 0)
-// and writes its maximum to partials[s * groups + w], groups = params.counts.z.
+// and writes its maximum to partials[2 * (s * groups + w)] and its sum of squares to the entry
+// after it, groups = params.counts.z.
 // Dispatch: (groups, n_species, 1).
 
 // Twin of `Params` in src/solver/mod.rs.
@@ -33,6 +34,7 @@ fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         let i = s * params.cells.w + cell;
         value = abs(c[i] - saved[i]);
     }
+    let out = 2u * (s * params.counts.z + w);
     lanes[lane] = value;
     workgroupBarrier();
     for (var stride = 128u; stride > 0u; stride /= 2u) {
@@ -42,6 +44,18 @@ fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         workgroupBarrier();
     }
     if (lane == 0u) {
-        partials[s * params.counts.z + w] = lanes[0];
+        partials[out] = lanes[0];
+    }
+    workgroupBarrier();
+    lanes[lane] = value * value;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride /= 2u) {
+        if (lane < stride) {
+            lanes[lane] = lanes[lane] + lanes[lane + stride];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u) {
+        partials[out + 1u] = lanes[0];
     }
 }

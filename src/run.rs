@@ -6,9 +6,10 @@
 //!   on the output time;
 //! - **adaptive steps** (ADI scheme): step doubling. From the saved state the engine takes one
 //!   step of 2·dt, saves it, returns, and takes two steps of dt. For a second-order scheme the
-//!   local error of the two-step result is ≈ |two steps − one step| / 3; the pair is accepted when
-//!   that stays below `tolerance` × the species' concentration scale for every species, and the
-//!   next dt is dt · clamp(0.9·(1/err)^(1/3), 0.2, 4). Steps are sized so that a whole number of
+//!   local error of the two-step result is ≈ (two steps − one step) / 3; the pair is accepted when,
+//!   for every species, its root mean square over the cells stays below `tolerance` × the
+//!   species' concentration scale and its largest value below [`PEAK_FACTOR`] times that, and
+//!   the next dt is dt · clamp(0.9·(1/err)^(1/3), 0.2, 4). Steps are sized so that a whole number of
 //!   pairs lands exactly on each output time. An accepted pair costs three steps.
 //!
 //! At every output time the engine's bookkeeping is reduced and added up here in f64; at
@@ -152,6 +153,10 @@ impl StepStats {
     }
 }
 
+/// The adaptive step bounds the root-mean-square local error by `tolerance` × scale and the
+/// largest local error in any cell by `PEAK_FACTOR` times that.
+pub const PEAK_FACTOR: f64 = 10.0;
+
 /// The step-doubling controller of [`Stepping::Adaptive`].
 struct Controller {
     tolerance: f64,
@@ -179,11 +184,13 @@ impl Controller {
             engine.save(1)?;
             engine.restore(0)?;
             engine.step(2, dt)?;
-            let difference = engine.max_difference(1)?;
+            let difference = engine.difference(1)?;
             let err = difference
                 .iter()
                 .zip(&self.scales)
-                .map(|(d, scale)| d / (3.0 * self.tolerance * scale))
+                .map(|(d, scale)| {
+                    (d.rms / (3.0 * self.tolerance * scale)).max(d.max / (3.0 * PEAK_FACTOR * self.tolerance * scale))
+                })
                 .fold(0.0, f64::max);
             let factor = if err > 0.0 { (0.9 * err.powf(-1.0 / 3.0)).clamp(0.2, 4.0) } else { 4.0 };
             if err <= 1.0 {

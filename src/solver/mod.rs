@@ -304,19 +304,33 @@ pub trait Engine {
     fn save(&mut self, slot: usize) -> Result<(), SolverError>;
     /// Returns to the state last saved in `slot`.
     fn restore(&mut self, slot: usize) -> Result<(), SolverError>;
-    /// Per species, the largest |c − c_saved| over all cells, against the field saved in `slot`
-    /// (species unit).
-    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError>;
+    /// Per species, how far the current field is from the one saved in `slot` (species unit).
+    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError>;
 }
 
 /// Save slots an engine offers for step-size control (step doubling needs two).
 pub const SAVE_SLOTS: usize = 2;
 
-/// Per species, the maximum over the `field_difference` partials (`[species][groups]`).
-pub fn finish_difference(n_species: usize, partials: &[f32]) -> Vec<f64> {
-    let groups = partials.len() / n_species.max(1);
+/// The difference between two fields of one species, in its unit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Difference {
+    /// Largest |a − b| over the cells.
+    pub max: f64,
+    /// Root mean square of a − b over the cells.
+    pub rms: f64,
+}
+
+/// Per species, the [`Difference`] from the `field_difference` partials
+/// (`[species][groups][max, sum of squares]`) of a field of `n_cells` cells.
+pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> Vec<Difference> {
+    let groups = partials.len() / (2 * n_species.max(1));
     (0..n_species)
-        .map(|s| partials[s * groups..(s + 1) * groups].iter().fold(0.0f64, |m, &v| m.max(v as f64)))
+        .map(|s| {
+            let mine = &partials[2 * s * groups..2 * (s + 1) * groups];
+            let max = mine.iter().step_by(2).fold(0.0f64, |m, &v| m.max(v as f64));
+            let squares: f64 = mine.iter().skip(1).step_by(2).map(|&v| v as f64).sum();
+            Difference { max, rms: (squares / n_cells.max(1) as f64).sqrt() }
+        })
         .collect()
 }
 

@@ -1,26 +1,36 @@
-//! Largest |c − saved| per workgroup of 256 cells, for step-size control by step doubling.
-//! Twin of `shaders/field_difference.wgsl`.
+//! Largest |c − saved| and sum of (c − saved)² per workgroup of 256 cells, for step-size control
+//! by step doubling. Twin of `shaders/field_difference.wgsl`.
 
 use crate::solver::{Params, REDUCE_WORKGROUP};
 
 /// Writes the maximum of workgroup `w` of species `s` (`workgroup_id = (w, s)` in the shader) to
-/// `partials[s·groups + w]`.
+/// `partials[2·(s·groups + w)]` and its sum of squares to the entry after it.
 pub fn field_difference(params: &Params, c: &[f32], saved: &[f32], partials: &mut [f32], workgroup_id: [u32; 2]) {
     let [w, s] = workgroup_id;
-    let mut lanes = [0.0f32; REDUCE_WORKGROUP as usize];
-    for (lane, v) in lanes.iter_mut().enumerate() {
+    let mut values = [0.0f32; REDUCE_WORKGROUP as usize];
+    for (lane, v) in values.iter_mut().enumerate() {
         let cell = w * REDUCE_WORKGROUP + lane as u32;
         if cell < params.cells[3] {
             let i = (s * params.cells[3] + cell) as usize;
             *v = (c[i] - saved[i]).abs();
         }
     }
+    let out = (2 * (s * params.counts[2] + w)) as usize;
+    let mut lanes = values;
+    fold(&mut lanes, f32::max);
+    partials[out] = lanes[0];
+    let mut lanes = values.map(|v| v * v);
+    fold(&mut lanes, |a, b| a + b);
+    partials[out + 1] = lanes[0];
+}
+
+/// The shader's halving tree over 256 lanes.
+fn fold(lanes: &mut [f32; REDUCE_WORKGROUP as usize], op: impl Fn(f32, f32) -> f32) {
     let mut stride = REDUCE_WORKGROUP as usize / 2;
     while stride > 0 {
         for lane in 0..stride {
-            lanes[lane] = lanes[lane].max(lanes[lane + stride]);
+            lanes[lane] = op(lanes[lane], lanes[lane + stride]);
         }
         stride /= 2;
     }
-    partials[(s * params.counts[2] + w) as usize] = lanes[0];
 }

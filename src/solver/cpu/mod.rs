@@ -19,8 +19,8 @@ pub mod react_half_step;
 pub mod reduce_totals;
 
 use super::{
-    Engine, EngineInfo, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables,
-    adi_sweep_axes, finish_difference, finish_totals, slot_error,
+    Difference, Engine, EngineInfo, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals,
+    Tables, adi_sweep_axes, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -266,16 +266,16 @@ impl Engine for CpuReference {
         Ok(())
     }
 
-    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         let params = &self.tables.params;
         let (ns, groups) = (params.counts[0], params.counts[2]);
-        let mut partials = vec![0.0f32; (ns * groups) as usize];
+        let mut partials = vec![0.0f32; (2 * ns * groups) as usize];
         for s in 0..ns {
             for w in 0..groups {
                 field_difference::field_difference(params, &self.c, &saved.c, &mut partials, [w, s]);
             }
         }
-        Ok(finish_difference(ns as usize, &partials))
+        Ok(finish_difference(ns as usize, params.cells[3] as usize, &partials))
     }
 }

@@ -93,8 +93,8 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    Engine, EngineInfo, FaceBc, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals, Tables,
-    adi_sweep_axes, slot_error,
+    Difference, Engine, EngineInfo, FaceBc, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError,
+    SpeciesTotals, Tables, adi_sweep_axes, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -590,14 +590,20 @@ impl Engine for CpuFast {
         Ok(())
     }
 
-    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         let n = self.lay.cells.iter().product::<usize>();
         let (c, old) = (&self.c, &saved.c);
         Ok(self.pool.install(|| {
             c.par_chunks(n)
                 .zip(old.par_chunks(n))
-                .map(|(a, b)| a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) as f64)
+                .map(|(a, b)| {
+                    let (max, squares) = a.iter().zip(b).fold((0.0f32, 0.0f64), |(m, q), (x, y)| {
+                        let d = (x - y).abs();
+                        (m.max(d), q + (d as f64) * (d as f64))
+                    });
+                    Difference { max: max as f64, rms: (squares / n as f64).sqrt() }
+                })
                 .collect()
         }))
     }

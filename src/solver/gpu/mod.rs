@@ -26,9 +26,9 @@ pub mod device;
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP, SolverError,
-    SpeciesTotals, Tables, adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len, reduce_groups,
-    slot_error,
+    Difference, Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP,
+    SolverError, SpeciesTotals, Tables, adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len,
+    reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use wgpu::util::DeviceExt;
@@ -763,7 +763,7 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
-    fn max_difference(&mut self, slot: usize) -> Result<Vec<f64>, SolverError> {
+    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         let (ns, groups) = (self.params.counts[0], self.params.counts[2]);
         let device = self.device.clone();
@@ -774,7 +774,7 @@ impl Engine for GpuEngine {
             let pipeline = kernel.pipeline(&device, "field_difference");
             let partials = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("difference partials"),
-                size: 4 * (ns * groups).max(4) as u64,
+                size: 8 * (ns * groups).max(2) as u64,
                 usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
                 mapped_at_creation: false,
             });
@@ -799,9 +799,9 @@ impl Engine for GpuEngine {
             }
             encoder.copy_buffer_to_buffer(&partials, 0, &staging, 0, partials.size());
             self.queue.submit([encoder.finish()]);
-            read_back(&device, &staging, (ns * groups) as usize)
+            read_back(&device, &staging, (2 * ns * groups) as usize)
         })?;
-        Ok(finish_difference(ns as usize, &partials))
+        Ok(finish_difference(ns as usize, self.params.cells[3] as usize, &partials))
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
