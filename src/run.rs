@@ -162,6 +162,9 @@ struct Controller {
     tolerance: f64,
     scales: Vec<f64>,
     dt: f64,
+    /// The last pair was rejected: the next accepted one may not grow the step (Hairer &
+    /// Wanner's rule; it stops the step from oscillating around the rejection threshold).
+    just_rejected: bool,
 }
 
 impl Controller {
@@ -197,13 +200,15 @@ impl Controller {
                 t = if pairs <= 1.0 { t1 } else { t + 2.0 * dt };
                 stats.record(2, dt);
                 stats.steps_computed += 1;
-                self.dt = dt * factor;
+                self.dt = dt * if self.just_rejected { factor.min(1.0) } else { factor };
+                self.just_rejected = false;
                 progress.advanced(t, stats.steps);
             } else {
                 engine.restore(0)?;
                 stats.rejected_pairs += 1;
                 stats.steps_computed += 3;
                 self.dt = dt * factor.min(0.5);
+                self.just_rejected = true;
                 if self.dt < 1e-12 * t1.max(1.0) {
                     return Err(RunError::StepControl { dt: self.dt, t, tolerance: self.tolerance });
                 }
@@ -235,7 +240,7 @@ pub fn run(
     let mut stats = StepStats::default();
     let mut controller = match plan.stepping {
         Stepping::Adaptive { tolerance, initial_dt } => {
-            Some(Controller { tolerance, scales: problem.concentration_scales(), dt: initial_dt })
+            Some(Controller { tolerance, scales: problem.concentration_scales(), dt: initial_dt, just_rejected: false })
         }
         Stepping::Fixed(_) => None,
     };
