@@ -297,20 +297,9 @@ fn square_depot_at_100x_the_explicit_step_stays_bounded_and_non_negative() {
     assert!(lowest < -1e-3, "expected ringing without the Rannacher start-up, min {lowest:e}");
 }
 
-/// A 3D box with a gel sphere (D 10× lower than the tissue) and two species, advanced by ADI.
+/// [`sphere_in_tissue`], advanced by ADI.
 fn adi_sphere_in_tissue(boundaries: [Boundary; 6], k: f64) -> Problem {
-    let extent = [4.8e-4, 4.0e-4, 3.2e-4];
-    let inside = |p: [f64; 3]| {
-        let d2: f64 = (0..3).map(|a| (p[a] - 0.5 * extent[a]).powi(2)).sum();
-        u32::from(d2 > (1.2e-4f64).powi(2))
-    };
-    let a = species("A", &[1e-11, 1e-10], &[k, 2.0 * k], &[250.0, 0.0], boundaries);
-    let b = species("B", &[4e-11, 4e-12], &[0.0, k], &[7.0, 1.0], boundaries);
-    with_scheme(box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b], 60.0), Scheme::AdiDouglas)
-}
-
-fn total(t: &secretome::solver::SpeciesTotals) -> f64 {
-    t.present.iter().sum()
+    with_scheme(sphere_in_tissue(boundaries, k), Scheme::AdiDouglas)
 }
 
 #[test]

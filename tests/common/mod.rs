@@ -149,3 +149,19 @@ pub fn painted_box(
 pub fn min_max(field: &[f32]) -> (f64, f64) {
     field.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v as f64), hi.max(v as f64)))
 }
+
+/// A 3D box with a gel sphere (D 10× lower than the tissue) and two species.
+pub fn sphere_in_tissue(boundaries: [Boundary; 6], k: f64) -> Problem {
+    let extent = [4.8e-4, 4.0e-4, 3.2e-4];
+    let inside = |p: [f64; 3]| {
+        let d2: f64 = (0..3).map(|a| (p[a] - 0.5 * extent[a]).powi(2)).sum();
+        u32::from(d2 > (1.2e-4f64).powi(2))
+    };
+    let a = species("A", &[1e-11, 1e-10], &[k, 2.0 * k], &[250.0, 0.0], boundaries);
+    let b = species("B", &[4e-11, 4e-12], &[0.0, k], &[7.0, 1.0], boundaries);
+    box_problem([24, 20, 16], extent, &["gel", "tissue"], inside, vec![a, b], 60.0)
+}
+
+pub fn total(t: &secretome::solver::SpeciesTotals) -> f64 {
+    t.present.iter().sum()
+}

@@ -46,6 +46,19 @@ pub struct CpuReference {
     saved: [Option<Saved>; SAVE_SLOTS],
 }
 
+/// Calls `invocation` with every `global_invocation_id` of a per-cell dispatch
+/// (`(nx, ny, nz · n_species)`, one invocation per cell and species), in order.
+fn for_each_cell_invocation(params: &super::Params, mut invocation: impl FnMut([u32; 3])) {
+    let [nx, ny, nz, _] = params.cells;
+    for gz in 0..nz * params.counts[0] {
+        for y in 0..ny {
+            for x in 0..nx {
+                invocation([x, y, gz]);
+            }
+        }
+    }
+}
+
 /// Everything [`Engine::save`] keeps.
 #[derive(Clone)]
 struct Saved {
@@ -88,73 +101,49 @@ impl CpuReference {
     }
 
     fn explicit_step(&mut self) {
-        let [nx, ny, nz, _] = self.tables.params.cells;
-        let ns = self.tables.params.counts[0];
         let t = &self.tables;
-        for gz in 0..nz * ns {
-            for y in 0..ny {
-                for x in 0..nx {
-                    diffuse_explicit::diffuse_explicit(
-                        &t.params,
-                        &t.material,
-                        &t.coef,
-                        &t.faces,
-                        &self.c,
-                        &mut self.c_next,
-                        &mut self.dec,
-                        &mut self.dec_comp,
-                        &mut self.out,
-                        &mut self.out_comp,
-                        [x, y, gz],
-                    );
-                }
-            }
-        }
+        for_each_cell_invocation(&t.params, |gid| {
+            diffuse_explicit::diffuse_explicit(
+                &t.params,
+                &t.material,
+                &t.coef,
+                &t.faces,
+                &self.c,
+                &mut self.c_next,
+                &mut self.dec,
+                &mut self.dec_comp,
+                &mut self.out,
+                &mut self.out_comp,
+                gid,
+            )
+        });
         std::mem::swap(&mut self.c, &mut self.c_next);
     }
 
     fn react_half_step(&mut self) {
-        let [nx, ny, nz, _] = self.tables.params.cells;
-        let ns = self.tables.params.counts[0];
         let t = &self.tables;
-        for gz in 0..nz * ns {
-            for y in 0..ny {
-                for x in 0..nx {
-                    react_half_step::react_half_step(
-                        &t.params,
-                        &t.material,
-                        &t.coef,
-                        &mut self.c,
-                        &mut self.dec,
-                        &mut self.dec_comp,
-                        [x, y, gz],
-                    );
-                }
-            }
-        }
+        for_each_cell_invocation(&t.params, |gid| {
+            react_half_step::react_half_step(
+                &t.params,
+                &t.material,
+                &t.coef,
+                &mut self.c,
+                &mut self.dec,
+                &mut self.dec_comp,
+                gid,
+            )
+        });
     }
 
     /// One Douglas ADI step with the `dt` and θ in the parameters.
     fn adi_step(&mut self) {
         self.react_half_step();
-        let [nx, ny, nz, n_cells] = self.tables.params.cells;
+        let n_cells = self.tables.params.cells[3];
         let ns = self.tables.params.counts[0];
         let t = &self.tables;
-        for gz in 0..nz * ns {
-            for y in 0..ny {
-                for x in 0..nx {
-                    adi_predictor::adi_predictor(
-                        &t.params,
-                        &t.material,
-                        &t.coef,
-                        &t.faces,
-                        &self.c,
-                        &mut self.c_next,
-                        [x, y, gz],
-                    );
-                }
-            }
-        }
+        for_each_cell_invocation(&t.params, |gid| {
+            adi_predictor::adi_predictor(&t.params, &t.material, &t.coef, &t.faces, &self.c, &mut self.c_next, gid)
+        });
         for &axis in &self.sweep_axes {
             let lines = n_cells / t.params.cells[axis as usize];
             for s in 0..ns {
