@@ -42,8 +42,8 @@ enum Command {
         /// Replace the files of an earlier run in the output folder.
         #[arg(long)]
         overwrite: bool,
-        /// Threads of the CPU engine (default: one per core).
-        #[arg(long, default_value_t = 0)]
+        /// Threads of the CPU engine (default 0: one per core); at most 8 per core and 1024.
+        #[arg(long, default_value_t = 0, value_parser = parse_threads)]
         threads: usize,
     },
     /// Check a scenario and describe what would run, without running it.
@@ -61,8 +61,8 @@ enum Command {
         /// Steps of the peer's cube on the fast CPU engine (100 as the peer).
         #[arg(long, default_value_t = 100)]
         steps: u64,
-        /// Threads of the multi-threaded rows (default: one per core).
-        #[arg(long, default_value_t = 0)]
+        /// Threads of the multi-threaded rows (default 0: one per core); at most 8 per core and 1024.
+        #[arg(long, default_value_t = 0, value_parser = parse_threads)]
         threads: usize,
         /// Leave out the GPU rows.
         #[arg(long)]
@@ -88,14 +88,49 @@ enum Backend {
     Gpu,
 }
 
+/// Most threads per core `--threads` accepts: more only adds switching, and a slip such as
+/// `--threads 100000` would start that many threads.
+const THREADS_PER_CORE: usize = 8;
+/// Most threads `--threads` accepts on any machine.
+const MAX_THREADS: usize = 1024;
+
+/// Reads `--threads`: 0 (one per core) up to the lower of 8 × the cores and 1024.
+fn parse_threads(text: &str) -> Result<usize, String> {
+    let n: usize = text.trim().parse().map_err(|_| format!("`{text}` is not a whole number ≥ 0"))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = (THREADS_PER_CORE * cores).min(MAX_THREADS);
+    if n > limit {
+        return Err(format!(
+            "{n} threads is more than the limit of {limit} on this machine ({cores} cores: at most \
+             {THREADS_PER_CORE} per core and at most {MAX_THREADS}); accepted: 0 (one per core) to {limit}"
+        ));
+    }
+    Ok(n)
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, leaving out a cause whose text an earlier message
+/// already holds (an error that both quotes its source and offers it as `source()` would
+/// otherwise print the operating system's reason twice).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn real_main() -> Result<()> {
@@ -182,13 +217,30 @@ fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Bo
     })
 }
 
+/// Step counts above this are shown as "more than 1e9" (a scenario's own `dt` is refused
+/// beyond it; see `secretome::scenario::MAX_STEPS`).
+const SHOWN_STEPS: u64 = 1_000_000_000;
+
+/// Total fixed steps of a plan, saturating at `u64::MAX` instead of wrapping.
+fn fixed_steps(plan: &StepPlan) -> Option<u64> {
+    match &plan.stepping {
+        Stepping::Fixed(intervals) => Some(intervals.iter().fold(0u64, |sum, &(n, _)| sum.saturating_add(n))),
+        Stepping::Adaptive { .. } => None,
+    }
+}
+
+/// A step count, or "more than 1e9" above [`SHOWN_STEPS`].
+fn steps_text(n: u64) -> String {
+    if n > SHOWN_STEPS { format!("more than {SHOWN_STEPS:e}") } else { n.to_string() }
+}
+
 /// "N steps of ≤ dt s" or "adaptive steps (tolerance …)".
 fn step_description(plan: &StepPlan) -> String {
-    match (&plan.stepping, plan.total_steps(), plan.max_step()) {
+    match (&plan.stepping, fixed_steps(plan), plan.max_step()) {
         (Stepping::Adaptive { tolerance, .. }, _, _) => {
             format!("adaptive steps (step doubling, tolerance {})", fmt_g(*tolerance))
         }
-        (_, Some(n), Some(dt)) => format!("{n} steps of ≤ {} s", fmt_g(dt)),
+        (_, Some(n), Some(dt)) => format!("{} steps of ≤ {} s", steps_text(n), fmt_g(dt)),
         _ => "fixed steps".into(),
     }
 }
@@ -309,7 +361,8 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         problem.schedule.output_times.len(),
         problem.schedule.snapshot_times.len() + 1
     )?;
-    let work = match plan.total_steps() {
+    let work = match fixed_steps(&plan) {
+        Some(n) if n > SHOWN_STEPS => String::new(),
         Some(n) => {
             format!(" ({} cell·species updates)", fmt_g(n as f64 * (g.n_cells() * problem.species.len()) as f64))
         }

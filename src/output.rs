@@ -11,9 +11,11 @@ pub enum OutputError {
     /// The output folder exists and already holds files.
     #[error("output folder {0} is not empty; choose a new folder or pass --overwrite to replace the files in it")]
     NotEmpty(PathBuf),
-    /// Any file-system error, with the path it concerns.
-    #[error("cannot write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    /// Any file-system error, with the path it concerns. The message includes the operating
+    /// system's reason; `error` is not also offered as [`std::error::Error::source`], so that a
+    /// chain printed cause by cause shows the reason once.
+    #[error("cannot write {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 /// A folder that receives one run's files.
@@ -25,7 +27,7 @@ impl OutputDir {
     /// Creates `root` (and its parents). Refuses a folder that already holds files unless
     /// `overwrite` is set, so a finished run is never replaced by accident.
     pub fn create(root: &Path, overwrite: bool) -> Result<Self, OutputError> {
-        let io = |source| OutputError::Io { path: root.to_path_buf(), source };
+        let io = |error| OutputError::Io { path: root.to_path_buf(), error };
         if root.exists() && !overwrite && fs::read_dir(root).map_err(io)?.next().is_some() {
             return Err(OutputError::NotEmpty(root.to_path_buf()));
         }
@@ -42,7 +44,7 @@ impl OutputDir {
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
         let path = self.root.join(name);
         let tmp = self.root.join(format!("{name}.tmp"));
-        let io = |source| OutputError::Io { path: path.clone(), source };
+        let io = |error| OutputError::Io { path: path.clone(), error };
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io)?;
         }

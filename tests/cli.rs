@@ -181,3 +181,117 @@ fn bad_scenario_and_occupied_output_folder_are_refused_with_exit_code() {
     assert!(stderr(&o).contains("--overwrite"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "earlier results");
 }
+
+/// `--threads 100000` started that many threads; above 8 per core (and above 1024) it is
+/// refused before any work, quoting the value, the cores and the limit.
+#[test]
+fn threads_above_the_limit_are_refused() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = (8 * cores).min(1024);
+    let too_many = (limit + 1).to_string();
+    let runs: [&[&str]; 3] = [
+        &["run", "no-such-scenario.toml", "--threads", "100000"],
+        &["run", "no-such-scenario.toml", "--threads", &too_many],
+        &["bench", "--threads", "100000", "--cube", "4", "--steps", "1", "--no-gpu", "--no-wound"],
+    ];
+    for args in runs {
+        let o = secretome(args);
+        assert!(!o.status.success(), "{args:?} accepted");
+        let err = stderr(&o);
+        let value = args[args.iter().position(|a| *a == "--threads").unwrap() + 1];
+        for part in [value, &format!("{cores} cores"), &format!("limit of {limit}"), "--threads"] {
+            assert!(err.contains(part), "{args:?}: no {part:?} in: {err}");
+        }
+        assert!(!err.contains("cannot read"), "{args:?}: the scenario was read first: {err}");
+    }
+    // The limit itself is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("slab");
+    let limit = limit.to_string();
+    let o = secretome(&[
+        "run",
+        &scenario("validation_slab_1d.toml"),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--threads",
+        &limit,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The operating system's reason was printed twice in the `error:` line (once in the error's
+/// message, once as its source).
+#[test]
+fn an_os_error_appears_once_in_the_error_line() {
+    let o = secretome(&["validate", "/nonexistent/dir/missing.toml"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("missing.toml"), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+
+    // An output folder under a file: creating it fails with the OS reason.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = file.join("out");
+    let o = secretome(&[
+        "run",
+        &scenario("validation_slab_1d.toml"),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("a-file"), "{err}");
+    assert_eq!(err.matches("(os error").count(), 1, "{err}");
+}
+
+/// `validate` of an explicit run needing more steps than a u64 holds showed a wrapped count
+/// (18446744073709551556); it now says "more than 1e9".
+#[test]
+fn validate_never_shows_a_wrapped_step_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many_steps.toml");
+    // 1 um cells, D = 1e-9 m²/s: a limit of ~3e-4 s, over 1e16 s about 3e19 steps.
+    std::fs::write(
+        &path,
+        r#"[scenario]
+name = "many_steps"
+[grid]
+size = ["20 um", "1 um", "1 um"]
+cells = [20, 1, 1]
+default_material = "a"
+[time]
+end = "1e16 s"
+output_interval = "1e15 s"
+scheme = "explicit"
+[[material]]
+name = "a"
+role = "tissue"
+[[species]]
+name = "s"
+unit = "nM"
+diffusivity = { a = "1e-9 m^2/s" }
+decay = { a = "0 1/s" }
+"#,
+    )
+    .unwrap();
+    let o = secretome(&["validate", path.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = stderr(&o);
+    assert!(!err.contains("panicked"), "{err}");
+    let longest_number = out.split(|c: char| !c.is_ascii_digit()).map(str::len).max().unwrap_or(0);
+    assert!(longest_number <= 10, "a step count above 1e9 shown in:\n{out}");
+    if o.status.success() {
+        assert!(out.contains("more than 1e9 steps"), "{out}");
+    } else {
+        // Refused before describing (a step-count limit of the engines).
+        assert!(err.contains("error:") && err.contains("many_steps.toml"), "{err}");
+    }
+}
