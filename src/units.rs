@@ -116,6 +116,10 @@ pub enum UnitError {
     /// The number is not finite (`inf`, `NaN`, or overflows f64).
     #[error("the number is not finite")]
     NotFinite,
+    /// A non-zero number that becomes 0 in f64, as written or once converted to SI
+    /// (`"1e-400 m"`, `"1e-320 nm"`).
+    #[error("too small to represent: the value underflows to 0 in SI units")]
+    Underflow,
     /// A piece of the unit is not a known unit.
     #[error("unknown unit `{0}`")]
     UnknownUnit(String),
@@ -403,6 +407,12 @@ fn number_len(text: &str) -> usize {
     i
 }
 
+/// Whether the digits before any exponent of a number's text include one that is not 0, i.e.
+/// whether the number as written is non-zero.
+fn mantissa_is_nonzero(number: &str) -> bool {
+    number.bytes().take_while(|&b| b != b'e' && b != b'E').any(|b| (b'1'..=b'9').contains(&b))
+}
+
 /// Parses `"<number> <unit>"`.
 pub fn parse_quantity(text: &str) -> Result<Quantity, UnitError> {
     let text = text.trim();
@@ -421,6 +431,9 @@ pub fn parse_quantity(text: &str) -> Result<Quantity, UnitError> {
     let unit = parse_unit(unit_text)?;
     if !(value * unit.si).is_finite() {
         return Err(UnitError::NotFinite);
+    }
+    if value * unit.si == 0.0 && mantissa_is_nonzero(&text[..n]) {
+        return Err(UnitError::Underflow);
     }
     Ok(Quantity { value, unit, unit_text: unit_text.to_string() })
 }
@@ -540,12 +553,16 @@ pub fn concentration_unit(text: &str) -> Result<SpeciesUnit, UnitError> {
 }
 
 /// Converts a concentration to a species' unit. `molar_mass` (kg/mol) is needed only between
-/// mass and molar concentrations.
+/// mass and molar concentrations. Zero is zero in every unit: `"0 pg/mL"` is accepted for a
+/// species in nM without a molecular weight, and for a number concentration.
 pub fn concentration_in(text: &str, to: &SpeciesUnit, molar_mass: Option<f64>) -> Result<f64, UnitError> {
     let q = parse_quantity(text)?;
     let dim = q.unit.dim;
     if dim != MASS_CONCENTRATION && dim != MOLAR_CONCENTRATION && dim != COUNT_CONCENTRATION {
         return Err(q.wrong_dimension("concentration"));
+    }
+    if q.value == 0.0 {
+        return Ok(0.0);
     }
     let si = q.si();
     let si_in_target_dim = if dim == to.dim {
@@ -706,12 +723,27 @@ mod tests {
     }
 
     #[test]
+    fn zero_needs_no_conversion() {
+        let nm = concentration_unit("nM").unwrap();
+        let per_ml = concentration_unit("particles/mL").unwrap();
+        for zero in ["0 pg/mL", "-0 ng/mL", "0.0 particles/mL", "0e5 mg/L"] {
+            assert_eq!(concentration_in(zero, &nm, None).unwrap().to_bits(), 0.0f64.to_bits(), "{zero}");
+        }
+        assert_eq!(concentration_in("0 nM", &per_ml, None).unwrap(), 0.0);
+        assert!(matches!(concentration_in("0 mm", &nm, None), Err(UnitError::WrongDimension { .. })));
+    }
+
+    #[test]
     fn refusals() {
         assert_eq!(parse_quantity("40"), Err(UnitError::MissingUnit));
         assert_eq!(parse_quantity(""), Err(UnitError::NoNumber));
         assert_eq!(parse_quantity("mm"), Err(UnitError::NoNumber));
         assert_eq!(parse_quantity("abc mm"), Err(UnitError::NoNumber));
         assert_eq!(parse_quantity("1e999 mm"), Err(UnitError::NotFinite));
+        assert_eq!(parse_quantity("1e-400 m"), Err(UnitError::Underflow));
+        assert_eq!(parse_quantity("1e-320 nm"), Err(UnitError::Underflow));
+        assert_eq!(parse_quantity("0e-400 m").unwrap().si(), 0.0);
+        assert_eq!(parse_quantity("0.000 m").unwrap().si(), 0.0);
         assert!(matches!(parse_quantity("nan mm"), Err(UnitError::NoNumber)));
         assert!(matches!(parse_quantity("40 furlongs"), Err(UnitError::UnknownUnit(_))));
         assert!(matches!(parse_quantity("40 km"), Err(UnitError::UnknownUnit(_))));
