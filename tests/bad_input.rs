@@ -431,6 +431,18 @@ fn garbage_never_panics() {
         "[grid]\nsize = [[], {}, 3]".into(),
         "x = 1979-05-27T07:32:00Z".into(),
         "[scenario]\nname = 1e400".into(),
+        // Tables missing, keys with invisible characters, duplicate and over-long names.
+        BASE.replace("[time]", "[tme]"),
+        BASE.replace("[[species]]", "[[specie]]"),
+        BASE.replace("default_material =", "\"default_material\\u200b\" ="),
+        BASE.replace("[scenario]\n", "[scenario]\n\"\\ufeff\\u0000\" = 1\n"),
+        BASE.replace("species = [\"all\"]", "species = [\"all\", \"all\", \"VEGF\"]"),
+        BASE.replace("name = \"VEGF\"", &format!("name = \"{}\"", "ŝ".repeat(200))),
+        BASE.replace("name = \"VEGF\"", "name = \"\\u0000\""),
+        BASE.replace("end = \"1 h\"", "end = \"1 h\"\ndt = \"1e-300 s\""),
+        BASE.replace("end = \"1 h\"", "end = \"1e38 s\"\ndt = \"1e37 s\""),
+        BASE.replace("cells = [20, 10, 1]", "cells = [1, 1, 1]")
+            .replace("\"1 mm\", \"1 mm\"]", "\"1e30 m\", \"1e-30 m\"]"),
     ];
     // Every line of the base removed in turn, and every value replaced by odd ones.
     let lines: Vec<&str> = BASE.lines().collect();
@@ -451,6 +463,17 @@ fn garbage_never_panics() {
         "\"0 s\"",
         "\"µ\"",
         "\"1 m^-99\"",
+        "\"1e40 pg/mL\"",
+        "\"1e-39 pg/mL\"",
+        "\"1e-400 m\"",
+        "\"1e308 m^2/s\"",
+        "\"1e-300 s\"",
+        "\"3e38 1/s\"",
+        "\"1e-40 1/s\"",
+        "\"0 nM\"",
+        "\"0 particles/mL\"",
+        "[\"all\", \"all\"]",
+        "\"\\u200b\"",
     ] {
         for (i, line) in lines.iter().enumerate() {
             if let Some((key, _)) = line.split_once(" = ") {
@@ -479,4 +502,199 @@ fn deeply_nested_toml_is_refused_without_overflowing_the_stack() {
         let err = scenario::from_str_with_memory(&text, FILE, None).unwrap_err();
         assert!(matches!(err, ScenarioError::Syntax { line: 1, .. }), "{err}");
     }
+}
+
+/// Values beyond f32 used to load and turn into inf or NaN in the engines (which hold lengths,
+/// times, rates and diffusivities in f32 SI and concentrations in f32 in the species' unit).
+#[test]
+fn values_beyond_single_precision_are_refused_at_load() {
+    let range = "3.403e38";
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1e40 pg/mL\" }");
+    refused_at(&text, "species[0].initial.gel", "1e40", &["\"1e40 pg/mL\"", range, "pg/mL"]);
+    let text = edit("tissue = \"41 um^2/s\"", "tissue = \"1e308 m^2/s\"");
+    refused_at(&text, "species[0].diffusivity.tissue", "1e308", &["\"1e308 m^2/s\"", range, "m²/s"]);
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"1e308 m\", \"1 mm\", \"1 mm\"]");
+    refused_at(&text, "grid.size[0]", "size", &["\"1e308 m\"", range]);
+    let text = edit("value = \"0 pg/mL\"", "value = \"1e39 pg/mL\"");
+    refused_at(&text, "boundary[0].value", "1e39", &[range]);
+    let text = edit("end = \"1 h\"", "end = \"1e39 s\"");
+    refused_at(&text, "time.end", "1e39", &[range]);
+    let text = edit("rate = \"1 um/s\"", "rate = \"1e39 m/s\"");
+    refused_at(&text, "boundary[1].rate", "1e39", &[range]);
+    // A tiny half-life: a huge rate.
+    let text = edit("tissue = \"3 h\"", "tissue = \"1e-300 s\"");
+    refused_at(&text, "species[1].decay.tissue", "1e-300", &["ln 2 / half-life", range]);
+    // Derived quantities: D/h² of a large but representable D on 0.1 mm cells.
+    let text = edit("tissue = \"41 um^2/s\"", "tissue = \"1e35 m^2/s\"");
+    refused_at(&text, "species[0].diffusivity.tissue", "1e35", &["D/h²", range]);
+    // ... and D/h² times the run's end.
+    let text = edit(
+        "end = \"1 h\"\noutput_interval = \"10 min\"\nsnapshot_interval = \"30 min\"",
+        "end = \"1e30 s\"\noutput_interval = \"1e29 s\"",
+    )
+    .replace("tissue = \"41 um^2/s\"", "tissue = \"1e20 m^2/s\"");
+    refused_at(&text, "species[0].diffusivity.tissue", "1e20", &["D/h² × `time.end`", range]);
+    // 1/h² of cells of 1e-25 m.
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2e-24 m\", \"1 mm\", \"1 mm\"]");
+    refused_at(&text, "grid.size[0]", "size", &["1/h²", range]);
+    // A cell volume beyond f32: one cell of 5e18 m along each axis.
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"5e18 m\", \"5e18 m\", \"5e18 m\"]")
+        .replace("cells = [20, 10, 1]", "cells = [1, 1, 1]");
+    refused(&text, "grid.size", &["cell volume", range]);
+    // A concentration whose field over the grid sums beyond f32.
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1e37 pg/mL\" }");
+    refused_at(&text, "species[0].initial.gel", "1e37", &["sums to", range]);
+}
+
+/// Positive loadings below f32's normal range were flushed to zero by some engines and kept by
+/// others, so the same scenario booked different amounts; they are refused at load.
+#[test]
+fn loadings_below_the_normal_f32_range_are_refused() {
+    for (from, to, key) in [
+        ("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1e-39 pg/mL\" }", "species[0].initial.gel"),
+        // Subnormal only once converted to the species' unit (1e-36 fg/mL = 1e-39 pg/mL).
+        ("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1e-36 fg/mL\" }", "species[0].initial.gel"),
+        ("value = \"0 pg/mL\"", "value = \"1e-40 pg/mL\"", "boundary[0].value"),
+    ] {
+        let text = edit(from, to);
+        refused(&text, key, &["too small to represent", "1.175e-38", "pg/mL"]);
+    }
+    // The smallest normal value itself loads.
+    let text = edit("initial = { gel = \"30 pg/mL\" }", "initial = { gel = \"1.2e-38 pg/mL\" }");
+    scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A boundary listing a species twice, or `all` beside a name, was accepted although the
+/// docs say setting a face of a species twice is refused.
+#[test]
+fn a_species_listed_twice_on_a_boundary_is_refused() {
+    let text = edit("species = [\"VEGF\"]", "species = [\"VEGF\", \"VEGF\"]");
+    refused_at(&text, "boundary[1].species[1]", "species = [\"VEGF\", \"VEGF\"]", &["`VEGF`", "twice", "species[0]"]);
+    let text = edit("species = [\"VEGF\"]", "species = [\"all\", \"VEGF\"]");
+    refused(&text, "boundary[1].species[1]", &["`VEGF`", "already included by `all`", "boundary[1].species[0]"]);
+    let text = edit("species = [\"VEGF\"]", "species = [\"IL-10\", \"all\"]");
+    refused(&text, "boundary[1].species[0]", &["`IL-10`", "already included by `all`", "boundary[1].species[1]"]);
+    let text = edit("species = [\"all\"]", "species = [\"all\", \"all\"]");
+    refused(&text, "boundary[0].species[1]", &["`all`", "twice"]);
+}
+
+/// A 300-character species name passed `validate` and then failed mid-run writing its snapshot
+/// (file names end at 255 bytes), leaving files behind; names are checked at load.
+#[test]
+fn species_names_too_long_for_a_file_name_are_refused() {
+    let long = "x".repeat(101);
+    let text = edit("name = \"IL-10\"", &format!("name = \"{long}\""));
+    refused(&text, "species[1].name", &["101 bytes", "at most 100 bytes", "file name"]);
+    // 51 two-byte characters: 102 bytes.
+    let text = edit("name = \"IL-10\"", &format!("name = \"{}\"", "β".repeat(51)));
+    refused(&text, "species[1].name", &["102 bytes"]);
+    let text = edit("name = \"IL-10\"", &format!("name = \"{}\"", "x".repeat(100)));
+    scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("100 bytes is allowed: {e}"));
+    for empty in ["", "  "] {
+        let text = edit("name = \"IL-10\"", &format!("name = \"{empty}\""));
+        refused(&text, "species[1].name", &["empty"]);
+    }
+    let text = edit("name = \"IL-10\"", "name = \"IL\\u0007-10\"");
+    let msg = refused(&text, "species[1].name", &["control character", "\"IL\\u{7}-10\""]);
+    assert!(!msg.contains('\u{7}'), "unescaped control character in: {msg}");
+}
+
+/// A positive value that underflows to 0 in f64 was called "not positive", and one that is
+/// representable in f64 but not in f32 loaded (and became 0 in the engines).
+#[test]
+fn a_value_too_small_to_represent_is_called_so() {
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2 mm\", \"1e-400 m\", \"1 mm\"]");
+    let msg = refused(&text, "grid.size[1]", &["\"1e-400 m\"", "too small to represent", "underflows"]);
+    assert!(!msg.contains("positive"), "{msg}");
+    let text = edit("end = \"1 h\"", "end = \"1e-330 s\"");
+    let msg = refused(&text, "time.end", &["too small to represent"]);
+    assert!(!msg.contains("positive"), "{msg}");
+    let text = edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2 mm\", \"1e-320 m\", \"1 mm\"]");
+    let msg = refused(&text, "grid.size[1]", &["\"1e-320 m\"", "too small to represent", "1.175e-38"]);
+    assert!(!msg.contains("positive"), "{msg}");
+}
+
+/// A missing `[time]` table was reported as the key `scenario.time` (the path of the file's
+/// first key); a missing top-level table is now named as such.
+#[test]
+fn a_missing_top_level_table_is_named_as_a_table() {
+    let text = edit("[time]\nend = \"1 h\"\noutput_interval = \"10 min\"\nsnapshot_interval = \"30 min\"\n", "");
+    let msg = refused(&text, "time", &["missing table [time]"]);
+    assert!(!msg.contains("scenario.time"), "{msg}");
+    let species_start = BASE.find("[[species]]").unwrap();
+    let species_end = BASE.find("[[boundary]]").unwrap();
+    let text = format!("{}{}", &BASE[..species_start], &BASE[species_end..])
+        .replace("species = [\"VEGF\"]", "species = [\"all\"]");
+    refused(&text, "species", &["missing [[species]]"]);
+}
+
+/// A missing key was shown with the value of the key next to it (`region[0].axis` = "layer",
+/// `boundary[0].value` = "fixed"), as if that were its value.
+#[test]
+fn a_missing_key_is_shown_without_another_keys_value() {
+    for (from, to, key) in [
+        ("axis = \"y\"\n", "", "region[0].axis"),
+        ("value = \"0 pg/mL\"\n", "", "boundary[0].value"),
+        ("rate = \"1 um/s\"\n", "", "boundary[1].rate"),
+        (
+            "diffusivity = { gel = \"112 um^2/s\", tissue = \"44 um^2/s\" }",
+            "diffusivity = { gel = \"112 um^2/s\" }",
+            "species[1].diffusivity.tissue",
+        ),
+    ] {
+        let msg = refused(&edit(from, to), key, &[]);
+        assert!(msg.contains(&format!("`{key}`: ")), "the missing key is given a value in: {msg}");
+    }
+}
+
+/// Keys and names with invisible characters (zero-width space, control characters, a
+/// byte-order mark) were printed raw, so the message looked like it named a valid key.
+#[test]
+fn invisible_characters_in_keys_and_names_are_escaped() {
+    let text = edit("default_material = \"tissue\"", "\"default_material\\u200b\" = \"tissue\"");
+    let msg = refused(&text, "grid.default_material\\u{200b}", &["unknown key"]);
+    assert!(!msg.contains('\u{200b}'), "{msg}");
+    let text = edit("[scenario]\nname = \"base\"", "[scenario]\n\"\\ufeffname\" = \"base\"\nname = \"x\"");
+    let msg = refused(&text, "scenario.\\u{feff}name", &[]);
+    assert!(!msg.contains('\u{feff}'), "{msg}");
+    let text = edit("name = \"tissue\"", "name = \"tis\\u0007sue\\u200b\"");
+    let msg = refused(&text, "grid.default_material", &["`tis\\u{7}sue\\u{200b}`"]);
+    assert!(!msg.contains('\u{7}') && !msg.contains('\u{200b}'), "{msg}");
+    let text = edit(
+        "decay = { gel = \"24 h\", tissue = \"3 h\" }",
+        "decay = { gel = \"24 h\", tissue = \"3 h\", \"gel\\t\" = \"1 h\" }",
+    );
+    let msg = refused(&text, "species[1].decay.gel\\t", &["no material named `gel\\t`"]);
+    assert!(!msg.contains('\t'), "{msg}");
+}
+
+/// `"0 pg/mL"` for a species in nM without a molecular weight was refused as needing one;
+/// zero is zero in every concentration unit.
+#[test]
+fn zero_in_any_concentration_unit_needs_no_conversion() {
+    let text = edit("initial = { gel = \"42.5 pg/mL\" }", "initial = { gel = \"42.5 pg/mL\", tissue = \"0 nM\" }");
+    let p = scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(p.species[1].initial[1], 0.0);
+    let text = edit("value = \"0 pg/mL\"", "value = \"0 particles/mL\"");
+    let p = scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(p.species.iter().all(|s| s.boundaries[2] == secretome::problem::Boundary::Fixed { value: 0.0 }));
+    // A non-zero value still needs the molecular weight.
+    let text = edit("initial = { gel = \"42.5 pg/mL\" }", "initial = { gel = \"42.5 pg/mL\", tissue = \"1 nM\" }");
+    refused(&text, "species[1].initial.tissue", &["molecular_weight"]);
+}
+
+/// A fixed `dt` needing more steps than a u64 holds showed a wrapped step count
+/// (18446744073709551556) in `validate`; a `dt` needing more than 1e9 steps is refused.
+#[test]
+fn a_fixed_step_needing_more_than_1e9_steps_is_refused() {
+    for dt in ["1e-300 s", "1e-320 s"] {
+        let text = edit("end = \"1 h\"", &format!("end = \"1 h\"\ndt = \"{dt}\""));
+        refused_at(&text, "time.dt", "dt =", &["steps", "1e9", "scheme = \"adi\""]);
+    }
+    // Stable for the explicit scheme, but 3.6e11 steps.
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"explicit\"\ndt = \"1e-8 s\"");
+    refused_at(&text, "time.dt", "dt =", &["3.600e11 steps", "1e9", "larger `dt`"]);
+    // 9e8 steps are allowed.
+    let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"explicit\"\ndt = \"4e-6 s\"");
+    scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("{e}"));
 }

@@ -1,26 +1,28 @@
 //! Errors about a scenario file, and the helpers that give them a key path and a line.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
 /// Everything that can be wrong with a scenario. Every variant names the file; those about one
 /// value also name its key path (`species[2].diffusivity.gel`, indices from 0) and, where the
 /// parser knows it, the line (from 1).
+///
+/// Messages show keys, values and names with invisible characters escaped ([`escape`]), so a
+/// zero-width space or a control character in a key is seen, not silently printed.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the scenario: {source}")]
-    Read {
-        file: String,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read. The message includes the operating system's reason; `error`
+    /// is not also offered as [`std::error::Error::source`], so that a chain printed cause by
+    /// cause (anyhow's `{:#}`) shows the reason once.
+    #[error("{}: cannot read the scenario: {error}", escape(file))]
+    Read { file: String, error: std::io::Error },
     /// The text is not valid TOML.
-    #[error("{file}:{line}:{column}: not valid TOML: {message}")]
+    #[error("{}:{line}:{column}: not valid TOML: {}", escape(file), escape(message))]
     Syntax { file: String, line: u32, column: u32, message: String },
-    /// Valid TOML whose layout is wrong: an unknown key, a missing key, a value of the wrong
-    /// TOML type (a number where text with a unit is needed, …) or an unknown choice.
-    #[error("{}: `{key}`{}: {message}", at(file, *line), show_value(value))]
+    /// Valid TOML whose layout is wrong: an unknown key, a missing key or table, a value of the
+    /// wrong TOML type (a number where text with a unit is needed, …) or an unknown choice.
+    #[error("{}: `{}`{}: {}", at(file, *line), escape(key), show_value(value), escape(message))]
     Structure {
         file: String,
         key: String,
@@ -35,10 +37,10 @@ pub enum ScenarioError {
     Invalid(Box<InvalidValue>),
     /// `time.dt` is above the stability limit of the explicit scheme for this problem.
     #[error(
-        "{}: `time.dt` = {value}: {} s is above the explicit stability limit of {} s for this grid \
+        "{}: `time.dt` = {}: {} s is above the explicit stability limit of {} s for this grid \
          and these coefficients; accepted: a step ≤ {} s, or leave `dt` out to use `safety` × the \
          limit",
-        at(file, *line), significant(*dt), significant(*limit), significant(*limit)
+        at(file, *line), escape(value), significant(*dt), significant(*limit), significant(*limit)
     )]
     StepTooLarge {
         file: String,
@@ -81,8 +83,9 @@ pub struct InvalidValue {
     /// Key path, e.g. `species[2].diffusivity.gel`.
     pub key: String,
     pub line: Option<u32>,
-    /// The value as written (`(table)` for a whole table).
-    pub value: String,
+    /// The value as written (`(table)` for a whole table); `None` when the key is missing, so
+    /// that no other key's value is shown in its place.
+    pub value: Option<String>,
     /// What is wrong with it.
     pub problem: String,
     /// What would be accepted instead.
@@ -93,28 +96,48 @@ impl fmt::Display for InvalidValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: `{}` = {}: {}; accepted: {}",
+            "{}: `{}`{}: {}; accepted: {}",
             at(&self.file, self.line),
-            self.key,
-            self.value,
-            self.problem,
-            self.accepted
+            escape(&self.key),
+            show_value(&self.value),
+            escape(&self.problem),
+            escape(&self.accepted)
         )
     }
 }
 
 fn at(file: &str, line: Option<u32>) -> String {
     match line {
-        Some(line) => format!("{file}:{line}"),
-        None => file.to_string(),
+        Some(line) => format!("{}:{line}", escape(file)),
+        None => escape(file).into_owned(),
     }
 }
 
 fn show_value(value: &Option<String>) -> String {
     match value {
-        Some(v) => format!(" = {v}"),
+        Some(v) => format!(" = {}", escape(v)),
         None => String::new(),
     }
+}
+
+/// `text` with every character that would print invisibly or move the cursor (control
+/// characters, zero-width and other format characters such as U+200B and the byte-order mark
+/// U+FEFF, line and paragraph separators) written as Rust escapes (`\u{200b}`, `\n`).
+/// Printable text, quotes and backslashes are left alone, so escaping twice changes nothing.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    let shows_as_is = |c: char| c == '"' || c == '\'' || c == '\\' || c.escape_debug().len() == 1;
+    if text.chars().all(shows_as_is) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if shows_as_is(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `x` to 6 significant digits, without an exponent for ordinary step sizes.
@@ -131,6 +154,16 @@ fn bytes(n: u64) -> String {
     const MIB: f64 = 1024.0 * 1024.0;
     let n = n as f64;
     if n >= GIB { format!("{:.2} GiB", n / GIB) } else { format!("{:.1} MiB", n / MIB) }
+}
+
+/// Text as written, quoted for messages: all of it up to 80 characters, else its first 60
+/// and its length in bytes.
+pub fn quoted(value: &str) -> String {
+    if value.chars().count() <= 80 {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(60).collect();
+    format!("{head:?}… ({} bytes)", value.len())
 }
 
 /// Line number (from 1) of a byte offset.

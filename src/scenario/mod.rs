@@ -28,11 +28,22 @@ pub const DEFAULT_SAFETY: f64 = 0.9;
 pub const MAX_OUTPUT_TIMES: usize = 1_000_000;
 /// Most cell·species values the engines can index.
 pub const MAX_VALUES: u128 = 1 << 31;
+/// Most steps a fixed `[time] dt` may need over the run.
+pub const MAX_STEPS: f64 = 1e9;
+/// Longest species name, in bytes (UTF-8): the name is part of every snapshot's file name,
+/// `fields/<name>_t<seconds>s.npy`, and file names end at 255 bytes.
+pub const MAX_NAME_BYTES: usize = 100;
+/// Smallest positive normal `f32`: the engines hold lengths, times, rates and diffusivities in
+/// SI and concentrations in each species' unit as `f32`, and positive values below this are
+/// flushed to zero by some engines and kept by others.
+pub const F32_MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
+/// Largest finite `f32`.
+pub const F32_MAX: f64 = f32::MAX as f64;
 
 /// Reads, checks and compiles the scenario file at `path`.
 pub fn load(path: &Path) -> Result<Problem, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|error| ScenarioError::Read { file: file.clone(), error })?;
     from_str(&text, &file)
 }
 
@@ -100,6 +111,22 @@ impl Ctx<'_> {
         let mut value = span.as_ref().and_then(|s| error::snippet(self.text, s));
         let mut message = message;
         if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            // The parser gives a missing top-level table the empty span at 0, where the key path
+            // would be that of the file's first key.
+            if span.as_ref().is_none_or(|s| s.is_empty() && s.start == 0) {
+                let table = if field == "material" || field == "species" {
+                    format!("[[{field}]] (at least one)")
+                } else {
+                    format!("table [{field}]")
+                };
+                return ScenarioError::Structure {
+                    file: self.file.to_string(),
+                    key: field.to_string(),
+                    line: None,
+                    value: None,
+                    message: format!("missing {table} (see docs/scenarios.md)"),
+                };
+            }
             key = if key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
             value = None;
             message = format!("missing key `{field}` (see docs/scenarios.md)");
@@ -136,7 +163,26 @@ impl Ctx<'_> {
             file: self.file.to_string(),
             key: key.into(),
             line: self.line(&span),
-            value,
+            value: Some(value),
+            problem: problem.into(),
+            accepted: accepted.into(),
+        }))
+    }
+
+    /// A key that is missing: the message names it without a value; `near` (the span of what
+    /// needs it) gives the line.
+    fn missing(
+        &self,
+        key: impl Into<String>,
+        near: Range<usize>,
+        problem: impl Into<String>,
+        accepted: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError::Invalid(Box::new(InvalidValue {
+            file: self.file.to_string(),
+            key: key.into(),
+            line: self.line(&near),
+            value: None,
             problem: problem.into(),
             accepted: accepted.into(),
         }))
@@ -153,7 +199,7 @@ impl Ctx<'_> {
             file: self.file.to_string(),
             key: key.into(),
             line: self.line(&v.span()),
-            value: format!("{:?}", v.get_ref()),
+            value: Some(error::quoted(v.get_ref())),
             problem: problem.into(),
             accepted: accepted.into(),
         }))
@@ -179,6 +225,99 @@ impl Ctx<'_> {
     ) -> Result<T, ScenarioError> {
         parse(v.get_ref()).map_err(|e| self.unit_error(key, v, e, units))
     }
+
+    /// Checks that `x`, the value of `v` in `unit` (the unit the engines hold it in), is 0 or
+    /// an `f32` normal number: finite, at most [`F32_MAX`] and at least [`F32_MIN_NORMAL`] in
+    /// magnitude. `what` names the number when it is derived from `v` ("the rate ln 2 / t½");
+    /// `zero_ok` says whether 0 is an accepted value of the key, for the message.
+    fn fits_f32(
+        &self,
+        key: &str,
+        v: &Text,
+        x: f64,
+        unit: &str,
+        what: &str,
+        zero_ok: bool,
+    ) -> Result<f64, ScenarioError> {
+        if fits_f32(x) {
+            return Ok(x);
+        }
+        let what = if what.is_empty() { String::new() } else { format!("{what} ") };
+        let problem = if x.abs() < F32_MIN_NORMAL {
+            format!(
+                "{what}{} {unit} is too small to represent: below the smallest normal single-precision \
+                 number (f32, {F32_MIN_NORMAL:.3e}) the engines hold it in",
+                sci(x)
+            )
+        } else {
+            format!(
+                "{what}{} {unit} is beyond the single-precision range (f32, at most {F32_MAX:.3e}) the engines hold it in",
+                sci(x)
+            )
+        };
+        let zero = if zero_ok { "0 or " } else { "" };
+        Err(self.invalid(
+            key,
+            v,
+            problem,
+            format!("{zero}a magnitude from {F32_MIN_NORMAL:.3e} to {F32_MAX:.3e} {unit}"),
+        ))
+    }
+}
+
+/// Whether `x` is 0 or an `f32` normal number in magnitude (NaN is not).
+fn fits_f32(x: f64) -> bool {
+    x == 0.0 || (F32_MIN_NORMAL..=F32_MAX).contains(&x.abs())
+}
+
+/// A number for messages, in scientific notation with 4 significant digits.
+fn sci(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() { x.to_string() } else { format!("{x:.3e}") }
+}
+
+/// The engines hold the spacing `h`, `1/h`, `1/h²`, face areas and the cell volume in `f32`
+/// (SI): each must be a normal `f32`.
+fn check_spacing(ctx: &Ctx<'_>, g: &spec::GridSpec, extent: [f64; 3], cells: [u64; 3]) -> Result<(), ScenarioError> {
+    let h = [0, 1, 2].map(|a| extent[a] / cells[a] as f64);
+    // 1/h² in the normal range bounds h more tightly than h itself being normal does.
+    let (h_min, h_max) = (F32_MAX.sqrt().recip(), F32_MIN_NORMAL.sqrt().recip());
+    for a in 0..3 {
+        let (key, v) = (format!("grid.size[{a}]"), &g.size.get_ref()[a]);
+        if !(h_min..=h_max).contains(&h[a]) {
+            return Err(ctx.invalid(
+                key,
+                v,
+                format!(
+                    "with {} cells along {} the spacing h = {} m gives 1/h² = {} 1/m², outside the \
+                     single-precision range (f32, {F32_MIN_NORMAL:.3e} to {F32_MAX:.3e}) the engines hold it in",
+                    cells[a],
+                    ["x", "y", "z"][a],
+                    sci(h[a]),
+                    sci(1.0 / (h[a] * h[a]))
+                ),
+                format!("a spacing size/cells from {h_min:.3e} m to {h_max:.3e} m"),
+            ));
+        }
+    }
+    let cell_volume = h[0] * h[1] * h[2];
+    let face_areas = [h[1] * h[2], h[0] * h[2], h[0] * h[1]];
+    let derived = std::iter::once(("the cell volume", cell_volume, "m³"))
+        .chain(face_areas.iter().map(|&area| ("a cell face's area", area, "m²")));
+    for (what, x, unit) in derived {
+        if !fits_f32(x) {
+            return Err(ctx.invalid_span(
+                "grid.size",
+                g.size.span(),
+                format!(
+                    "with cells = {cells:?}, {what} is {} {unit}, outside the single-precision range \
+                     (f32, {F32_MIN_NORMAL:.3e} to {F32_MAX:.3e}) the engines hold it in",
+                    sci(x)
+                ),
+                format!("sizes and cells whose {what} (from size/cells) lies in {F32_MIN_NORMAL:.3e} to {F32_MAX:.3e} {unit}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn names_list(names: &[String]) -> String {
@@ -239,6 +378,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         if extent[a] <= 0.0 {
             return Err(ctx.invalid(key, v, "an extent must be positive", "a length > 0"));
         }
+        ctx.fits_f32(&key, v, extent[a], "m", "", false)?;
     }
     if g.cells.get_ref().len() != 3 {
         return Err(ctx.invalid_span(
@@ -277,6 +417,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
             values,
         });
     }
+    check_spacing(ctx, g, extent, cells)?;
     let n_cells = n_cells_wide as usize;
     let (schedule, requested, tolerance) = compile_schedule(ctx, &spec.time)?;
     if let Some(available) = available_bytes {
@@ -303,12 +444,12 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     let mut species = Vec::with_capacity(n_species);
     let mut units_of: Vec<(SpeciesUnit, Option<f64>)> = Vec::with_capacity(n_species);
     for (i, s) in spec.species.get_ref().iter().enumerate() {
-        let (sp, unit) = compile_species(ctx, i, s, &material_names, species.as_slice())?;
+        let (sp, unit) = compile_species(ctx, i, s, &material_names, species.as_slice(), &grid, schedule.end)?;
         species.push(sp);
         units_of.push(unit);
     }
 
-    compile_boundaries(ctx, spec, &mut species, &units_of)?;
+    compile_boundaries(ctx, spec, &mut species, &units_of, n_cells)?;
 
     // Regions.
     let mut shapes = Vec::with_capacity(spec.region.len());
@@ -379,10 +520,11 @@ pub fn choose_scheme(problem: &mut Problem, tolerance: Option<f64>) {
 
 /// The schedule, the scheme asked for, and the tolerance if one was given.
 fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<(Schedule, SchemeSpec, Option<f64>), ScenarioError> {
-    let positive_time = |key: &str, v: &Text| -> Result<f64, ScenarioError> {
+    let positive = |key: &str, v: &Text| -> Result<f64, ScenarioError> {
         let x = ctx.quantity(key, v, units::time, units::TIME_UNITS)?;
         if x > 0.0 { Ok(x) } else { Err(ctx.invalid(key, v, "must be positive", "a time > 0")) }
     };
+    let positive_time = |key: &str, v: &Text| ctx.fits_f32(key, v, positive(key, v)?, "s", "", false);
     let end = positive_time("time.end", &t.end)?;
     let out = positive_time("time.output_interval", &t.output_interval)?;
     let steps = (end / out * (1.0 + 1e-12)).floor();
@@ -484,7 +626,7 @@ fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<(Schedule, Sche
                     "either a fixed `dt` or a `safety` fraction for the automatic step",
                 ));
             }
-            TimeStep::Fixed { dt: positive_time("time.dt", dt_text)? }
+            TimeStep::Fixed { dt: fixed_step(ctx, dt_text, positive("time.dt", dt_text)?, &output_times)? }
         }
         None if requested == SchemeSpec::Adi => {
             TimeStep::Adaptive { tolerance: tolerance.unwrap_or(DEFAULT_TOLERANCE) }
@@ -498,6 +640,31 @@ fn compile_schedule(ctx: &Ctx<'_>, t: &spec::TimeSpec) -> Result<(Schedule, Sche
         SchemeSpec::Adi | SchemeSpec::Auto => Scheme::AdiDouglas,
     };
     Ok((Schedule { end, output_times, snapshot_times, scheme, time_step }, requested, tolerance))
+}
+
+/// Checks a fixed step `dt` (s, > 0): the steps it needs over the run, counted as the run counts
+/// them (each output interval takes a whole number of equal steps of at most `dt`), must be at
+/// most [`MAX_STEPS`], and `dt` must be an `f32` normal number.
+fn fixed_step(ctx: &Ctx<'_>, v: &Text, dt: f64, output_times: &[f64]) -> Result<f64, ScenarioError> {
+    let mut steps = 0.0;
+    let mut t = 0.0;
+    for &t_out in output_times {
+        steps += ((t_out - t) / dt * (1.0 - 1e-12)).ceil().max(1.0);
+        t = t_out;
+    }
+    if steps.is_nan() || steps > MAX_STEPS {
+        return Err(ctx.invalid(
+            "time.dt",
+            v,
+            format!("the run needs {} steps of it, more than the limit of {MAX_STEPS:e}", sci(steps)),
+            format!(
+                "a larger `dt`, of about `time.end` / {MAX_STEPS:e} = {} s or more, or scheme = \"adi\" \
+                 without `dt` (its adaptive step lengthens where the fields are smooth)",
+                sci(output_times.last().copied().unwrap_or(0.0) / MAX_STEPS)
+            ),
+        ));
+    }
+    ctx.fits_f32("time.dt", v, dt, "s", "", false)
 }
 
 /// Reads a per-material table: every key a material, every material present; `parse` turns
@@ -526,7 +693,7 @@ fn per_material(
         match table.get_ref().get(m) {
             Some(v) => out.push(parse(&k, v)?),
             None if required => {
-                return Err(ctx.invalid_span(
+                return Err(ctx.missing(
                     k,
                     table.span(),
                     format!("no value for material `{m}`"),
@@ -539,18 +706,44 @@ fn per_material(
     Ok(out)
 }
 
+/// Refuses a species name that is empty, `all`, longer than [`MAX_NAME_BYTES`] or holds a
+/// control character (the name is part of file names and of CSV rows).
+fn check_species_name(ctx: &Ctx<'_>, key: String, v: &Text) -> Result<(), ScenarioError> {
+    let name = v.get_ref().trim();
+    let accepted =
+        || format!("a non-empty name other than `all`, of at most {MAX_NAME_BYTES} bytes, without control characters");
+    if name.is_empty() || name == "all" {
+        return Err(ctx.invalid(key, v, "empty or reserved", accepted()));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(ctx.invalid(
+            key,
+            v,
+            format!(
+                "{} bytes long; the name is part of every snapshot's file name (fields/<name>_t<seconds>s.npy)",
+                name.len()
+            ),
+            accepted(),
+        ));
+    }
+    if name.contains(char::is_control) {
+        return Err(ctx.invalid(key, v, "contains a control character", accepted()));
+    }
+    Ok(())
+}
+
 fn compile_species(
     ctx: &Ctx<'_>,
     i: usize,
     s: &spec::SpeciesSpec,
     materials: &[String],
     before: &[Species],
+    grid: &Grid,
+    end: f64,
 ) -> Result<(Species, (SpeciesUnit, Option<f64>)), ScenarioError> {
     let key = |k: &str| format!("species[{i}].{k}");
+    check_species_name(ctx, key("name"), &s.name)?;
     let name = s.name.get_ref().trim();
-    if name.is_empty() || name == "all" {
-        return Err(ctx.invalid(key("name"), &s.name, "empty or reserved", "a non-empty name other than `all`"));
-    }
     if let Some(j) = before.iter().position(|x| x.name == name) {
         return Err(ctx.invalid(
             key("name"),
@@ -573,11 +766,12 @@ fn compile_species(
     };
     let diffusivity = per_material(ctx, &key("diffusivity"), &s.diffusivity, materials, true, |k, v| {
         let d = ctx.quantity(k, v, units::diffusivity, units::DIFFUSIVITY_UNITS)?;
-        if d > 0.0 {
-            Ok(d)
-        } else {
-            Err(ctx.invalid(k, v, "a diffusivity must be positive", "a diffusivity > 0, e.g. \"41 um^2/s\""))
+        if d <= 0.0 {
+            return Err(ctx.invalid(k, v, "a diffusivity must be positive", "a diffusivity > 0, e.g. \"41 um^2/s\""));
         }
+        ctx.fits_f32(k, v, d, "m²/s", "", false)?;
+        rate_fits_f32(ctx, k, v, d / grid.spacing.iter().fold(f64::INFINITY, |m, &h| m.min(h)).powi(2), "D/h²", end)?;
+        Ok(d)
     })?;
     let decay_rate = per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| {
         let accepted = "a half-life > 0 (\"33.7 min\") or a rate ≥ 0 (\"0.0206 1/min\", \"0 1/s\")";
@@ -585,13 +779,18 @@ fn compile_species(
             units::Decay::HalfLife(t) if t <= 0.0 => Err(ctx.invalid(k, v, "a half-life must be positive", accepted)),
             units::Decay::Rate(r) if r < 0.0 => Err(ctx.invalid(k, v, "a decay rate cannot be negative", accepted)),
             d if !d.rate().is_finite() => Err(ctx.invalid(k, v, "the rate is not finite", accepted)),
-            d => Ok(d.rate()),
+            d => {
+                let what = if matches!(d, units::Decay::HalfLife(_)) { "the rate ln 2 / half-life" } else { "" };
+                ctx.fits_f32(k, v, d.rate(), "1/s", what, true)?;
+                rate_fits_f32(ctx, k, v, d.rate(), "the rate", end)
+            }
         }
     })?;
+    let n_cells = grid.n_cells();
     let initial = match &s.initial {
         None => vec![0.0; materials.len()],
         Some(table) => per_material(ctx, &key("initial"), table, materials, false, |k, v| {
-            concentration(ctx, k, v, &unit, molar_mass)
+            concentration(ctx, k, v, &unit, molar_mass, n_cells)
         })?,
     };
     let species = Species {
@@ -605,18 +804,76 @@ fn compile_species(
     Ok((species, (unit, molar_mass)))
 }
 
-/// A concentration ≥ 0 converted to a species' unit.
+/// Checks a rate the engines form from a coefficient (`D/h²` in 1/s, a decay rate) against the
+/// `f32` range, and the rate times `time.end`: no step is longer than the run, so this bounds the
+/// rate × step products the engines form.
+fn rate_fits_f32(ctx: &Ctx<'_>, key: &str, v: &Text, rate: f64, what: &str, end: f64) -> Result<f64, ScenarioError> {
+    for (x, name) in [(rate, format!("{what} =")), (rate * end, format!("{what} × `time.end` ="))] {
+        if x.is_nan() || x > F32_MAX {
+            return Err(ctx.invalid(
+                key,
+                v,
+                format!(
+                    "{name} {} is beyond the single-precision range (f32, at most {F32_MAX:.3e}) the engines hold it in",
+                    sci(x)
+                ),
+                format!(
+                    "a value with {what} ≤ {} 1/s on this grid over this run",
+                    sci(F32_MAX.min(F32_MAX / end))
+                ),
+            ));
+        }
+    }
+    Ok(rate)
+}
+
+/// A concentration ≥ 0 converted to a species' unit: 0 or an `f32` normal number (positive
+/// values below f32's normal range are flushed to zero by some engines and kept by others, so
+/// the books would differ), small enough that a field of `n_cells` cells at this value sums to a
+/// finite `f32`.
 fn concentration(
     ctx: &Ctx<'_>,
     key: &str,
     v: &Text,
     unit: &SpeciesUnit,
     molar_mass: Option<f64>,
+    n_cells: usize,
 ) -> Result<f64, ScenarioError> {
     let c = units::concentration_in(v.get_ref(), unit, molar_mass)
         .map_err(|e| ctx.unit_error(key, v, e, units::CONCENTRATION_UNITS))?;
     if c < 0.0 {
         return Err(ctx.invalid(key, v, "a concentration cannot be negative", "a concentration ≥ 0"));
+    }
+    let u = &unit.unit.text;
+    let largest = F32_MAX / n_cells as f64;
+    let accepted = || format!("0 or a concentration from {F32_MIN_NORMAL:.3e} to {} {u}", sci(largest));
+    if c > 0.0 && c < F32_MIN_NORMAL {
+        return Err(ctx.invalid(
+            key,
+            v,
+            format!(
+                "{} {u} is too small to represent: below the smallest normal single-precision number \
+                 (f32, {F32_MIN_NORMAL:.3e}), which engines flush to zero or keep, so their books would differ",
+                sci(c)
+            ),
+            accepted(),
+        ));
+    }
+    if c.is_nan() || c > largest {
+        let problem = if c <= F32_MAX {
+            format!(
+                "{} {u} over the {n_cells} cells sums to {}, beyond the single-precision range (f32, at most \
+                 {F32_MAX:.3e}) the engines add totals in",
+                sci(c),
+                sci(c * n_cells as f64)
+            )
+        } else {
+            format!(
+                "{} {u} is beyond the single-precision range (f32, at most {F32_MAX:.3e}) the engines hold it in",
+                sci(c)
+            )
+        };
+        return Err(ctx.invalid(key, v, problem, accepted()));
     }
     Ok(c)
 }
@@ -626,6 +883,7 @@ fn compile_boundaries(
     spec: &ScenarioFile,
     species: &mut [Species],
     units_of: &[(SpeciesUnit, Option<f64>)],
+    n_cells: usize,
 ) -> Result<(), ScenarioError> {
     let species_names: Vec<String> = species.iter().map(|s| s.name.clone()).collect();
     // Which boundary entry (index) set each species' face, to report conflicts.
@@ -666,23 +924,45 @@ fn compile_boundaries(
             return Err(ctx.invalid_span(key("species"), b.species.span(), "empty", "`all` or species names"));
         }
         let mut targets: Vec<usize> = Vec::new();
-        for (j, s) in b.species.get_ref().iter().enumerate() {
+        let listed = b.species.get_ref();
+        for (j, s) in listed.iter().enumerate() {
             let s_name = s.get_ref().trim();
+            let entry = format!("{}[{j}]", key("species"));
+            if let Some(first) = listed[..j].iter().position(|x| x.get_ref().trim() == s_name) {
+                return Err(ctx.invalid(
+                    entry,
+                    s,
+                    format!("`{s_name}` is listed twice (also `{}[{first}]`)", key("species")),
+                    "each species once, or `all` alone",
+                ));
+            }
             if s_name == "all" {
                 targets.extend(0..species.len());
             } else if let Some(p) = species_names.iter().position(|n| n == s_name) {
                 targets.push(p);
             } else {
                 return Err(ctx.invalid(
-                    format!("{}[{j}]", key("species")),
+                    entry,
                     s,
                     "no species of this name",
                     format!("`all` or one of {}", names_list(&species_names)),
                 ));
             }
         }
-        targets.sort_unstable();
-        targets.dedup();
+        if let Some(all) = listed.iter().position(|x| x.get_ref().trim() == "all") {
+            if let Some(other) = (0..listed.len()).find(|&j| j != all) {
+                return Err(ctx.invalid(
+                    format!("{}[{other}]", key("species")),
+                    &listed[other],
+                    format!(
+                        "`{}` is already included by `all` (`{}[{all}]`)",
+                        listed[other].get_ref().trim(),
+                        key("species")
+                    ),
+                    "`[\"all\"]` alone, or species names each once",
+                ));
+            }
+        }
 
         let kind = *b.kind.get_ref();
         let kind_name = match kind {
@@ -709,10 +989,13 @@ fn compile_boundaries(
                         "a mass-transfer rate > 0, e.g. \"1 um/s\" (use no_flux for zero)",
                     ));
                 }
+                ctx.fits_f32(&key("rate"), v, r, "m/s", "", false)?;
+                // The engines hold the surface resistance 1/rate.
+                ctx.fits_f32(&key("rate"), v, 1.0 / r, "s/m", "the resistance 1/rate", false)?;
                 r
             }
             (BoundaryKind::Clearance, None) => {
-                return Err(ctx.invalid_span(
+                return Err(ctx.missing(
                     key("rate"),
                     b.kind.span(),
                     "type `clearance` needs `rate`",
@@ -724,7 +1007,7 @@ fn compile_boundaries(
         };
         match (kind, &b.value) {
             (BoundaryKind::Fixed, None) => {
-                return Err(ctx.invalid_span(
+                return Err(ctx.missing(
                     key("value"),
                     b.kind.span(),
                     "type `fixed` needs `value`",
@@ -739,7 +1022,7 @@ fn compile_boundaries(
                 None => 0.0,
                 Some(v) => {
                     let (unit, mw) = &units_of[s];
-                    concentration(ctx, &key("value"), v, unit, *mw).map_err(|e| match e {
+                    concentration(ctx, &key("value"), v, unit, *mw, n_cells).map_err(|e| match e {
                         ScenarioError::Invalid(mut detail) => {
                             detail.problem = format!("{} (for species `{}`)", detail.problem, species_names[s]);
                             ScenarioError::Invalid(detail)

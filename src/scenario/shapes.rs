@@ -98,7 +98,7 @@ pub fn compile(ctx: &Ctx<'_>, i: usize, r: &RegionSpec, extent: [f64; 3]) -> Res
         }
     }
     let missing = |name: &str| {
-        ctx.invalid_span(
+        ctx.missing(
             key(name),
             r.shape.span(),
             format!("shape `{}` needs `{name}`", kind.name()),
@@ -151,7 +151,7 @@ pub fn compile(ctx: &Ctx<'_>, i: usize, r: &RegionSpec, extent: [f64; 3]) -> Res
     let positive_radius = |v: &Text| -> Result<f64, ScenarioError> {
         let radius = length("radius", v)?;
         if radius > 0.0 {
-            Ok(radius)
+            ctx.fits_f32(&key("radius"), v, radius, "m", "", false)
         } else {
             Err(ctx.invalid(key("radius"), v, "a radius must be positive", "a length > 0"))
         }
