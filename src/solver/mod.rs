@@ -46,7 +46,7 @@ pub const RANNACHER_STEPS: u32 = 1;
 /// while keeping the first-order error of the start-up to a quarter step's worth.
 pub const RANNACHER_SUBSTEPS: u32 = 4;
 
-/// Parameters of every kernel. Twin of `struct Params` in `shaders/*.wgsl`.
+/// Parameters of every kernel. Twin of `struct Params` in `shaders/common.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Params {
@@ -69,7 +69,7 @@ pub struct Params {
     pub time: [f32; 4],
 }
 
-/// Diffusivity and decay of one species in one material. Twin of `struct Coef` in WGSL.
+/// Diffusivity and decay of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
 /// Indexed `species * n_materials + material`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
@@ -80,7 +80,7 @@ pub struct Coef {
     pub decay: f32,
 }
 
-/// Boundary condition of one species on one face. Twin of `struct FaceBc` in WGSL.
+/// Boundary condition of one species on one face. Twin of `struct FaceBc` in `shaders/common.wgsl`.
 /// Indexed `species * 6 + face`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]

@@ -22,6 +22,7 @@
 //! the dispatches of a compute pass by their buffer usage, so they need no other synchronisation.
 
 pub mod device;
+pub mod kernels;
 
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
@@ -37,12 +38,12 @@ use wgpu::util::DeviceExt;
 /// dispatch, an ADI step four to six, twice that during the start-up).
 pub const STEPS_PER_SUBMIT: u64 = 512;
 
-const DIFFUSE_EXPLICIT_WGSL: &str = include_str!("../../../shaders/diffuse_explicit.wgsl");
-const REACT_HALF_STEP_WGSL: &str = include_str!("../../../shaders/react_half_step.wgsl");
-const ADI_PREDICTOR_WGSL: &str = include_str!("../../../shaders/adi_predictor.wgsl");
-const ADI_SWEEP_WGSL: &str = include_str!("../../../shaders/adi_sweep.wgsl");
-const REDUCE_TOTALS_WGSL: &str = include_str!("../../../shaders/reduce_totals.wgsl");
-const FIELD_DIFFERENCE_WGSL: &str = include_str!("../../../shaders/field_difference.wgsl");
+const DIFFUSE_EXPLICIT_WGSL: &str = kernels::KERNELS[0].source;
+const REACT_HALF_STEP_WGSL: &str = kernels::KERNELS[1].source;
+const ADI_PREDICTOR_WGSL: &str = kernels::KERNELS[2].source;
+const ADI_SWEEP_WGSL: &str = kernels::KERNELS[3].source;
+const REDUCE_TOTALS_WGSL: &str = kernels::KERNELS[4].source;
+const FIELD_DIFFERENCE_WGSL: &str = kernels::KERNELS[5].source;
 
 /// Entry points of `adi_sweep.wgsl`, by axis.
 const ADI_SWEEP_ENTRY_POINTS: [&str; 3] = ["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"];
