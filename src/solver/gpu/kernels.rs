@@ -12,10 +12,13 @@
 //! line numbers in a message about a composed kernel count the lines of `common.wgsl` first (naga
 //! messages quote the offending line, so this rarely matters).
 //!
-//! Adding a kernel is writing `shaders/NAME.wgsl` and one `kernel!("NAME")` line in [`KERNELS`].
-//! [`layout_entries`] reads a kernel's bind group layout from the shader's declarations.
-//! tests/shaders.rs validates every composed kernel with naga and checks the shared structs
-//! against their Rust twins.
+//! Adding a kernel is writing `shaders/NAME.wgsl` and one `kernel!("NAME")` line in [`KERNELS`];
+//! every entry point of every kernel is compiled once per device by
+//! [`GpuContext`](super::GpuContext). Adding a binding is declaring it in the shader and passing
+//! the buffer where the engine binds that kernel: the bind group layout is read from the
+//! shader's declarations ([`layout_entries`]), not kept in a second list. tests/shaders.rs
+//! validates every composed kernel with naga and checks the shared structs against their Rust
+//! twins.
 //!
 //! [`Params`]: crate::solver::Params
 //! [`Coef`]: crate::solver::Coef
@@ -70,7 +73,7 @@ pub fn parse(kernel: &KernelSource) -> Result<naga::Module, String> {
 /// numbered 0, 1, 2, … without gaps; anything else is an error naming the variable.
 pub fn layout_entries(name: &str, module: &naga::Module) -> Result<Vec<wgpu::BindGroupLayoutEntry>, String> {
     let mut bound: Vec<_> =
-        module.global_variables.iter().filter_map(|(_, var)| var.binding.as_ref().map(|b| (b.clone(), var))).collect();
+        module.global_variables.iter().filter_map(|(_, var)| var.binding.map(|b| (b, var))).collect();
     bound.sort_by_key(|(b, _)| (b.group, b.binding));
     bound
         .iter()
