@@ -854,3 +854,141 @@ fn gpu_engines_share_the_kernels_of_one_context() {
     }
     assert_eq!(context.pipelines_created(), compiled, "running the engines compiled pipelines");
 }
+
+/// `problem` with other coefficients: every decay rate doubled plus 5e-5 /s (so the gel decays
+/// too), the wound bed's diffusivity halved and the dermis' doubled, and the first species'
+/// fixed value on xmin turned into clearance.
+fn with_new_coefficients(problem: &Problem) -> Problem {
+    let mut p = problem.clone();
+    for s in &mut p.species {
+        s.decay_rate.iter_mut().for_each(|k| *k = 2.0 * *k + 5e-5);
+        s.diffusivity[1] *= 0.5;
+        s.diffusivity[2] *= 2.0;
+    }
+    if p.species[0].boundaries[0] == FIXED {
+        p.species[0].boundaries[0] = CLEARANCE;
+    }
+    p
+}
+
+/// Both engines step, take new coefficients with `set_coefficients` (after each batch of `changes`),
+/// and step again; then the fields and the totals of the whole run must agree to `tol`. Returns
+/// how far the GPU field ended from a run that kept the first coefficients (× the largest initial
+/// value), and the ratio of the decayed amounts of the two runs.
+fn compare_coefficient_change(
+    context: &Arc<GpuContext>,
+    problem: &Problem,
+    changes: &[(u64, Problem)],
+    dt: f64,
+    tol: Tolerance,
+) -> (f64, f64) {
+    let mut gpu = GpuEngine::new(context, problem).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(problem);
+    let mut unchanged = GpuEngine::new(context, problem).expect("GpuEngine::new");
+    let mut steps_before = 0;
+    for (steps, next) in changes {
+        for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+            engine.step(*steps, dt).expect("step");
+        }
+        gpu.set_coefficients(next).expect("GPU set_coefficients");
+        cpu.set_coefficients(next).expect("CPU set_coefficients");
+        steps_before += steps;
+    }
+    let after = 9;
+    for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+        engine.step(after, dt).expect("step");
+    }
+    let label = format!("{} after {steps_before} steps, coefficient changes and {after} more steps", problem.name);
+    let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    let (abs, rel) = field_difference(problem, &gpu_field, &cpu_field);
+    eprintln!("{label}: max |Δfield| = {abs:.2e} × max initial value, max |Δfield|/|cpu| = {rel:.2e}");
+    assert_fields_match(&label, problem, &gpu_field, &cpu_field, tol);
+    let (gpu_totals, cpu_totals) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+    assert_totals_match(&label, problem, &gpu_totals, &cpu_totals, tol);
+    let (old_field, old_totals) = (unchanged.read_field().expect("read"), unchanged.reduce_totals().expect("reduce"));
+    let (changed, _) = field_difference(problem, &gpu_field, &old_field);
+    let decayed = |t: &[SpeciesTotals]| t.iter().map(|s| s.decayed.iter().sum::<f64>()).sum::<f64>();
+    let decayed_ratio = decayed(&gpu_totals) / decayed(&old_totals);
+    eprintln!("{label}: field moved {changed:.2e} × peak from the unchanged run; decayed ×{decayed_ratio:.3}");
+    (changed, decayed_ratio)
+}
+
+/// Decay and diffusivity (and a boundary condition) changed mid-run, explicit and ADI: the GPU
+/// engine writes the new tables between steps and follows the CPU reference that does the same.
+#[test]
+fn gpu_matches_cpu_after_set_coefficients() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_after_set_coefficients") else { return };
+    let p = problem_3d();
+    let changed = with_new_coefficients(&p);
+    let stable = 0.9 * p.explicit_step_limit().min(changed.explicit_step_limit());
+    // Each change must show: the field moves and more decays than without it.
+    let took_effect = |(moved, decayed): (f64, f64)| assert!(moved > 1e-3 && decayed > 1.2, "{moved:e}, ×{decayed}");
+    took_effect(compare_coefficient_change(&context, &p, &[(17, changed.clone())], stable, EXPLICIT));
+    // Back and forth, once with no step in between.
+    let changes = [(11, changed.clone()), (0, p.clone()), (6, changed)];
+    took_effect(compare_coefficient_change(&context, &p, &changes, stable, EXPLICIT));
+    let p = adi(problem_3d());
+    let changed = with_new_coefficients(&p);
+    took_effect(compare_coefficient_change(&context, &p, &[(3, changed)], adi_dt(&p), ADI));
+}
+
+/// A boundary change that decides whether the ADI scheme sweeps the single-cell z axis of a thin
+/// slab: the GPU engine adds and drops the z sweep as the CPU reference does.
+#[test]
+fn gpu_matches_cpu_after_set_coefficients_changes_the_swept_axes() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_after_set_coefficients_changes_the_swept_axes") else {
+        return;
+    };
+    let swept = adi(problem_thin_slab());
+    let mut closed = with_new_coefficients(&swept);
+    for s in &mut closed.species {
+        s.boundaries[4] = NO_FLUX;
+        s.boundaries[5] = NO_FLUX;
+    }
+    assert_eq!(secretome::solver::adi_sweep_axes(&swept), vec![0, 1, 2]);
+    assert_eq!(secretome::solver::adi_sweep_axes(&closed), vec![0, 1]);
+    let dt = adi_dt(&swept);
+    // z sweep added for two steps, then dropped: the outflow through z is the evidence.
+    let (moved, _) = compare_coefficient_change(&context, &closed, &[(2, swept.clone()), (3, closed.clone())], dt, ADI);
+    assert!(moved > 1e-4, "two steps with clearance through z changed the field by only {moved:e}");
+    let (moved, _) = compare_coefficient_change(&context, &swept, &[(4, closed)], dt, ADI);
+    assert!(moved > 1e-3, "closing z changed the field by only {moved:e}");
+}
+
+/// New coefficients must come with the same grid, materials and species: anything else is a
+/// usage error on both engines, and the engines go on as before.
+#[test]
+fn set_coefficients_refuses_another_problem() {
+    let p = problem_2d();
+    let mut other_grid = problem_2d();
+    other_grid.grid.spacing = [2e-4; 3];
+    let mut other_materials = problem_2d();
+    other_materials.material_id[0] = 0; // was dermis (2)
+    let mut other_species = problem_2d();
+    other_species.species.pop();
+    let refused = [
+        (other_grid, "grid"),
+        (other_materials, "material ids"),
+        (other_species, "species"),
+        (adi(p.clone()), "scheme"),
+    ];
+    let mut cpu = CpuReference::new(&p);
+    for (q, what) in &refused {
+        match cpu.set_coefficients(q) {
+            Err(SolverError::Usage(m)) => assert!(m.contains(what), "CPU: {m}"),
+            other => panic!("CPU: a different {what} accepted: {other:?}"),
+        }
+    }
+    let Some(context) = context_for_tests("set_coefficients_refuses_another_problem") else { return };
+    let mut gpu = GpuEngine::new(&context, &p).expect("new");
+    for (q, what) in &refused {
+        match gpu.set_coefficients(q) {
+            Err(SolverError::Usage(m)) => assert!(m.contains(what), "GPU: {m}"),
+            other => panic!("GPU: a different {what} accepted: {other:?}"),
+        }
+    }
+    gpu.step(20, dt(&p)).expect("step");
+    cpu.step(20, dt(&p)).expect("step");
+    let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    assert_fields_match("after refused coefficient changes", &p, &gpu_field, &cpu_field, EXPLICIT);
+}

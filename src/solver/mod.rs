@@ -158,6 +158,30 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
         .collect()
 }
 
+/// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
+/// between steps: diffusivities, decay rates and boundary conditions (and what no engine reads
+/// after it starts: the name, initial values, schedule times). Anything else is
+/// [`SolverError::Usage`] naming what differs.
+pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), SolverError> {
+    let same_species = old.species.len() == new.species.len()
+        && old.species.iter().zip(&new.species).all(|(a, b)| a.name == b.name && a.unit == b.unit);
+    let differs = [
+        (old.grid != new.grid, "grid"),
+        (old.materials != new.materials, "materials"),
+        (old.material_id != new.material_id, "material ids"),
+        (old.schedule.scheme != new.schedule.scheme, "scheme"),
+        (!same_species, "species (number, names or units)"),
+    ];
+    match differs.iter().find(|(differ, _)| *differ) {
+        Some((_, what)) => Err(SolverError::Usage(format!(
+            "new coefficients for problem {:?} come with a different {what}; only diffusivities, decay \
+             rates and boundary conditions can change between steps (build a new engine for anything else)",
+            old.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Packs the kernel tables of a problem.
 pub struct Tables {
     pub params: Params,

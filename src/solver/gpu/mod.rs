@@ -15,7 +15,8 @@
 //! `out_comp` (one per boundary-face entry and species) are cleared on the device after each
 //! reduction; `scratch` (ADI only) holds the Thomas coefficients of the sweeps. Only the small
 //! per-workgroup partials of `reduce_totals` are read back, except when [`Engine::read_field`]
-//! asks for a whole field.
+//! asks for a whole field. The coefficient and boundary tables are written once, and again
+//! whenever [`GpuEngine::set_coefficients`] replaces them between steps.
 //!
 //! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
 //! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
@@ -34,8 +35,8 @@ pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters,
 
 use super::{
     Difference, Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP,
-    SolverError, SpeciesTotals, Tables, adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len,
-    reduce_groups, slot_error,
+    SolverError, SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference,
+    finish_totals, partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use std::sync::Arc;
@@ -266,12 +267,17 @@ pub struct GpuEngine {
     /// Handles of `context.gpu.device` and `.queue`, kept for brevity.
     device: wgpu::Device,
     queue: wgpu::Queue,
+    /// The problem, with the coefficients last set ([`GpuEngine::set_coefficients`]).
     problem: Problem,
     /// Host copy of the parameters; `time` is set per variant when the uniforms are written.
     params: Params,
     /// One uniform per variant ([`FULL_STEP`], [`START_UP`]), written at the start of each
     /// [`Engine::step`] call.
     params_buffers: [wgpu::Buffer; 2],
+    /// The coefficient and boundary tables ([`Tables`]), rewritten by
+    /// [`GpuEngine::set_coefficients`].
+    coef: wgpu::Buffer,
+    faces: wgpu::Buffer,
     /// The two concentration buffers; `fields[current]` holds the present state.
     fields: [wgpu::Buffer; 2],
     dec: wgpu::Buffer,
@@ -346,8 +352,9 @@ impl GpuEngine {
             let params_buffers = ["params (full step)", "params (start-up half step)"]
                 .map(|label| buffer_init(&device, label, bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST));
             let material = buffer_init(&device, "material", bytemuck::cast_slice(&tables.material), U::STORAGE);
-            let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), U::STORAGE);
-            let faces = buffer_init(&device, "faces", bytemuck::cast_slice(&tables.faces), U::STORAGE);
+            let table_usage = U::STORAGE | U::COPY_DST;
+            let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), table_usage);
+            let faces = buffer_init(&device, "faces", bytemuck::cast_slice(&tables.faces), table_usage);
             let fields = [
                 buffer_init(&device, "c (ping)", bytemuck::cast_slice(&initial), field_usage),
                 buffer_init(&device, "c_next (pong)", &zeros, field_usage),
@@ -431,6 +438,8 @@ impl GpuEngine {
                 problem: problem.clone(),
                 params,
                 params_buffers,
+                coef,
+                faces,
                 fields,
                 dec,
                 dec_comp,
@@ -446,6 +455,47 @@ impl GpuEngine {
                 saved: [None, None],
             })
         })
+    }
+
+    /// Replaces the diffusivities, decay rates and boundary conditions by those of `problem`,
+    /// from the next step on, as [`CpuReference::set_coefficients`] does: the coefficient and
+    /// boundary tables ([`Tables`]) are written to the device with `write_buffer`, which wgpu
+    /// orders after the steps already submitted. Nothing else changes: not the field, the
+    /// accumulators, the saved states, or the Rannacher start-up count (set that with
+    /// [`GpuEngine::set_start_up_steps`] where the change makes the data sharp again).
+    ///
+    /// `problem` must be this engine's problem in everything else: the same grid, materials,
+    /// material ids, scheme and species (number, names, units); [`SolverError::Usage`] otherwise
+    /// ([`check_coefficient_update`]). Where a boundary
+    /// change makes the ADI scheme sweep another set of axes ([`adi_sweep_axes`]: a single-cell
+    /// axis gains or loses a boundary other than no-flux), the sweeps follow; that can fail with
+    /// [`SolverError::TooLarge`] as [`GpuEngine::new`] would.
+    ///
+    /// [`CpuReference::set_coefficients`]: crate::solver::cpu::CpuReference::set_coefficients
+    pub fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        if let Kernels::Adi(k) = &mut self.kernels {
+            let axes = adi_sweep_axes(problem);
+            let gpu = &self.context.gpu;
+            let cells = problem.grid.cells;
+            check_fits(
+                cells,
+                problem.species.len(),
+                problem.materials.len(),
+                Some(&axes),
+                &gpu.limits,
+                &gpu.adapter.name,
+            )?;
+            k.sweeps = sweep_dispatches(&self.context, &self.params, &axes);
+        }
+        let tables = Tables::new(problem);
+        scoped(&self.device, "writing the coefficient tables", || {
+            self.queue.write_buffer(&self.coef, 0, bytemuck::cast_slice(&tables.coef));
+            self.queue.write_buffer(&self.faces, 0, bytemuck::cast_slice(&tables.faces));
+            Ok(())
+        })?;
+        self.problem = problem.clone();
+        Ok(())
     }
 
     /// The adapter this engine runs on.
