@@ -5,7 +5,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secretome::problem::Problem;
 use secretome::solver::Engine;
 use secretome::solver::cpu::CpuReference;
-use secretome::solver::gpu::{GpuEngine, device};
+use secretome::solver::gpu::{GpuContext, GpuEngine, device};
 
 const N: usize = 64;
 const SPECIES: usize = 10;
@@ -20,10 +20,10 @@ fn step(c: &mut Criterion) {
     let mut cpu = CpuReference::new(&problem);
     group.bench_function("cpu_reference", |b| b.iter(|| cpu.step(1, dt).unwrap()));
 
-    match device::open(true) {
-        Ok(gpu) => {
-            let name = format!("gpu ({})", gpu.adapter.name);
-            let mut engine = GpuEngine::new(&gpu, &problem).expect("benchmark problem fits the adapter");
+    match device::open(true).and_then(GpuContext::new) {
+        Ok(context) => {
+            let name = format!("gpu ({})", context.gpu.adapter.name);
+            let mut engine = GpuEngine::new(&context, &problem).expect("benchmark problem fits the adapter");
             // Ten steps per sample, finished by a small read so the GPU work is timed, not queued.
             group.throughput(Throughput::Elements((10 * problem.grid.n_cells() * SPECIES) as u64));
             group.bench_function(format!("{name}, 10 steps"), |b| {

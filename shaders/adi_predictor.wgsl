@@ -4,32 +4,11 @@
 //   v0 = u + dt * A u,   A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b)
 //
 // The face rule of diffuse_explicit, without decay and without bookkeeping (the sweeps book the
-// boundary faces). Dispatch: (ceil(nx / 64), ny, nz * n_species); gid = (x, y, z + nz * species).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
-
-// Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
-struct Coef {
-    diffusivity: f32,   // m^2/s
-    decay: f32,         // 1/s
-}
-
-// Twin of `FaceBc` in src/solver/mod.rs; indexed species * 6 + face.
-struct FaceBc {
-    kind: u32,          // 0 no flux, 1 fixed, 2 clearance
-    inv_rate: f32,      // s/m; 0 for fixed
-    value: f32,         // outside concentration, species unit
-    _pad: f32,
-}
+// boundary faces).
+// Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species); gid = (x, y, z + nz * species).
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> material: array<u32>;
@@ -38,22 +17,7 @@ struct FaceBc {
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 
-fn face_diffusivity(a: f32, b: f32) -> f32 {
-    let s = a + b;
-    if (s > 0.0) {
-        return 2.0 * a * b / s;
-    }
-    return 0.0;
-}
-
-fn boundary_conductance(bc: FaceBc, d: f32, half_h: f32) -> f32 {
-    if (bc.kind == 0u || d <= 0.0) {
-        return 0.0;
-    }
-    return 1.0 / (bc.inv_rate + half_h / d);
-}
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nx = params.cells.x;
     let ny = params.cells.y;

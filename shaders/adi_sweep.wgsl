@@ -7,33 +7,11 @@
 //
 // The forward sweep keeps the modified super-diagonal in `scratch` and the modified right-hand
 // side in `v` (in place), the back substitution writes v_a.
-// Dispatch: (ceil(n_cells / n_axis / 64), n_species, 1); gid = (line, species, 0), line = p + n_p q
-// with p < q the two other axes (also the line's entry in its end faces' blocks).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
-
-// Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
-struct Coef {
-    diffusivity: f32,   // m^2/s
-    decay: f32,         // 1/s
-}
-
-// Twin of `FaceBc` in src/solver/mod.rs; indexed species * 6 + face.
-struct FaceBc {
-    kind: u32,          // 0 no flux, 1 fixed, 2 clearance
-    inv_rate: f32,      // s/m; 0 for fixed
-    value: f32,         // outside concentration, species unit
-    _pad: f32,
-}
+// Dispatch: (ceil(n_cells / n_axis / STEP_WORKGROUP), n_species, 1); gid = (line, species, 0),
+// line = p + n_p q with p < q the two other axes (also the line's entry in its end faces' blocks).
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> material: array<u32>;
@@ -45,42 +23,11 @@ struct FaceBc {
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out_comp: array<f32>;
 
-fn face_diffusivity(a: f32, b: f32) -> f32 {
-    let s = a + b;
-    if (s > 0.0) {
-        return 2.0 * a * b / s;
-    }
-    return 0.0;
-}
-
-fn boundary_conductance(bc: FaceBc, d: f32, half_h: f32) -> f32 {
-    if (bc.kind == 0u || d <= 0.0) {
-        return 0.0;
-    }
-    return 1.0 / (bc.inv_rate + half_h / d);
-}
-
-// First entry of face `face` (0..=6) in a species' block of boundary-face entries.
-// Twin of `face_offset` in src/solver/mod.rs.
-fn face_offset(face: u32) -> u32 {
-    let nx = params.cells.x;
-    let ny = params.cells.y;
-    let nz = params.cells.z;
-    var sizes = array<u32, 3>(ny * nz, nx * nz, nx * ny);
-    var offset = 0u;
-    for (var f = 0u; f < face; f++) {
-        offset += sizes[f / 2u];
-    }
-    return offset;
-}
-
-// Kahan summation into (out, out_comp); twin of `compensated_add` in src/solver/mod.rs.
-// `params.time.z` is an opaque 1.0 that keeps the compiler from folding the compensation away.
+// Books `x` into the compensated pair (out[e], out_comp[e]); `params.time.z` is the opaque 1.0.
 fn add_outflow(e: u32, x: f32) {
-    let add = x - out_comp[e];
-    let sum = (out[e] + add) * params.time.z;
-    out_comp[e] = (sum - out[e]) - add;
-    out[e] = sum;
+    let next = compensated_add(Compensated(out[e], out_comp[e]), x, params.time.z);
+    out[e] = next.sum;
+    out_comp[e] = next.comp;
 }
 
 fn adi_sweep(axis: u32, gid: vec3<u32>) {
@@ -157,25 +104,25 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
         let c = u[i];
         v[i] = c + delta;
         if (j + 1u == n) {
-            add_outflow(entries + face_offset(2u * axis + 1u), dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta);
+            add_outflow(entries + face_offset(params, 2u * axis + 1u), dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta);
         }
         if (j == 0u) {
-            add_outflow(entries + face_offset(2u * axis), dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta);
+            add_outflow(entries + face_offset(params, 2u * axis), dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta);
         }
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_sweep_x(@builtin(global_invocation_id) gid: vec3<u32>) {
     adi_sweep(0u, gid);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_sweep_y(@builtin(global_invocation_id) gid: vec3<u32>) {
     adi_sweep(1u, gid);
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_sweep_z(@builtin(global_invocation_id) gid: vec3<u32>) {
     adi_sweep(2u, gid);
 }

@@ -6,32 +6,10 @@
 //   dec += k c dt            (compensated; dec_comp carries the lost low bits)
 //   out += g (c - c_b) dt    (the entry of each boundary face of the cell; compensated)
 //
-// Dispatch: (ceil(nx / 64), ny, nz * n_species); gid = (x, y, z + nz * species).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
-
-// Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
-struct Coef {
-    diffusivity: f32,   // m^2/s
-    decay: f32,         // 1/s
-}
-
-// Twin of `FaceBc` in src/solver/mod.rs; indexed species * 6 + face.
-struct FaceBc {
-    kind: u32,          // 0 no flux, 1 fixed, 2 clearance
-    inv_rate: f32,      // s/m; 0 for fixed
-    value: f32,         // outside concentration, species unit
-    _pad: f32,
-}
+// Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species); gid = (x, y, z + nz * species).
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> material: array<u32>;
@@ -44,64 +22,21 @@ struct FaceBc {
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 @group(0) @binding(9) var<storage, read_write> out_comp: array<f32>;
 
-fn face_diffusivity(a: f32, b: f32) -> f32 {
-    let s = a + b;
-    if (s > 0.0) {
-        return 2.0 * a * b / s;
-    }
-    return 0.0;
-}
-
-fn boundary_conductance(bc: FaceBc, d: f32, half_h: f32) -> f32 {
-    if (bc.kind == 0u || d <= 0.0) {
-        return 0.0;
-    }
-    return 1.0 / (bc.inv_rate + half_h / d);
-}
-
-// First entry of face `face` (0..=6) in a species' block of boundary-face entries.
-// Twin of `face_offset` in src/solver/mod.rs.
-fn face_offset(face: u32) -> u32 {
-    let nx = params.cells.x;
-    let ny = params.cells.y;
-    let nz = params.cells.z;
-    var sizes = array<u32, 3>(ny * nz, nx * nz, nx * ny);
-    var offset = 0u;
-    for (var f = 0u; f < face; f++) {
-        offset += sizes[f / 2u];
-    }
-    return offset;
-}
-
-// Index of the cell at `pos` within the block of a face normal to `axis`: pos[p] + n_p * pos[q],
-// p < q the other two axes. Twin of `plane_index` in src/solver/mod.rs.
-fn plane_index(pos: vec3<u32>, axis: u32) -> u32 {
-    let p = select(0u, 1u, axis == 0u);
-    let q = select(2u, 1u, axis == 2u);
-    return pos[p] + params.cells[p] * pos[q];
-}
-
-// Kahan summation into (dec, dec_comp); twin of `compensated_add` in src/solver/mod.rs.
-// `params.time.z` is 1.0, read from the uniform so that the compiler cannot know it: without the
-// opaque factor, shader compilers that reassociate floating point (lavapipe's does) fold
-// `(sum - dec) - add` to zero and the compensation silently disappears.
+// Books `x` into the compensated pair (dec[i], dec_comp[i]); `params.time.z` is the opaque 1.0.
 fn add_decayed(i: u32, x: f32) {
-    let add = x - dec_comp[i];
-    let sum = (dec[i] + add) * params.time.z;
-    dec_comp[i] = (sum - dec[i]) - add;
-    dec[i] = sum;
+    let next = compensated_add(Compensated(dec[i], dec_comp[i]), x, params.time.z);
+    dec[i] = next.sum;
+    dec_comp[i] = next.comp;
 }
 
-// Kahan summation into (out, out_comp); twin of `compensated_add` in src/solver/mod.rs.
-// `params.time.z` is an opaque 1.0 that keeps the compiler from folding the compensation away.
+// Books `x` into the compensated pair (out[e], out_comp[e]); `params.time.z` is the opaque 1.0.
 fn add_outflow(e: u32, x: f32) {
-    let add = x - out_comp[e];
-    let sum = (out[e] + add) * params.time.z;
-    out_comp[e] = (sum - out[e]) - add;
-    out[e] = sum;
+    let next = compensated_add(Compensated(out[e], out_comp[e]), x, params.time.z);
+    out[e] = next.sum;
+    out_comp[e] = next.comp;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nx = params.cells.x;
     let ny = params.cells.y;
@@ -141,7 +76,7 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
                 let flux = g * (c - bc.value);
                 div -= flux * params.inv_h[axis];
-                let e = s * params.face_entries.x + face_offset(face) + plane_index(pos, axis);
+                let e = s * params.face_entries.x + face_offset(params, face) + plane_index(params, pos, axis);
                 add_outflow(e, flux * dt);
             } else {
                 var nb: u32;

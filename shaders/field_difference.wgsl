@@ -5,30 +5,22 @@
 // and writes its maximum to partials[2 * (s * groups + w)] and its sum of squares to the entry
 // after it, groups = params.counts.z.
 // Dispatch: (groups, n_species, 1).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> c: array<f32>;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
-var<workgroup> lanes: array<f32, 256>;
+var<workgroup> lanes: array<f32, REDUCE_WORKGROUP>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(REDUCE_WORKGROUP, 1, 1)
 fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let w = wid.x;
     let s = wid.y;
-    let cell = w * 256u + lane;
+    let cell = w * REDUCE_WORKGROUP + lane;
     var value = 0.0;
     if (cell < params.cells.w) {
         let i = s * params.cells.w + cell;
@@ -37,7 +29,7 @@ fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let out = 2u * (s * params.counts.z + w);
     lanes[lane] = value;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride /= 2u) {
+    for (var stride = REDUCE_WORKGROUP / 2u; stride > 0u; stride /= 2u) {
         if (lane < stride) {
             lanes[lane] = max(lanes[lane], lanes[lane + stride]);
         }
@@ -49,7 +41,7 @@ fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     workgroupBarrier();
     lanes[lane] = value * value;
     workgroupBarrier();
-    for (var stride = 128u; stride > 0u; stride /= 2u) {
+    for (var stride = REDUCE_WORKGROUP / 2u; stride > 0u; stride /= 2u) {
         if (lane < stride) {
             lanes[lane] = lanes[lane] + lanes[lane + stride];
         }

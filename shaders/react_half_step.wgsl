@@ -4,24 +4,11 @@
 //   c'   = c * exp(-k * dt/2)
 //   dec += c - c'            (compensated; dec_comp carries the lost low bits)
 //
-// In place. Dispatch: (ceil(nx / 64), ny, nz * n_species); gid = (x, y, z + nz * species).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
-
-// Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
-struct Coef {
-    diffusivity: f32,   // m^2/s
-    decay: f32,         // 1/s
-}
+// In place. Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species);
+// gid = (x, y, z + nz * species).
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> material: array<u32>;
@@ -30,18 +17,14 @@ struct Coef {
 @group(0) @binding(4) var<storage, read_write> dec: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dec_comp: array<f32>;
 
-// Kahan summation into (dec, dec_comp); twin of `compensated_add` in src/solver/mod.rs.
-// `params.time.z` is 1.0, read from the uniform so that the compiler cannot know it: without the
-// opaque factor, shader compilers that reassociate floating point (lavapipe's does) fold
-// `(sum - dec) - add` to zero and the compensation silently disappears.
+// Books `x` into the compensated pair (dec[i], dec_comp[i]); `params.time.z` is the opaque 1.0.
 fn add_decayed(i: u32, x: f32) {
-    let add = x - dec_comp[i];
-    let sum = (dec[i] + add) * params.time.z;
-    dec_comp[i] = (sum - dec[i]) - add;
-    dec[i] = sum;
+    let next = compensated_add(Compensated(dec[i], dec_comp[i]), x, params.time.z);
+    dec[i] = next.sum;
+    dec_comp[i] = next.comp;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn react_half_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nx = params.cells.x;
     let ny = params.cells.y;

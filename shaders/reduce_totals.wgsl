@@ -6,17 +6,9 @@
 // per material m: [3m] sum c, [3m+1] max c, [3m+2] sum dec; then per face f: [3M+f] sum out over
 // the entries of that face.
 // Dispatch: (groups, n_species, 1).
-
-// Twin of `Params` in src/solver/mod.rs.
-struct Params {
-    cells: vec4<u32>,         // nx, ny, nz, n_cells
-    counts: vec4<u32>,        // n_species, n_materials, reduce groups per species, partial length
-    face_entries: vec4<u32>,  // boundary-face entries per species, -, -, -
-    inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
-    inv_h: vec4<f32>,         // 1/h per axis (1/m)
-    half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
-}
+//
+// The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
+// src/solver/gpu/kernels.rs places in front of this file.
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> material: array<u32>;
@@ -27,21 +19,7 @@ struct Params {
 
 const LOWEST: f32 = -3.4028235e38;
 
-var<workgroup> lanes: array<f32, 256>;
-
-// First entry of face `face` (0..=6) in a species' block of boundary-face entries.
-// Twin of `face_offset` in src/solver/mod.rs.
-fn face_offset(face: u32) -> u32 {
-    let nx = params.cells.x;
-    let ny = params.cells.y;
-    let nz = params.cells.z;
-    var sizes = array<u32, 3>(ny * nz, nx * nz, nx * ny);
-    var offset = 0u;
-    for (var f = 0u; f < face; f++) {
-        offset += sizes[f / 2u];
-    }
-    return offset;
-}
+var<workgroup> lanes: array<f32, REDUCE_WORKGROUP>;
 
 fn lane_value(s: u32, lane_index: u32, q: u32) -> f32 {
     let n_materials = params.counts.y;
@@ -63,13 +41,13 @@ fn lane_value(s: u32, lane_index: u32, q: u32) -> f32 {
     }
     let face = q - 3u * n_materials;
     let entry = lane_index;
-    if (entry < face_offset(face) || entry >= face_offset(face + 1u)) {
+    if (entry < face_offset(params, face) || entry >= face_offset(params, face + 1u)) {
         return 0.0;
     }
     return out[s * params.face_entries.x + entry];
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(REDUCE_WORKGROUP, 1, 1)
 fn reduce_totals(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let w = wid.x;
     let s = wid.y;
@@ -78,9 +56,9 @@ fn reduce_totals(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let n_materials = params.counts.y;
     for (var q = 0u; q < q_len; q++) {
         let is_max = q < 3u * n_materials && q % 3u == 1u;
-        lanes[lane] = lane_value(s, w * 256u + lane, q);
+        lanes[lane] = lane_value(s, w * REDUCE_WORKGROUP + lane, q);
         workgroupBarrier();
-        for (var stride = 128u; stride > 0u; stride /= 2u) {
+        for (var stride = REDUCE_WORKGROUP / 2u; stride > 0u; stride /= 2u) {
             if (lane < stride) {
                 let other = lanes[lane + stride];
                 if (is_max) {

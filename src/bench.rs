@@ -20,7 +20,7 @@ use crate::problem::*;
 use crate::solver::Engine;
 use crate::solver::cpu::CpuReference;
 use crate::solver::fast::CpuFast;
-use crate::solver::gpu::{self, GpuEngine};
+use crate::solver::gpu::{self, GpuContext, GpuEngine};
 use std::time::Instant;
 
 /// Which engine a row runs on.
@@ -193,7 +193,7 @@ fn build(kind: EngineKind, problem: &Problem) -> anyhow::Result<(Box<dyn Engine>
         EngineKind::Gpu => {
             let gpu = gpu::open(true)?;
             let name = format!("gpu ({})", gpu.adapter.name);
-            (Box::new(GpuEngine::new(&gpu, problem)?), name)
+            (Box::new(GpuEngine::new(&GpuContext::new(gpu)?, problem)?), name)
         }
     })
 }
@@ -235,7 +235,7 @@ fn timed(problem: &Problem, kind: EngineKind, steps: u64, dt: f64, note: &str) -
     let (wall, name) = if kind == EngineKind::Gpu {
         let gpu = gpu::open(true)?;
         let name = format!("gpu ({})", gpu.adapter.name);
-        let mut engine = GpuEngine::new(&gpu, problem)?;
+        let mut engine = GpuEngine::new(&GpuContext::new(gpu)?, problem)?;
         engine.step_timed(1, dt)?;
         let start = Instant::now();
         gpu_time = engine.step_timed(steps, dt)?;

@@ -8,7 +8,7 @@ use secretome::problem::Problem;
 use secretome::run::{self, Progress, StepPlan, Stepping};
 use secretome::solver::cpu::CpuReference;
 use secretome::solver::fast::CpuFast;
-use secretome::solver::gpu::{GpuEngine, device};
+use secretome::solver::gpu::{GpuContext, GpuEngine, device};
 use secretome::solver::{Engine, engine_memory_bytes};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -212,7 +212,7 @@ fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Bo
         },
     };
     Ok(match gpu {
-        Some(gpu) => Box::new(GpuEngine::new(&gpu, problem)?),
+        Some(gpu) => Box::new(GpuEngine::new(&GpuContext::new(gpu)?, problem)?),
         None => Box::new(CpuFast::new(problem, threads)?),
     })
 }

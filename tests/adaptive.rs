@@ -137,7 +137,8 @@ fn adaptive_release_meets_tolerance_and_lands_on_output_times() {
 
 #[test]
 fn gpu_adaptive_run_takes_the_same_steps_as_the_cpu() {
-    let Some(gpu) = secretome::solver::gpu::gpu_for_tests("gpu_adaptive_run_takes_the_same_steps_as_the_cpu") else {
+    let Some(gpu) = secretome::solver::gpu::context_for_tests("gpu_adaptive_run_takes_the_same_steps_as_the_cpu")
+    else {
         return;
     };
     // No decay: the ADI kernels of both engines are bit-identical on the same adapter without

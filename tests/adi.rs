@@ -13,16 +13,11 @@ use std::f64::consts::PI;
 
 const D: f64 = 1e-10; // 100 µm²/s
 
-/// Every shader parses and validates, and its parameter structs have the Rust twins' sizes.
+/// Every shader, composed with `shaders/common.wgsl` as the GPU engine compiles it, parses and
+/// validates, and its parameter structs have the Rust twins' sizes.
 #[test]
 fn shaders_validate_and_structs_match_their_rust_twins() {
-    let shaders = [
-        ("diffuse_explicit", include_str!("../shaders/diffuse_explicit.wgsl")),
-        ("reduce_totals", include_str!("../shaders/reduce_totals.wgsl")),
-        ("react_half_step", include_str!("../shaders/react_half_step.wgsl")),
-        ("adi_predictor", include_str!("../shaders/adi_predictor.wgsl")),
-        ("adi_sweep", include_str!("../shaders/adi_sweep.wgsl")),
-    ];
+    let shaders = secretome::solver::gpu::kernels::KERNELS.map(|k| (k.name, k.source));
     let sizes = [
         ("Params", std::mem::size_of::<Params>()),
         ("Coef", std::mem::size_of::<Coef>()),

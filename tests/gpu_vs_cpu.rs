@@ -1,6 +1,6 @@
 //! The GPU engine against its CPU twin, and the physics both must obey.
 //!
-//! Every GPU test opens its device with `gpu_for_tests`: where no adapter exists it says so
+//! Every GPU test opens its device and compiles the kernels with `context_for_tests`: where no adapter exists it says so
 //! loudly and returns early, and with `SECRETOME_REQUIRE_GPU=1` (CI, on lavapipe) it fails.
 //!
 //! Tolerances ([`Tolerance`]): fields agree when `|gpu − cpu| ≤ atol_rel · max initial value +
@@ -19,9 +19,13 @@ use secretome::problem::{
     Boundary, ConcentrationUnit, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep,
 };
 use secretome::solver::cpu::CpuReference;
-use secretome::solver::gpu::{Gpu, GpuEngine, STEPS_PER_SUBMIT, auto_choice, check_fits, gpu_for_tests, list_adapters};
+use secretome::solver::gpu::kernels::{self, KERNELS};
+use secretome::solver::gpu::{
+    Gpu, GpuContext, GpuEngine, STEPS_PER_SUBMIT, auto_choice, check_fits, context_for_tests, list_adapters,
+};
 use secretome::solver::{Engine, SolverError, SpeciesTotals};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// How closely the GPU must reproduce the CPU reference.
 #[derive(Clone, Copy, Debug)]
@@ -346,9 +350,16 @@ fn totals_difference(problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTot
 
 /// Runs both engines through the same batches of steps of `dt` and compares every field and
 /// every total; `start_up` overrides the ADI start-up steps of both engines.
-fn compare_engines(gpu: &Gpu, problem: &Problem, batches: &[u64], dt: f64, tol: Tolerance, start_up: Option<u32>) {
+fn compare_engines(
+    context: &Arc<GpuContext>,
+    problem: &Problem,
+    batches: &[u64],
+    dt: f64,
+    tol: Tolerance,
+    start_up: Option<u32>,
+) {
     assert!(dt.is_finite() && dt > 0.0, "{}: no stable step", problem.name);
-    let mut gpu_engine = GpuEngine::new(gpu, problem).expect("GpuEngine::new");
+    let mut gpu_engine = GpuEngine::new(context, problem).expect("GpuEngine::new");
     let mut cpu_engine = CpuReference::new(problem);
     if let Some(steps) = start_up {
         gpu_engine.set_start_up_steps(steps);
@@ -376,8 +387,8 @@ fn compare_engines(gpu: &Gpu, problem: &Problem, batches: &[u64], dt: f64, tol: 
 }
 
 /// The explicit scheme at 0.9× its stability limit.
-fn compare_explicit(gpu: &Gpu, problem: &Problem, batches: &[u64]) {
-    compare_engines(gpu, problem, batches, dt(problem), EXPLICIT, None);
+fn compare_explicit(context: &Arc<GpuContext>, problem: &Problem, batches: &[u64]) {
+    compare_engines(context, problem, batches, dt(problem), EXPLICIT, None);
 }
 
 /// 50 steps in uneven batches (odd counts exercise the ping-pong bookkeeping).
@@ -385,29 +396,29 @@ const BATCHES: [u64; 4] = [7, 13, 1, 29];
 
 #[test]
 fn gpu_matches_cpu_1d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_1d") else { return };
-    compare_explicit(&gpu, &problem_1d(), &BATCHES);
+    let Some(context) = context_for_tests("gpu_matches_cpu_1d") else { return };
+    compare_explicit(&context, &problem_1d(), &BATCHES);
 }
 
 #[test]
 fn gpu_matches_cpu_2d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_2d") else { return };
-    compare_explicit(&gpu, &problem_2d(), &BATCHES);
+    let Some(context) = context_for_tests("gpu_matches_cpu_2d") else { return };
+    compare_explicit(&context, &problem_2d(), &BATCHES);
 }
 
 #[test]
 fn gpu_matches_cpu_3d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_3d") else { return };
-    compare_explicit(&gpu, &problem_3d(), &BATCHES);
+    let Some(context) = context_for_tests("gpu_matches_cpu_3d") else { return };
+    compare_explicit(&context, &problem_3d(), &BATCHES);
 }
 
 /// A batch longer than one command buffer, so the chunked submission path is compared too.
 #[test]
 fn gpu_matches_cpu_across_submits() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_across_submits") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_across_submits") else { return };
     let mut p = problem_1d();
     p.name = "line, long batch".into();
-    compare_explicit(&gpu, &p, &[STEPS_PER_SUBMIT + 89, 3]);
+    compare_explicit(&context, &p, &[STEPS_PER_SUBMIT + 89, 3]);
 }
 
 /// ADI batches: the first step alone (Rannacher start-up, quarter steps of θ = 1), then a batch
@@ -416,37 +427,37 @@ const ADI_BATCHES: [u64; 3] = [1, 2, 9];
 
 #[test]
 fn gpu_matches_cpu_adi_1d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_1d") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_1d") else { return };
     let p = adi(problem_1d());
-    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+    compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
 }
 
 #[test]
 fn gpu_matches_cpu_adi_2d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_2d") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_2d") else { return };
     let p = adi(problem_2d());
-    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+    compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
 }
 
 #[test]
 fn gpu_matches_cpu_adi_3d() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_3d") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_3d") else { return };
     let p = adi(problem_3d());
-    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+    compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
 }
 
 /// Without decay every `exp` is `exp(0) = 1`, so the ADI kernels take the same operation order on
 /// both engines and must agree as closely as the explicit ones (bit for bit on lavapipe).
 #[test]
 fn gpu_matches_cpu_adi_without_decay() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_without_decay") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_without_decay") else { return };
     for p in [adi(problem_3d()), adi(problem_thin_slab())] {
         let mut p = p;
         p.name = format!("{} without decay", p.name);
         for s in &mut p.species {
             s.decay_rate.iter_mut().for_each(|k| *k = 0.0);
         }
-        compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), EXPLICIT, None);
+        compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), EXPLICIT, None);
     }
 }
 
@@ -454,10 +465,10 @@ fn gpu_matches_cpu_adi_without_decay() {
 /// first step), and a start-up longer than the default that spans two `step` calls.
 #[test]
 fn gpu_matches_cpu_adi_start_up_steps() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_start_up_steps") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_start_up_steps") else { return };
     let p = adi(problem_2d());
-    compare_engines(&gpu, &p, &[3, 4], adi_dt(&p), ADI, Some(0));
-    compare_engines(&gpu, &p, &[3, 4], adi_dt(&p), ADI, Some(5));
+    compare_engines(&context, &p, &[3, 4], adi_dt(&p), ADI, Some(0));
+    compare_engines(&context, &p, &[3, 4], adi_dt(&p), ADI, Some(5));
 }
 
 /// `step` calls with different steps back to back, without a read in between: each call writes
@@ -465,10 +476,10 @@ fn gpu_matches_cpu_adi_start_up_steps() {
 /// not change what that work computes.
 #[test]
 fn gpu_matches_cpu_adi_changing_step() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_changing_step") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_changing_step") else { return };
     let p = adi(problem_3d());
     let dt = adi_dt(&p);
-    let mut gpu_engine = GpuEngine::new(&gpu, &p).expect("GpuEngine::new");
+    let mut gpu_engine = GpuEngine::new(&context, &p).expect("GpuEngine::new");
     let mut cpu_engine = CpuReference::new(&p);
     for engine in [&mut gpu_engine as &mut dyn Engine, &mut cpu_engine] {
         for (steps, dt) in [(1, dt), (2, 0.25 * dt), (3, 3.0 * dt), (1, 0.5 * dt)] {
@@ -486,10 +497,10 @@ fn gpu_matches_cpu_adi_changing_step() {
 /// ADI steps beyond one command buffer, start-up included in the first.
 #[test]
 fn gpu_matches_cpu_adi_across_submits() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_across_submits") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_across_submits") else { return };
     let mut p = adi(problem_1d());
     p.name = "line, long ADI batch".into();
-    compare_engines(&gpu, &p, &[STEPS_PER_SUBMIT + 7, 2], adi_dt(&p), ADI, None);
+    compare_engines(&context, &p, &[STEPS_PER_SUBMIT + 7, 2], adi_dt(&p), ADI, None);
 }
 
 /// 2D, 23 × 13 × 1 with clearance on zmin and zmax: the z axis has a single cell but is swept,
@@ -514,12 +525,12 @@ fn problem_thin_slab() -> Problem {
 
 #[test]
 fn gpu_matches_cpu_adi_length_one_lines() {
-    let Some(gpu) = gpu_for_tests("gpu_matches_cpu_adi_length_one_lines") else { return };
+    let Some(context) = context_for_tests("gpu_matches_cpu_adi_length_one_lines") else { return };
     let p = adi(problem_thin_slab());
     assert_eq!(secretome::solver::adi_sweep_axes(&p), vec![0, 1, 2], "z must be swept");
-    compare_engines(&gpu, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
-    compare_explicit(&gpu, &problem_thin_slab(), &BATCHES);
-    let mut engine = GpuEngine::new(&gpu, &p).expect("GpuEngine::new");
+    compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
+    compare_explicit(&context, &problem_thin_slab(), &BATCHES);
+    let mut engine = GpuEngine::new(&context, &p).expect("GpuEngine::new");
     engine.step(5, adi_dt(&p)).expect("step");
     let totals = engine.reduce_totals().expect("reduce_totals");
     for (s, t) in totals.iter().enumerate() {
@@ -527,7 +538,13 @@ fn gpu_matches_cpu_adi_length_one_lines() {
             assert!(t.outflow[f] != 0.0, "{}: nothing booked through face {f} of the single z cell", p.species[s].name);
         }
     }
-    assert_books_balance("gpu thin slab (ADI)", &mut GpuEngine::new(&gpu, &p).expect("new"), &p, adi_dt(&p), &[3, 10]);
+    assert_books_balance(
+        "gpu thin slab (ADI)",
+        &mut GpuEngine::new(&context, &p).expect("new"),
+        &p,
+        adi_dt(&p),
+        &[3, 10],
+    );
 }
 
 fn total_present(totals: &[SpeciesTotals]) -> Vec<f64> {
@@ -560,12 +577,12 @@ fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem, dt: 
 
 #[test]
 fn gpu_conserves_mass_with_no_flux_walls() {
-    let Some(gpu) = gpu_for_tests("gpu_conserves_mass_with_no_flux_walls") else { return };
+    let Some(context) = context_for_tests("gpu_conserves_mass_with_no_flux_walls") else { return };
     let p = problem_closed();
-    assert_conserves("gpu", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p, dt(&p), &[250, 450]);
+    assert_conserves("gpu", &mut GpuEngine::new(&context, &p).expect("GpuEngine::new"), &p, dt(&p), &[250, 450]);
     assert_conserves("cpu", &mut CpuReference::new(&p), &p, dt(&p), &[250, 450]);
     let p = adi(problem_closed());
-    assert_conserves("gpu ADI", &mut GpuEngine::new(&gpu, &p).expect("GpuEngine::new"), &p, adi_dt(&p), &[3, 40]);
+    assert_conserves("gpu ADI", &mut GpuEngine::new(&context, &p).expect("GpuEngine::new"), &p, adi_dt(&p), &[3, 40]);
     assert_conserves("cpu ADI", &mut CpuReference::new(&p), &p, adi_dt(&p), &[3, 40]);
 }
 
@@ -609,12 +626,12 @@ fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem, 
 
 #[test]
 fn gpu_books_balance() {
-    let Some(gpu) = gpu_for_tests("gpu_books_balance") else { return };
+    let Some(context) = context_for_tests("gpu_books_balance") else { return };
     for p in [problem_1d(), problem_2d(), problem_3d()] {
         let batches = [40, 110, 150];
         assert_books_balance(
             &format!("gpu {}", p.name),
-            &mut GpuEngine::new(&gpu, &p).expect("new"),
+            &mut GpuEngine::new(&context, &p).expect("new"),
             &p,
             dt(&p),
             &batches,
@@ -627,21 +644,27 @@ fn gpu_books_balance() {
 /// sweeps book each boundary face once per step, the reaction half steps each cell's decay.
 #[test]
 fn gpu_books_balance_adi() {
-    let Some(gpu) = gpu_for_tests("gpu_books_balance_adi") else { return };
+    let Some(context) = context_for_tests("gpu_books_balance_adi") else { return };
     for p in [adi(problem_1d()), adi(problem_2d()), adi(problem_3d())] {
         let (dt, batches) = (adi_dt(&p), [1, 6, 20]);
-        assert_books_balance(&format!("gpu {}", p.name), &mut GpuEngine::new(&gpu, &p).expect("new"), &p, dt, &batches);
+        assert_books_balance(
+            &format!("gpu {}", p.name),
+            &mut GpuEngine::new(&context, &p).expect("new"),
+            &p,
+            dt,
+            &batches,
+        );
         assert_books_balance(&format!("cpu {}", p.name), &mut CpuReference::new(&p), &p, dt, &batches);
     }
 }
 
 #[test]
 fn gpu_engine_describes_itself() {
-    let Some(gpu) = gpu_for_tests("gpu_engine_describes_itself") else { return };
-    let info = GpuEngine::new(&gpu, &problem_1d()).expect("new").info();
+    let Some(context) = context_for_tests("gpu_engine_describes_itself") else { return };
+    let info = GpuEngine::new(&context, &problem_1d()).expect("new").info();
     assert_eq!(info.backend, "gpu");
-    assert!(info.device.contains(&gpu.adapter.name), "{info:?}");
-    assert!(list_adapters().iter().any(|a| a.name == gpu.adapter.name), "opened adapter not listed");
+    assert!(info.device.contains(&context.gpu.adapter.name), "{info:?}");
+    assert!(list_adapters().iter().any(|a| a.name == context.gpu.adapter.name), "opened adapter not listed");
     let (choice, reason) = auto_choice();
     assert!(!reason.is_empty());
     assert!(choice.is_none_or(|a| !a.software), "auto picked a software adapter: {reason}");
@@ -651,8 +674,8 @@ fn gpu_engine_describes_itself() {
 /// allocation, with a message quoting the cap.
 #[test]
 fn gpu_refuses_a_problem_larger_than_the_binding_cap() {
-    let Some(gpu) = gpu_for_tests("gpu_refuses_a_problem_larger_than_the_binding_cap") else { return };
-    let cap = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let Some(context) = context_for_tests("gpu_refuses_a_problem_larger_than_the_binding_cap") else { return };
+    let cap = context.gpu.limits.max_storage_buffer_binding_size.min(context.gpu.limits.max_buffer_size);
     // 4 Mi cells (16 MiB of material ids on the host); enough species to pass the cap.
     let cells = [256, 256, 64];
     let n_cells = (cells[0] * cells[1] * cells[2]) as u64;
@@ -666,11 +689,11 @@ fn gpu_refuses_a_problem_larger_than_the_binding_cap() {
     let base = two_species([[NO_FLUX; 6]; 2], false);
     let species = (0..n_species).map(|i| base[i % 2].clone()).collect();
     let p = problem("too large", cells, |_, _, z| (z % 3) as u32, species);
-    match GpuEngine::new(&gpu, &p) {
+    match GpuEngine::new(&context, &p) {
         Err(SolverError::TooLarge(message)) => {
-            let cap_text = gpu.limits.max_storage_buffer_binding_size.to_string();
+            let cap_text = context.gpu.limits.max_storage_buffer_binding_size.to_string();
             assert!(message.contains(&cap_text), "message does not quote the cap {cap_text}: {message}");
-            assert!(message.contains(&gpu.adapter.name), "message does not name the adapter: {message}");
+            assert!(message.contains(&context.gpu.adapter.name), "message does not name the adapter: {message}");
             eprintln!("refused as expected: {message}");
         }
         Err(other) => panic!("expected TooLarge, got {other}"),
@@ -733,7 +756,7 @@ fn gpu_size_check_with_numbers() {
 /// relative (compensated: ~1e-7, the rounding of one product).
 #[test]
 fn gpu_exposure_accumulator_stays_compensated() {
-    let Some(gpu) = gpu_for_tests("gpu_exposure_accumulator_stays_compensated") else { return };
+    let Some(context) = context_for_tests("gpu_exposure_accumulator_stays_compensated") else { return };
     let (k, dt, steps) = (1e-8, 1.7, 20_000u64);
     let mut species = two_species([[NO_FLUX; 6]; 2], false);
     for s in &mut species {
@@ -742,9 +765,10 @@ fn gpu_exposure_accumulator_stays_compensated() {
     }
     let p = problem("constant", [2, 1, 1], |x, _, _| x as u32, species);
     let expected = (k as f32) as f64 * steps as f64 * (dt as f32) as f64 * p.grid.cell_volume() * 2.0;
-    for (name, engine) in
-        [("gpu", &mut GpuEngine::new(&gpu, &p).expect("new") as &mut dyn Engine), ("cpu", &mut CpuReference::new(&p))]
-    {
+    for (name, engine) in [
+        ("gpu", &mut GpuEngine::new(&context, &p).expect("new") as &mut dyn Engine),
+        ("cpu", &mut CpuReference::new(&p)),
+    ] {
         engine.step(steps, dt).expect("step");
         let totals = engine.reduce_totals().expect("reduce_totals");
         assert!(engine.read_field().expect("read_field").iter().all(|&c| c == 1.0), "{name}: field changed");
@@ -759,17 +783,18 @@ fn gpu_exposure_accumulator_stays_compensated() {
 /// too-large dispatch past the size check, and the device then rejects it.
 #[test]
 fn gpu_validation_error_is_an_error_not_a_panic() {
-    let Some(gpu) = gpu_for_tests("gpu_validation_error_is_an_error_not_a_panic") else { return };
-    let real = gpu.limits.max_compute_workgroups_per_dimension;
+    let Some(context) = context_for_tests("gpu_validation_error_is_an_error_not_a_panic") else { return };
+    let real = context.gpu.limits.max_compute_workgroups_per_dimension;
     let lying = Gpu {
-        device: gpu.device.clone(),
-        queue: gpu.queue.clone(),
-        adapter: gpu.adapter.clone(),
-        limits: wgpu::Limits { max_compute_workgroups_per_dimension: u32::MAX, ..gpu.limits.clone() },
+        device: context.gpu.device.clone(),
+        queue: context.gpu.queue.clone(),
+        adapter: context.gpu.adapter.clone(),
+        limits: wgpu::Limits { max_compute_workgroups_per_dimension: u32::MAX, ..context.gpu.limits.clone() },
     };
     let species = two_species([[NO_FLUX; 6]; 2], false).into_iter().take(1).collect();
     let p = problem("tall", [1, 1, real as usize + 1], |_, _, z| (z % 3) as u32, species);
-    let mut engine = GpuEngine::new(&lying, &p).expect("buffers are small and valid");
+    let mut engine =
+        GpuEngine::new(&GpuContext::new(lying).expect("kernels compile"), &p).expect("buffers are small and valid");
     match engine.step(1, 1.0) {
         Err(SolverError::Gpu(message)) => eprintln!("reported as expected: {message}"),
         other => panic!("expected SolverError::Gpu from a dispatch of {} workgroups, got {other:?}", real + 1),
@@ -778,18 +803,192 @@ fn gpu_validation_error_is_an_error_not_a_panic() {
 
 #[test]
 fn gpu_timed_steps_advance_like_plain_steps() {
-    let Some(gpu) = gpu_for_tests("gpu_timed_steps_advance_like_plain_steps") else { return };
+    let Some(context) = context_for_tests("gpu_timed_steps_advance_like_plain_steps") else { return };
     let p = adi(problem_2d());
     let dt = adi_dt(&p);
-    let mut timed = GpuEngine::new(&gpu, &p).unwrap();
-    let mut plain = GpuEngine::new(&gpu, &p).unwrap();
+    let mut timed = GpuEngine::new(&context, &p).unwrap();
+    let mut plain = GpuEngine::new(&context, &p).unwrap();
     let seconds = timed.step_timed(5, dt).unwrap();
     plain.step(5, dt).unwrap();
     assert_eq!(timed.read_field().unwrap(), plain.read_field().unwrap());
-    if gpu.adapter.timestamps {
+    if context.gpu.adapter.timestamps {
         let s = seconds.expect("the adapter has timestamp queries");
         assert!(s > 0.0 && s < 60.0, "GPU time {s} s for 5 small steps");
     } else {
         assert!(seconds.is_none());
     }
+}
+
+/// One context serves engines of different problems and schemes at once: every pipeline is
+/// compiled when the context is built, and building an engine compiles nothing.
+#[test]
+fn gpu_engines_share_the_kernels_of_one_context() {
+    let Some(context) = context_for_tests("gpu_engines_share_the_kernels_of_one_context") else { return };
+    let entry_points: usize = KERNELS.iter().map(|k| kernels::parse(k).expect("parses").entry_points.len()).sum();
+    let compiled = context.pipelines_created();
+    assert_eq!(compiled, entry_points, "one pipeline per entry point of KERNELS, all built with the context");
+    let problems = [adi(problem_3d()), problem_2d()];
+    let dts = [adi_dt(&problems[0]), dt(&problems[1])];
+    let mut gpu_engines: Vec<_> = problems.iter().map(|p| GpuEngine::new(&context, p).expect("new")).collect();
+    assert_eq!(context.pipelines_created(), compiled, "building two engines compiled pipelines");
+    assert!(gpu_engines.iter().all(|e| Arc::ptr_eq(e.context(), &context)), "an engine has a context of its own");
+    let mut cpu_engines: Vec<_> = problems.iter().map(CpuReference::new).collect();
+    // Interleaved, so that each engine's work is queued between the other's.
+    for steps in [[1, 7], [4, 13]] {
+        for e in 0..2 {
+            gpu_engines[e].step(steps[e], dts[e]).expect("step");
+            cpu_engines[e].step(steps[e], dts[e]).expect("step");
+        }
+    }
+    for (e, tol) in [(0, ADI), (1, EXPLICIT)] {
+        let p = &problems[e];
+        let label = format!("{} beside another engine of the same context", p.name);
+        let (gpu_field, cpu_field) =
+            (gpu_engines[e].read_field().expect("read"), cpu_engines[e].read_field().expect("read"));
+        assert_fields_match(&label, p, &gpu_field, &cpu_field, tol);
+        let (gpu_totals, cpu_totals) =
+            (gpu_engines[e].reduce_totals().expect("reduce"), cpu_engines[e].reduce_totals().expect("reduce"));
+        assert_totals_match(&label, p, &gpu_totals, &cpu_totals, tol);
+        let moved = gpu_field.iter().zip(p.initial_field()).filter(|&(&a, b)| a != b).count();
+        assert!(moved > gpu_field.len() / 4, "{label}: only {moved} of {} values changed", gpu_field.len());
+    }
+    assert_eq!(context.pipelines_created(), compiled, "running the engines compiled pipelines");
+}
+
+/// `problem` with other coefficients: every decay rate doubled plus 5e-5 /s (so the gel decays
+/// too), the wound bed's diffusivity halved and the dermis' doubled, and the first species'
+/// fixed value on xmin turned into clearance.
+fn with_new_coefficients(problem: &Problem) -> Problem {
+    let mut p = problem.clone();
+    for s in &mut p.species {
+        s.decay_rate.iter_mut().for_each(|k| *k = 2.0 * *k + 5e-5);
+        s.diffusivity[1] *= 0.5;
+        s.diffusivity[2] *= 2.0;
+    }
+    if p.species[0].boundaries[0] == FIXED {
+        p.species[0].boundaries[0] = CLEARANCE;
+    }
+    p
+}
+
+/// Both engines step, take new coefficients with `set_coefficients` (after each batch of `changes`),
+/// and step again; then the fields and the totals of the whole run must agree to `tol`. Returns
+/// how far the GPU field ended from a run that kept the first coefficients (× the largest initial
+/// value), and the ratio of the decayed amounts of the two runs.
+fn compare_coefficient_change(
+    context: &Arc<GpuContext>,
+    problem: &Problem,
+    changes: &[(u64, Problem)],
+    dt: f64,
+    tol: Tolerance,
+) -> (f64, f64) {
+    let mut gpu = GpuEngine::new(context, problem).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(problem);
+    let mut unchanged = GpuEngine::new(context, problem).expect("GpuEngine::new");
+    let mut steps_before = 0;
+    for (steps, next) in changes {
+        for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+            engine.step(*steps, dt).expect("step");
+        }
+        gpu.set_coefficients(next).expect("GPU set_coefficients");
+        cpu.set_coefficients(next).expect("CPU set_coefficients");
+        steps_before += steps;
+    }
+    let after = 9;
+    for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+        engine.step(after, dt).expect("step");
+    }
+    let label = format!("{} after {steps_before} steps, coefficient changes and {after} more steps", problem.name);
+    let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    let (abs, rel) = field_difference(problem, &gpu_field, &cpu_field);
+    eprintln!("{label}: max |Δfield| = {abs:.2e} × max initial value, max |Δfield|/|cpu| = {rel:.2e}");
+    assert_fields_match(&label, problem, &gpu_field, &cpu_field, tol);
+    let (gpu_totals, cpu_totals) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+    assert_totals_match(&label, problem, &gpu_totals, &cpu_totals, tol);
+    let (old_field, old_totals) = (unchanged.read_field().expect("read"), unchanged.reduce_totals().expect("reduce"));
+    let (changed, _) = field_difference(problem, &gpu_field, &old_field);
+    let decayed = |t: &[SpeciesTotals]| t.iter().map(|s| s.decayed.iter().sum::<f64>()).sum::<f64>();
+    let decayed_ratio = decayed(&gpu_totals) / decayed(&old_totals);
+    eprintln!("{label}: field moved {changed:.2e} × peak from the unchanged run; decayed ×{decayed_ratio:.3}");
+    (changed, decayed_ratio)
+}
+
+/// Decay and diffusivity (and a boundary condition) changed mid-run, explicit and ADI: the GPU
+/// engine writes the new tables between steps and follows the CPU reference that does the same.
+#[test]
+fn gpu_matches_cpu_after_set_coefficients() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_after_set_coefficients") else { return };
+    let p = problem_3d();
+    let changed = with_new_coefficients(&p);
+    let stable = 0.9 * p.explicit_step_limit().min(changed.explicit_step_limit());
+    // Each change must show: the field moves and more decays than without it.
+    let took_effect = |(moved, decayed): (f64, f64)| assert!(moved > 1e-3 && decayed > 1.2, "{moved:e}, ×{decayed}");
+    took_effect(compare_coefficient_change(&context, &p, &[(17, changed.clone())], stable, EXPLICIT));
+    // Back and forth, once with no step in between.
+    let changes = [(11, changed.clone()), (0, p.clone()), (6, changed)];
+    took_effect(compare_coefficient_change(&context, &p, &changes, stable, EXPLICIT));
+    let p = adi(problem_3d());
+    let changed = with_new_coefficients(&p);
+    took_effect(compare_coefficient_change(&context, &p, &[(3, changed)], adi_dt(&p), ADI));
+}
+
+/// A boundary change that decides whether the ADI scheme sweeps the single-cell z axis of a thin
+/// slab: the GPU engine adds and drops the z sweep as the CPU reference does.
+#[test]
+fn gpu_matches_cpu_after_set_coefficients_changes_the_swept_axes() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_after_set_coefficients_changes_the_swept_axes") else {
+        return;
+    };
+    let swept = adi(problem_thin_slab());
+    let mut closed = with_new_coefficients(&swept);
+    for s in &mut closed.species {
+        s.boundaries[4] = NO_FLUX;
+        s.boundaries[5] = NO_FLUX;
+    }
+    assert_eq!(secretome::solver::adi_sweep_axes(&swept), vec![0, 1, 2]);
+    assert_eq!(secretome::solver::adi_sweep_axes(&closed), vec![0, 1]);
+    let dt = adi_dt(&swept);
+    // z sweep added for two steps, then dropped: the outflow through z is the evidence.
+    let (moved, _) = compare_coefficient_change(&context, &closed, &[(2, swept.clone()), (3, closed.clone())], dt, ADI);
+    assert!(moved > 1e-4, "two steps with clearance through z changed the field by only {moved:e}");
+    let (moved, _) = compare_coefficient_change(&context, &swept, &[(4, closed)], dt, ADI);
+    assert!(moved > 1e-3, "closing z changed the field by only {moved:e}");
+}
+
+/// New coefficients must come with the same grid, materials and species: anything else is a
+/// usage error on both engines, and the engines go on as before.
+#[test]
+fn set_coefficients_refuses_another_problem() {
+    let p = problem_2d();
+    let mut other_grid = problem_2d();
+    other_grid.grid.spacing = [2e-4; 3];
+    let mut other_materials = problem_2d();
+    other_materials.material_id[0] = 0; // was dermis (2)
+    let mut other_species = problem_2d();
+    other_species.species.pop();
+    let refused = [
+        (other_grid, "grid"),
+        (other_materials, "material ids"),
+        (other_species, "species"),
+        (adi(p.clone()), "scheme"),
+    ];
+    let mut cpu = CpuReference::new(&p);
+    for (q, what) in &refused {
+        match cpu.set_coefficients(q) {
+            Err(SolverError::Usage(m)) => assert!(m.contains(what), "CPU: {m}"),
+            other => panic!("CPU: a different {what} accepted: {other:?}"),
+        }
+    }
+    let Some(context) = context_for_tests("set_coefficients_refuses_another_problem") else { return };
+    let mut gpu = GpuEngine::new(&context, &p).expect("new");
+    for (q, what) in &refused {
+        match gpu.set_coefficients(q) {
+            Err(SolverError::Usage(m)) => assert!(m.contains(what), "GPU: {m}"),
+            other => panic!("GPU: a different {what} accepted: {other:?}"),
+        }
+    }
+    gpu.step(20, dt(&p)).expect("step");
+    cpu.step(20, dt(&p)).expect("step");
+    let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    assert_fields_match("after refused coefficient changes", &p, &gpu_field, &cpu_field, EXPLICIT);
 }

@@ -46,7 +46,7 @@ pub const RANNACHER_STEPS: u32 = 1;
 /// while keeping the first-order error of the start-up to a quarter step's worth.
 pub const RANNACHER_SUBSTEPS: u32 = 4;
 
-/// Parameters of every kernel. Twin of `struct Params` in `shaders/*.wgsl`.
+/// Parameters of every kernel. Twin of `struct Params` in `shaders/common.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Params {
@@ -69,7 +69,7 @@ pub struct Params {
     pub time: [f32; 4],
 }
 
-/// Diffusivity and decay of one species in one material. Twin of `struct Coef` in WGSL.
+/// Diffusivity and decay of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
 /// Indexed `species * n_materials + material`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
@@ -80,7 +80,7 @@ pub struct Coef {
     pub decay: f32,
 }
 
-/// Boundary condition of one species on one face. Twin of `struct FaceBc` in WGSL.
+/// Boundary condition of one species on one face. Twin of `struct FaceBc` in `shaders/common.wgsl`.
 /// Indexed `species * 6 + face`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
@@ -156,6 +156,30 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
         })
         .map(|a| a as u32)
         .collect()
+}
+
+/// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
+/// between steps: diffusivities, decay rates and boundary conditions (and what no engine reads
+/// after it starts: the name, initial values, schedule times). Anything else is
+/// [`SolverError::Usage`] naming what differs.
+pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), SolverError> {
+    let same_species = old.species.len() == new.species.len()
+        && old.species.iter().zip(&new.species).all(|(a, b)| a.name == b.name && a.unit == b.unit);
+    let differs = [
+        (old.grid != new.grid, "grid"),
+        (old.materials != new.materials, "materials"),
+        (old.material_id != new.material_id, "material ids"),
+        (old.schedule.scheme != new.schedule.scheme, "scheme"),
+        (!same_species, "species (number, names or units)"),
+    ];
+    match differs.iter().find(|(differ, _)| *differ) {
+        Some((_, what)) => Err(SolverError::Usage(format!(
+            "new coefficients for problem {:?} come with a different {what}; only diffusivities, decay \
+             rates and boundary conditions can change between steps (build a new engine for anything else)",
+            old.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Packs the kernel tables of a problem.

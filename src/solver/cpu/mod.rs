@@ -20,7 +20,7 @@ pub mod reduce_totals;
 
 use super::{
     Difference, Engine, EngineInfo, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals,
-    Tables, adi_sweep_axes, finish_difference, finish_totals, slot_error,
+    Tables, adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -98,6 +98,18 @@ impl CpuReference {
     /// data sharp again (a new dose), set it back to that. 0 turns the start-up off.
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
+    }
+
+    /// Replaces the diffusivities, decay rates and boundary conditions by those of `problem`
+    /// from the next step on; the field, accumulators, saved states and start-up count stay.
+    /// `problem` must be this engine's problem in everything else
+    /// ([`check_coefficient_update`]).
+    pub fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        self.tables = Tables::new(problem);
+        self.sweep_axes = adi_sweep_axes(problem);
+        self.problem = problem.clone();
+        Ok(())
     }
 
     fn explicit_step(&mut self) {

@@ -1,5 +1,9 @@
 //! The GPU engine: the WGSL kernels in `shaders/` run through wgpu.
 //!
+//! The kernels are compiled once per device into a [`GpuContext`] ([`kernels`] says how their
+//! sources are composed); every [`GpuEngine`] on that device shares it and owns only its buffers
+//! and bind groups.
+//!
 //! It solves the same discrete equations as [`crate::solver::cpu::CpuReference`], whose kernels
 //! are the CPU twins of these shaders (see [`crate::solver`] for the model and the bookkeeping),
 //! with the same [`Params`] for the same call sequence (listed in [`crate::solver::cpu`]), so the
@@ -11,7 +15,8 @@
 //! `out_comp` (one per boundary-face entry and species) are cleared on the device after each
 //! reduction; `scratch` (ADI only) holds the Thomas coefficients of the sweeps. Only the small
 //! per-workgroup partials of `reduce_totals` are read back, except when [`Engine::read_field`]
-//! asks for a whole field.
+//! asks for a whole field. The coefficient and boundary tables are written once, and again
+//! whenever [`GpuEngine::set_coefficients`] replaces them between steps.
 //!
 //! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
 //! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
@@ -21,28 +26,25 @@
 //! back to back, [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders
 //! the dispatches of a compute pass by their buffer usage, so they need no other synchronisation.
 
+pub mod context;
 pub mod device;
+pub mod kernels;
 
+pub use context::{CompiledKernel, GpuContext, context_for_tests};
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
     Difference, Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP,
-    SolverError, SpeciesTotals, Tables, adi_sweep_axes, face_entries, finish_difference, finish_totals, partial_len,
-    reduce_groups, slot_error,
+    SolverError, SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference,
+    finish_totals, partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
+use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// Steps encoded into one command buffer before it is submitted (an explicit step is one
 /// dispatch, an ADI step four to six, twice that during the start-up).
 pub const STEPS_PER_SUBMIT: u64 = 512;
-
-const DIFFUSE_EXPLICIT_WGSL: &str = include_str!("../../../shaders/diffuse_explicit.wgsl");
-const REACT_HALF_STEP_WGSL: &str = include_str!("../../../shaders/react_half_step.wgsl");
-const ADI_PREDICTOR_WGSL: &str = include_str!("../../../shaders/adi_predictor.wgsl");
-const ADI_SWEEP_WGSL: &str = include_str!("../../../shaders/adi_sweep.wgsl");
-const REDUCE_TOTALS_WGSL: &str = include_str!("../../../shaders/reduce_totals.wgsl");
-const FIELD_DIFFERENCE_WGSL: &str = include_str!("../../../shaders/field_difference.wgsl");
 
 /// Entry points of `adi_sweep.wgsl`, by axis.
 const ADI_SWEEP_ENTRY_POINTS: [&str; 3] = ["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"];
@@ -171,99 +173,6 @@ fn buffer_init(device: &wgpu::Device, label: &str, bytes: &[u8], usage: wgpu::Bu
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: &contents, usage })
 }
 
-/// How a kernel binds one buffer; must match the shader's declaration.
-#[derive(Clone, Copy)]
-enum Access {
-    /// `var<uniform>`
-    Uniform,
-    /// `var<storage, read>`
-    Read,
-    /// `var<storage, read_write>`
-    ReadWrite,
-}
-
-use Access::{Read, ReadWrite, Uniform};
-
-/// Bindings 0, 1, … of each kernel, as declared in its shader.
-const DIFFUSE_EXPLICIT_BINDINGS: &[Access] =
-    &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite, ReadWrite];
-const REACT_HALF_STEP_BINDINGS: &[Access] = &[Uniform, Read, Read, ReadWrite, ReadWrite, ReadWrite];
-const ADI_PREDICTOR_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
-const ADI_SWEEP_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite, ReadWrite, ReadWrite, ReadWrite];
-const REDUCE_TOTALS_BINDINGS: &[Access] = &[Uniform, Read, Read, Read, Read, ReadWrite];
-const FIELD_DIFFERENCE_BINDINGS: &[Access] = &[Uniform, Read, Read, ReadWrite];
-
-/// The bind group layout of a kernel, shared by all its entry points (an explicit layout, so
-/// that bind groups work with every pipeline of the same shader).
-struct Kernel {
-    bind_layout: wgpu::BindGroupLayout,
-    pipeline_layout: wgpu::PipelineLayout,
-    module: wgpu::ShaderModule,
-}
-
-impl Kernel {
-    fn new(device: &wgpu::Device, name: &str, source: &str, bindings: &[Access]) -> Kernel {
-        let entries: Vec<_> = bindings
-            .iter()
-            .enumerate()
-            .map(|(binding, access)| wgpu::BindGroupLayoutEntry {
-                binding: binding as u32,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: match access {
-                        Uniform => wgpu::BufferBindingType::Uniform,
-                        Read => wgpu::BufferBindingType::Storage { read_only: true },
-                        ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            })
-            .collect();
-        let bind_layout =
-            device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(name), entries: &entries });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(name),
-            bind_group_layouts: &[Some(&bind_layout)],
-            immediate_size: 0,
-        });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(name),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        Kernel { bind_layout, pipeline_layout, module }
-    }
-
-    fn pipeline(&self, device: &wgpu::Device, entry_point: &str) -> wgpu::ComputePipeline {
-        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry_point),
-            layout: Some(&self.pipeline_layout),
-            module: &self.module,
-            entry_point: Some(entry_point),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    }
-
-    /// A bind group of `buffers` at bindings 0, 1, … in order.
-    fn bind(&self, device: &wgpu::Device, label: &str, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<_> = buffers
-            .iter()
-            .enumerate()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding: binding as u32,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
-            layout: &self.bind_layout,
-            entries: &entries,
-        })
-    }
-}
-
 /// Maps `buffer`, waits for it, and copies its first `len` f32 values out.
 fn read_back(device: &wgpu::Device, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, SolverError> {
     let slice = buffer.slice(..(4 * len.max(1)) as u64);
@@ -286,15 +195,16 @@ fn read_back(device: &wgpu::Device, buffer: &wgpu::Buffer, len: usize) -> Result
     values
 }
 
-/// Pipelines and bind groups of the explicit scheme. `groups[i]` reads `fields[i]` and writes
-/// `fields[1 − i]`, with the full-step parameters.
+/// Pipelines (shared with the [`GpuContext`]) and bind groups of the explicit scheme. `groups[i]`
+/// reads `fields[i]` and writes `fields[1 − i]`, with the full-step parameters.
 struct ExplicitKernels {
     diffuse: wgpu::ComputePipeline,
     groups: [wgpu::BindGroup; 2],
     workgroups: [u32; 3],
 }
 
-/// Pipelines and bind groups of the ADI scheme, each bind group as `[variant][i]`: the
+/// Pipelines (shared with the [`GpuContext`]) and bind groups of the ADI scheme, each bind group
+/// as `[variant][i]`: the
 /// parameters of variant [`FULL_STEP`] or [`START_UP`], reading (or, for `react_half_step`,
 /// updating) `fields[i]` and writing `fields[1 − i]`.
 struct AdiKernels {
@@ -338,17 +248,36 @@ enum Kernels {
     Adi(AdiKernels),
 }
 
+/// The pipeline and dispatch of `adi_sweep` along each of `axes`, for a problem of `params`.
+fn sweep_dispatches(context: &GpuContext, params: &Params, axes: &[u32]) -> Vec<(wgpu::ComputePipeline, [u32; 3])> {
+    let sweep = context.kernel("adi_sweep");
+    axes.iter()
+        .map(|&axis| {
+            let lines = params.cells[3] / params.cells[axis as usize];
+            let pipeline = sweep.pipeline(ADI_SWEEP_ENTRY_POINTS[axis as usize]).clone();
+            (pipeline, [lines.div_ceil(STEP_WORKGROUP), params.counts[0], 1])
+        })
+        .collect()
+}
+
 /// Advances a [`Problem`] with the WGSL kernels on one wgpu device.
 pub struct GpuEngine {
+    /// The compiled kernels, shared with every other engine on the device.
+    context: Arc<GpuContext>,
+    /// Handles of `context.gpu.device` and `.queue`, kept for brevity.
     device: wgpu::Device,
     queue: wgpu::Queue,
-    adapter: AdapterSummary,
+    /// The problem, with the coefficients last set ([`GpuEngine::set_coefficients`]).
     problem: Problem,
     /// Host copy of the parameters; `time` is set per variant when the uniforms are written.
     params: Params,
     /// One uniform per variant ([`FULL_STEP`], [`START_UP`]), written at the start of each
     /// [`Engine::step`] call.
     params_buffers: [wgpu::Buffer; 2],
+    /// The coefficient and boundary tables ([`Tables`]), rewritten by
+    /// [`GpuEngine::set_coefficients`].
+    coef: wgpu::Buffer,
+    faces: wgpu::Buffer,
     /// The two concentration buffers; `fields[current]` holds the present state.
     fields: [wgpu::Buffer; 2],
     dec: wgpu::Buffer,
@@ -366,8 +295,6 @@ pub struct GpuEngine {
     start_up_left: u32,
     /// States saved for step-size control, allocated on first use.
     saved: [Option<SavedState>; SAVE_SLOTS],
-    /// `field_difference`, built on first use.
-    difference: Option<Kernel>,
 }
 
 /// Device copies of the state kept by [`Engine::save`], in the order of [`GpuEngine::state`].
@@ -392,12 +319,14 @@ impl GpuEngine {
         self.queue.submit([encoder.finish()]);
     }
 
-    /// Uploads `problem` to the device of `gpu`.
+    /// Uploads `problem` to the device of `context`, whose compiled kernels it shares: this
+    /// allocates buffers and bind groups and compiles nothing.
     ///
     /// Fails with [`SolverError::TooLarge`] before allocating anything when a buffer or a
     /// dispatch would exceed the adapter's limits, and with [`SolverError::Gpu`] when wgpu reports
-    /// an error while creating the buffers and pipelines.
-    pub fn new(gpu: &Gpu, problem: &Problem) -> Result<GpuEngine, SolverError> {
+    /// an error while creating the buffers and bind groups.
+    pub fn new(context: &Arc<GpuContext>, problem: &Problem) -> Result<GpuEngine, SolverError> {
+        let gpu = &context.gpu;
         let n_species = problem.species.len();
         let adi = problem.schedule.scheme == Scheme::AdiDouglas;
         let sweep_axes = adi_sweep_axes(problem);
@@ -410,7 +339,7 @@ impl GpuEngine {
             &gpu.adapter.name,
         )?;
         let device = gpu.device.clone();
-        scoped(&device, "creating the GPU engine's buffers and pipelines", || {
+        scoped(&device, "creating the GPU engine's buffers", || {
             let tables = Tables::new(problem);
             let params = tables.params;
             let initial = problem.initial_field();
@@ -423,8 +352,9 @@ impl GpuEngine {
             let params_buffers = ["params (full step)", "params (start-up half step)"]
                 .map(|label| buffer_init(&device, label, bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST));
             let material = buffer_init(&device, "material", bytemuck::cast_slice(&tables.material), U::STORAGE);
-            let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), U::STORAGE);
-            let faces = buffer_init(&device, "faces", bytemuck::cast_slice(&tables.faces), U::STORAGE);
+            let table_usage = U::STORAGE | U::COPY_DST;
+            let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), table_usage);
+            let faces = buffer_init(&device, "faces", bytemuck::cast_slice(&tables.faces), table_usage);
             let fields = [
                 buffer_init(&device, "c (ping)", bytemuck::cast_slice(&initial), field_usage),
                 buffer_init(&device, "c_next (pong)", &zeros, field_usage),
@@ -442,11 +372,10 @@ impl GpuEngine {
                 mapped_at_creation: false,
             });
 
-            let [nx, ny, nz, n_cells] = params.cells;
+            let [nx, ny, nz, _] = params.cells;
             let ns = params.counts[0];
             let per_cell = [nx.div_ceil(STEP_WORKGROUP), ny, nz * ns];
-            let reduce_kernel = Kernel::new(&device, "reduce_totals", REDUCE_TOTALS_WGSL, REDUCE_TOTALS_BINDINGS);
-            let reduce = reduce_kernel.pipeline(&device, "reduce_totals");
+            let reduce_kernel = context.kernel("reduce_totals");
             let reduce_groups = [0, 1].map(|i| {
                 let buffers = [&params_buffers[FULL_STEP], &material, &fields[i], &dec, &out, &partials];
                 reduce_kernel.bind(&device, "reduce_totals", &buffers)
@@ -457,23 +386,13 @@ impl GpuEngine {
             };
             let kernels = if adi {
                 let scratch = buffer_init(&device, "scratch", &zeros, U::STORAGE);
-                let react_kernel =
-                    Kernel::new(&device, "react_half_step", REACT_HALF_STEP_WGSL, REACT_HALF_STEP_BINDINGS);
-                let predictor_kernel =
-                    Kernel::new(&device, "adi_predictor", ADI_PREDICTOR_WGSL, ADI_PREDICTOR_BINDINGS);
-                let sweep_kernel = Kernel::new(&device, "adi_sweep", ADI_SWEEP_WGSL, ADI_SWEEP_BINDINGS);
-                let sweeps = sweep_axes
-                    .iter()
-                    .map(|&axis| {
-                        let lines = n_cells / params.cells[axis as usize];
-                        let pipeline = sweep_kernel.pipeline(&device, ADI_SWEEP_ENTRY_POINTS[axis as usize]);
-                        (pipeline, [lines.div_ceil(STEP_WORKGROUP), ns, 1])
-                    })
-                    .collect();
+                let react_kernel = context.kernel("react_half_step");
+                let predictor_kernel = context.kernel("adi_predictor");
+                let sweep_kernel = context.kernel("adi_sweep");
                 Kernels::Adi(AdiKernels {
-                    react: react_kernel.pipeline(&device, "react_half_step"),
-                    predictor: predictor_kernel.pipeline(&device, "adi_predictor"),
-                    sweeps,
+                    react: react_kernel.pipeline("react_half_step").clone(),
+                    predictor: predictor_kernel.pipeline("adi_predictor").clone(),
+                    sweeps: sweep_dispatches(context, &params, &sweep_axes),
                     react_groups: per_variant(&|p, i| {
                         let buffers = [p, &material, &coef, &fields[i], &dec, &dec_comp];
                         react_kernel.bind(&device, "react_half_step", &buffers)
@@ -490,7 +409,7 @@ impl GpuEngine {
                     workgroups: per_cell,
                 })
             } else {
-                let kernel = Kernel::new(&device, "diffuse_explicit", DIFFUSE_EXPLICIT_WGSL, DIFFUSE_EXPLICIT_BINDINGS);
+                let kernel = context.kernel("diffuse_explicit");
                 let groups = [0, 1].map(|i| {
                     let buffers = [
                         &params_buffers[FULL_STEP],
@@ -507,18 +426,20 @@ impl GpuEngine {
                     kernel.bind(&device, "diffuse_explicit", &buffers)
                 });
                 Kernels::Explicit(ExplicitKernels {
-                    diffuse: kernel.pipeline(&device, "diffuse_explicit"),
+                    diffuse: kernel.pipeline("diffuse_explicit").clone(),
                     groups,
                     workgroups: per_cell,
                 })
             };
             Ok(GpuEngine {
+                context: context.clone(),
                 device: device.clone(),
                 queue: gpu.queue.clone(),
-                adapter: gpu.adapter.clone(),
                 problem: problem.clone(),
                 params,
                 params_buffers,
+                coef,
+                faces,
                 fields,
                 dec,
                 dec_comp,
@@ -526,20 +447,65 @@ impl GpuEngine {
                 out_comp,
                 partials,
                 partials_staging,
-                reduce,
+                reduce: reduce_kernel.pipeline("reduce_totals").clone(),
                 reduce_groups,
                 kernels,
                 current: 0,
                 start_up_left: RANNACHER_STEPS,
                 saved: [None, None],
-                difference: None,
             })
         })
     }
 
+    /// Replaces the diffusivities, decay rates and boundary conditions by those of `problem`,
+    /// from the next step on, as [`CpuReference::set_coefficients`] does: the coefficient and
+    /// boundary tables ([`Tables`]) are written to the device with `write_buffer`, which wgpu
+    /// orders after the steps already submitted. Nothing else changes: not the field, the
+    /// accumulators, the saved states, or the Rannacher start-up count (set that with
+    /// [`GpuEngine::set_start_up_steps`] where the change makes the data sharp again).
+    ///
+    /// `problem` must be this engine's problem in everything else: the same grid, materials,
+    /// material ids, scheme and species (number, names, units); [`SolverError::Usage`] otherwise
+    /// ([`check_coefficient_update`]). Where a boundary
+    /// change makes the ADI scheme sweep another set of axes ([`adi_sweep_axes`]: a single-cell
+    /// axis gains or loses a boundary other than no-flux), the sweeps follow; that can fail with
+    /// [`SolverError::TooLarge`] as [`GpuEngine::new`] would.
+    ///
+    /// [`CpuReference::set_coefficients`]: crate::solver::cpu::CpuReference::set_coefficients
+    pub fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        if let Kernels::Adi(k) = &mut self.kernels {
+            let axes = adi_sweep_axes(problem);
+            let gpu = &self.context.gpu;
+            let cells = problem.grid.cells;
+            check_fits(
+                cells,
+                problem.species.len(),
+                problem.materials.len(),
+                Some(&axes),
+                &gpu.limits,
+                &gpu.adapter.name,
+            )?;
+            k.sweeps = sweep_dispatches(&self.context, &self.params, &axes);
+        }
+        let tables = Tables::new(problem);
+        scoped(&self.device, "writing the coefficient tables", || {
+            self.queue.write_buffer(&self.coef, 0, bytemuck::cast_slice(&tables.coef));
+            self.queue.write_buffer(&self.faces, 0, bytemuck::cast_slice(&tables.faces));
+            Ok(())
+        })?;
+        self.problem = problem.clone();
+        Ok(())
+    }
+
     /// The adapter this engine runs on.
     pub fn adapter(&self) -> &AdapterSummary {
-        &self.adapter
+        &self.context.gpu.adapter
+    }
+
+    /// The compiled kernels this engine runs, shared with every engine on its device.
+    pub fn context(&self) -> &Arc<GpuContext> {
+        &self.context
     }
 
     /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
@@ -651,7 +617,7 @@ impl Engine for GpuEngine {
     fn info(&self) -> EngineInfo {
         EngineInfo {
             backend: "gpu".into(),
-            device: format!("{} ({})", self.adapter.name, self.adapter.backend),
+            device: format!("{} ({})", self.adapter().name, self.adapter().backend),
             precision: "f32 fields; compensated f32 decay and outflow accumulators; f64 totals".into(),
         }
     }
@@ -767,11 +733,9 @@ impl Engine for GpuEngine {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         let (ns, groups) = (self.params.counts[0], self.params.counts[2]);
         let device = self.device.clone();
-        let kernel = self.difference.get_or_insert_with(|| {
-            Kernel::new(&device, "field_difference", FIELD_DIFFERENCE_WGSL, FIELD_DIFFERENCE_BINDINGS)
-        });
+        let kernel = self.context.kernel("field_difference");
         let partials = scoped(&device, "comparing fields", || {
-            let pipeline = kernel.pipeline(&device, "field_difference");
+            let pipeline = kernel.pipeline("field_difference");
             let partials = device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("difference partials"),
                 size: 8 * (ns * groups).max(2) as u64,
@@ -793,7 +757,7 @@ impl Engine for GpuEngine {
                     label: Some("field_difference"),
                     timestamp_writes: None,
                 });
-                pass.set_pipeline(&pipeline);
+                pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &group, &[]);
                 pass.dispatch_workgroups(groups, ns, 1);
             }
