@@ -521,7 +521,6 @@ pub struct TimeEcho {
     pub tolerance: Option<f64>,
     pub end_s: f64,
     pub stability_limit_s: f64,
-    pub steps: u64,
     #[serde(flatten)]
     pub stats: StepStats,
     pub output_times_s: Vec<f64>,
@@ -679,7 +678,6 @@ impl Summary {
                 },
                 end_s: problem.schedule.end,
                 stability_limit_s: plan.limit,
-                steps: stats.steps,
                 stats: stats.clone(),
                 output_times_s: problem.schedule.output_times.clone(),
             },

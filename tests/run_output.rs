@@ -81,3 +81,37 @@ fn run_writes_consistent_output_folder() {
     assert_eq!(released.len(), 4);
     assert!(released.windows(2).all(|w| w[1] >= w[0]), "release curve not monotone: {released:?}");
 }
+
+/// Regression: `summary.json` had `"steps"` twice in `"time"` (an echo beside the flattened step
+/// statistics), which strict JSON readers refuse; and `--backend reference` reported `"cpu"`.
+#[test]
+fn summary_json_has_each_key_once_and_names_the_reference_backend() {
+    let s = species("VEGF", &[1e-10], &[0.0], &[10.0], faces(Boundary::NoFlux, Boundary::NoFlux));
+    let mut p = line(20, 4e-4, &["gel"], |_| 0, vec![s], 60.0);
+    p.schedule.output_times = vec![60.0];
+    p.schedule.snapshot_times = vec![60.0];
+    let dir = tempfile::tempdir().unwrap();
+    let out = OutputDir::create(&dir.path().join("run"), false).unwrap();
+    run::run(&p, &mut CpuReference::new(&p), &out, &mut Silent).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap();
+    // Every object's keys, on one line each in the pretty output: no key twice at one level.
+    let mut stack: Vec<std::collections::HashSet<String>> = vec![Default::default()];
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix('"') {
+            if let Some(end) = rest.find("\":") {
+                let key = rest[..end].to_string();
+                assert!(stack.last_mut().unwrap().insert(key.clone()), "key {key:?} twice in one object");
+            }
+        }
+        if t.ends_with('{') {
+            stack.push(Default::default());
+        }
+        if t.starts_with('}') {
+            stack.pop();
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(json["time"]["steps"].as_u64().unwrap() > 0);
+    assert_eq!(json["engine"]["backend"], "reference");
+}

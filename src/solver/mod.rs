@@ -283,7 +283,7 @@ pub fn finish_totals(problem: &Problem, partials: &[f32]) -> Vec<SpeciesTotals> 
 /// What an engine is and how it computes, for reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineInfo {
-    /// `cpu-reference` or `gpu`.
+    /// `reference`, `cpu` or `gpu` (the `--backend` that selects the engine).
     pub backend: String,
     /// The adapter name for the GPU engine, the CPU description otherwise.
     pub device: String,

@@ -184,7 +184,7 @@ impl CpuReference {
 impl Engine for CpuReference {
     fn info(&self) -> EngineInfo {
         EngineInfo {
-            backend: "cpu".into(),
+            backend: "reference".into(),
             device: "CPU reference engine (kernel twins, single thread)".into(),
             precision: "f32 fields; compensated f32 decay and outflow accumulators; f64 totals".into(),
         }
