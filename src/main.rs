@@ -238,7 +238,7 @@ fn steps_text(n: u64) -> String {
 fn step_description(plan: &StepPlan) -> String {
     match (&plan.stepping, fixed_steps(plan), plan.max_step()) {
         (Stepping::Adaptive { tolerance, .. }, _, _) => {
-            format!("adaptive steps (step doubling, tolerance {})", fmt_g(*tolerance))
+            format!("adaptive steps (embedded error estimate, tolerance {})", fmt_g(*tolerance))
         }
         (_, Some(n), Some(dt)) => format!("{} steps of ≤ {} s", steps_text(n), fmt_g(dt)),
         _ => "fixed steps".into(),

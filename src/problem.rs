@@ -32,7 +32,7 @@
 //!   by the Thomas algorithm. With θ = 1/2 the scheme is second order in time (the splitting
 //!   error `θ²dt²A_xA_y(v − uⁿ)` is O(dt³) per step, and Strang splitting is second order) and
 //!   unconditionally stable; its amplification tends to −1 for modes stiff along one axis only,
-//!   so sharp data ring at large steps. The first [`crate::solver::RANNACHER_STEPS`] steps are
+//!   so sharp data ring at large steps. The first [`crate::solver::START_UP_STEPS`] steps are
 //!   therefore taken as four quarter steps each with θ = 1 (Rannacher start-up), which damps those
 //!   modes. Axes of a single cell are not swept where all their faces are no-flux
 //!   ([`crate::solver::adi_sweep_axes`]).

@@ -4,13 +4,15 @@
 //! - **fixed steps** (explicit scheme, or a user `dt`): the largest stable step times the safety
 //!   factor, or the user's step, shortened so that a whole number of equal steps lands exactly
 //!   on the output time;
-//! - **adaptive steps** (ADI scheme): step doubling. From the saved state the engine takes one
-//!   step of 2·dt, saves it, returns, and takes two steps of dt. For a second-order scheme the
-//!   local error of the two-step result is ≈ (two steps − one step) / 3; the pair is accepted when,
-//!   for every species, its root mean square over the cells stays below `tolerance` × the
-//!   species' concentration scale and its largest value below [`PEAK_FACTOR`] times that, and
-//!   the next dt is dt · clamp(0.9·(1/err)^(1/3), 0.2, 4). Steps are sized so that a whole number of
-//!   pairs lands exactly on each output time. An accepted pair costs three steps.
+//! - **adaptive steps** (ADI scheme): an embedded estimate. From the saved state the engine takes
+//!   one step, recording the rate `A uⁿ`; the step's local error is estimated from its distance
+//!   to the explicit Adams–Bashforth 2 companion built from the last two rates
+//!   ([`crate::solver::error_estimate`]). The step is accepted when, for every species, the
+//!   estimate's root mean square over the cells stays below `tolerance` × the species'
+//!   concentration scale and its largest value below [`PEAK_FACTOR`] times that; the next dt is
+//!   dt · clamp(0.9·(1/err)^(1/order), 0.2, 4). Steps are sized so that a whole number of steps
+//!   lands exactly on each output time. An accepted step costs one step and one pass over the
+//!   field; a rejected one is restored from the save and retried shorter.
 //!
 //! At every output time the engine's bookkeeping is reduced and added up here in f64; at
 //! snapshot times whole fields are read and written as `.npy`.
@@ -20,7 +22,7 @@
 
 use crate::output::{OutputDir, OutputError, encode_npy};
 use crate::problem::{DEFAULT_TOLERANCE, FACE_NAMES, Problem, Role, Scheme, TimeStep};
-use crate::solver::{Engine, EngineInfo, SolverError, SpeciesTotals};
+use crate::solver::{Engine, EngineInfo, SolverError, SpeciesTotals, error_estimate};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -133,10 +135,10 @@ impl Progress for Silent {
 pub struct StepStats {
     /// Steps that make up the solution.
     pub steps: u64,
-    /// Steps computed, counting the discarded ones of step doubling.
+    /// Steps computed, counting the ones the error control rejected.
     pub steps_computed: u64,
-    /// Step pairs rejected by the error control.
-    pub rejected_pairs: u64,
+    /// Steps rejected by the error control.
+    pub rejected_steps: u64,
     pub smallest_step_s: f64,
     pub largest_step_s: f64,
 }
@@ -157,18 +159,20 @@ impl StepStats {
 /// largest local error in any cell by `PEAK_FACTOR` times that.
 pub const PEAK_FACTOR: f64 = 10.0;
 
-/// The step-doubling controller of [`Stepping::Adaptive`].
+/// The embedded-estimate controller of [`Stepping::Adaptive`].
 struct Controller {
     tolerance: f64,
     scales: Vec<f64>,
     dt: f64,
-    /// The last pair was rejected: the next accepted one may not grow the step (Hairer &
+    /// Length of the last accepted step, whose rate the engine holds (`None` at the start).
+    previous: Option<f64>,
+    /// The last step was rejected: the next accepted one may not grow the step (Hairer &
     /// Wanner's rule; it stops the step from oscillating around the rejection threshold).
     just_rejected: bool,
 }
 
 impl Controller {
-    /// Advances from `t0` to exactly `t1` in accepted pairs of equal steps.
+    /// Advances from `t0` to exactly `t1` in accepted steps of equal length.
     fn advance(
         &mut self,
         engine: &mut dyn Engine,
@@ -180,33 +184,32 @@ impl Controller {
         let mut t = t0;
         while t1 - t > 1e-12 * t1.max(1.0) {
             let remaining = t1 - t;
-            let pairs = (remaining / (2.0 * self.dt) * (1.0 - 1e-12)).ceil().max(1.0);
-            let dt = remaining / (2.0 * pairs);
+            let steps = (remaining / self.dt * (1.0 - 1e-12)).ceil().max(1.0);
+            let dt = remaining / steps;
             engine.save(0)?;
-            engine.step(1, 2.0 * dt)?;
-            engine.save(1)?;
-            engine.restore(0)?;
-            engine.step(2, dt)?;
-            let difference = engine.difference(1)?;
-            let err = difference
+            engine.step(1, dt)?;
+            let estimate = error_estimate(dt, self.previous);
+            let local = engine.local_error(estimate.weights)?;
+            let err = local
                 .iter()
                 .zip(&self.scales)
                 .map(|(d, scale)| {
-                    (d.rms / (3.0 * self.tolerance * scale)).max(d.max / (3.0 * PEAK_FACTOR * self.tolerance * scale))
+                    let bound = self.tolerance * scale;
+                    (estimate.factor * d.rms / bound).max(estimate.factor * d.max / (PEAK_FACTOR * bound))
                 })
-                .fold(0.0, f64::max);
-            let factor = if err > 0.0 { (0.9 * err.powf(-1.0 / 3.0)).clamp(0.2, 4.0) } else { 4.0 };
+                .fold(0.0f64, f64::max);
+            let factor = if err > 0.0 { (0.9 * err.powf(-1.0 / estimate.order)).clamp(0.2, 4.0) } else { 4.0 };
             if err <= 1.0 {
-                t = if pairs <= 1.0 { t1 } else { t + 2.0 * dt };
-                stats.record(2, dt);
-                stats.steps_computed += 1;
+                t = if steps <= 1.0 { t1 } else { t + dt };
+                stats.record(1, dt);
+                self.previous = Some(dt);
                 self.dt = dt * if self.just_rejected { factor.min(1.0) } else { factor };
                 self.just_rejected = false;
                 progress.advanced(t, stats.steps);
             } else {
                 engine.restore(0)?;
-                stats.rejected_pairs += 1;
-                stats.steps_computed += 3;
+                stats.rejected_steps += 1;
+                stats.steps_computed += 1;
                 self.dt = dt * factor.min(0.5);
                 self.just_rejected = true;
                 if self.dt < 1e-12 * t1.max(1.0) {
@@ -240,7 +243,14 @@ pub fn run(
     let mut stats = StepStats::default();
     let mut controller = match plan.stepping {
         Stepping::Adaptive { tolerance, initial_dt } => {
-            Some(Controller { tolerance, scales: problem.concentration_scales(), dt: initial_dt, just_rejected: false })
+            engine.track_rates(true);
+            Some(Controller {
+                tolerance,
+                scales: problem.concentration_scales(),
+                dt: initial_dt,
+                previous: None,
+                just_rejected: false,
+            })
         }
         Stepping::Fixed(_) => None,
     };

@@ -10,8 +10,8 @@
 //! round-off whatever the scheme:
 //!
 //! - `dec`, `dec_comp` (one per cell and species, laid out like the field): amount density
-//!   removed by reactions (explicit: `k·c·dt`; ADI: `c_before − c_after` of each exact reaction
-//!   half step), in species unit;
+//!   removed by reactions (explicit: `k·c·dt`; ADI: the loss share of each implicit sweep, see
+//!   [`Stage`]), in species unit;
 //! - `out`, `out_comp` (one per boundary-face cell and species): amount per face area that left
 //!   through that face (explicit: `g·(c − c_b)·dt`; ADI: see [`cpu::adi_sweep`]), in species
 //!   unit × m. Per species there are [`face_entries`] of them, in six blocks in [`FACE_NAMES`]
@@ -36,15 +36,129 @@ pub const STEP_WORKGROUP: u32 = 64;
 /// Cells (and boundary-face entries) per workgroup of `reduce_totals`.
 pub const REDUCE_WORKGROUP: u32 = 256;
 
-/// Steps after the start that the ADI scheme takes as [`RANNACHER_SUBSTEPS`] substeps with θ = 1
-/// (Rannacher start-up), to damp the stiff modes of sharp initial data that θ = 1/2 would leave
-/// ringing.
-pub const RANNACHER_STEPS: u32 = 1;
+/// Steps after the start (and after anything that makes the data sharp again) that the ADI
+/// scheme takes as [`START_UP_SUBSTEPS`] implicit-Euler LOD substeps ([`Stage::lod`]) instead of
+/// one Douglas step.
+///
+/// The Douglas amplification factor `1 + Σa / ∏(1 − θa)` tends to 1 for modes that are stiff
+/// along two or three axes at once (for θ = ½ and θ = 1 alike), so Douglas substeps cannot damp
+/// the corner modes of a sharp depot. A product of one-dimensional backward-Euler solves,
+/// `∏ 1/(1 − a_i)`, tends to 0 for every stiff mode.
+pub const START_UP_STEPS: u32 = 1;
 
-/// Substeps (of `dt / RANNACHER_SUBSTEPS` each, θ = 1) of every Rannacher start-up step. Four
-/// quarter steps damp a mode with `dt·λ = z` by `(1 + z/4)⁻⁴` (1.5e-7 at 100× the explicit limit)
-/// while keeping the first-order error of the start-up to a quarter step's worth.
-pub const RANNACHER_SUBSTEPS: u32 = 4;
+/// Substeps (of `dt / START_UP_SUBSTEPS` each) of every start-up step. Four quarter steps damp
+/// a mode stiff along one axis with `dt·λ = z` by `(1 + z/4)⁻⁴` and one stiff along several axes
+/// by the product of such factors, while keeping the first-order error of the start-up to a
+/// quarter step's worth.
+pub const START_UP_SUBSTEPS: u32 = 4;
+
+/// One stage of the ADI family, in the delta form every engine implements:
+///
+/// ```text
+///   r       = A uⁿ                                   (diffusion, boundaries and linear loss)
+///   δ₀      = λ·dt·r
+///   (I − θ·dt·A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a uⁿ     for each swept axis a
+///   uⁿ⁺¹    = uⁿ + δ_N
+/// ```
+///
+/// `A = Σ_a A_a`: each `A_a` holds the diffusion and boundary fluxes along axis `a` and an
+/// equal share `k/N` of the first-order loss `k` (N swept axes), so the loss sits inside the
+/// implicit solves and no splitting error arises where it is stiff. Douglas is
+/// (λ, θ, μ) = (1, ½, ½), second order; implicit-Euler LOD is (0, 1, 0), first order and
+/// damping every stiff mode. Summing the stages gives the books:
+/// `uⁿ⁺¹ − uⁿ = (λ + θ − μ)·dt·A uⁿ + θ·dt·Σ_a A_a δ_a`, so each sweep books for each cell
+/// `k/N·((λ+θ−μ)·dt·u + θ·dt·δ_a)` as decayed and for each end face
+/// `(λ+θ−μ)·dt·g·(u − c_b) + θ·dt·g·δ_a` as outflow.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stage {
+    /// Length of the stage, s.
+    pub dt: f64,
+    pub lambda: f64,
+    pub theta: f64,
+    pub mu: f64,
+    /// Whether the predictor keeps `r = A uⁿ` for the error estimate (the first stage of a step).
+    pub record_rate: bool,
+}
+
+impl Stage {
+    /// One Douglas step (θ = ½): second order, the regular step.
+    pub fn douglas(dt: f64) -> Self {
+        Stage { dt, lambda: 1.0, theta: 0.5, mu: 0.5, record_rate: true }
+    }
+
+    /// One implicit-Euler LOD substep: first order, damps every stiff mode.
+    pub fn lod(dt: f64, record_rate: bool) -> Self {
+        Stage { dt, lambda: 0.0, theta: 1.0, mu: 0.0, record_rate }
+    }
+
+    /// The stages of one step of `dt`: [`START_UP_SUBSTEPS`] LOD substeps during the start-up,
+    /// else one Douglas step. The rate is recorded at the start of the step only.
+    pub fn of_step(start_up: bool, dt: f64) -> Vec<Stage> {
+        if start_up {
+            let sub = dt / START_UP_SUBSTEPS as f64;
+            (0..START_UP_SUBSTEPS).map(|i| Stage::lod(sub, i == 0)).collect()
+        } else {
+            vec![Stage::douglas(dt)]
+        }
+    }
+
+    /// `Params::time` of this stage (`track` gates the rate store).
+    pub fn time(&self, track: bool) -> [f32; 4] {
+        [self.dt as f32, self.theta as f32, 1.0, if track && self.record_rate { 1.0 } else { 0.0 }]
+    }
+
+    /// `Params::stage` of this stage with `n_swept` swept axes.
+    pub fn coefficients(&self, n_swept: usize) -> [f32; 4] {
+        let dt = self.dt;
+        [
+            (self.lambda * dt) as f32,
+            ((self.theta - self.mu) * dt) as f32,
+            ((self.lambda + self.theta - self.mu) * dt) as f32,
+            1.0 / n_swept.max(1) as f32,
+        ]
+    }
+}
+
+/// The embedded error estimate of a step of `dt` after one of `previous` s (`None` for the
+/// first step, or the first after the history was reset).
+///
+/// The companion is the explicit Adams–Bashforth 2 step from the same rates,
+/// `ũ = uⁿ + dt·((1 + ρ/2)·rⁿ − ρ/2·rⁿ⁻¹)` with `ρ = dt/previous`: it costs one stored rate per
+/// step and one pass over the field, not the extra steps of step doubling. For the trapezoidal
+/// (Douglas, θ = ½) step the local error is `−dt³·u‴/12`; AB2's is `5·dt³·u‴/12` at equal
+/// steps, so the difference `D = |uⁿ⁺¹ − ũ|` is `dt³·u‴/2` and the trapezoidal error `D/6`
+/// (Milne's device). With unequal steps the same argument gives `D·dt/(3·(dt + previous))`,
+/// taken times [`ERROR_SAFETY`]: the estimate does not see the factorisation error of ADI at
+/// material corners, which the safety factor covers (measured in `tests/sharp_depots.rs`). The
+/// first step compares with forward Euler, whose difference from any second-order step is its
+/// own local error; half of it is taken, at order 2.
+pub fn error_estimate(dt: f64, previous: Option<f64>) -> ErrorEstimate {
+    match previous {
+        Some(prev) if prev > 0.0 => {
+            let rho = dt / prev;
+            ErrorEstimate {
+                weights: [dt * (1.0 + 0.5 * rho), -dt * 0.5 * rho],
+                factor: ERROR_SAFETY * dt / (3.0 * (dt + prev)),
+                order: 3.0,
+            }
+        }
+        _ => ErrorEstimate { weights: [dt, 0.0], factor: 0.5, order: 2.0 },
+    }
+}
+
+/// Safety factor on the Milne estimate of [`error_estimate`].
+pub const ERROR_SAFETY: f64 = 4.0;
+
+/// See [`error_estimate`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ErrorEstimate {
+    /// Multipliers of the newest and the previous recorded rate (s).
+    pub weights: [f64; 2],
+    /// Turns the companion difference into the estimated local error.
+    pub factor: f64,
+    /// Order in `dt` of the estimated local error (for the step-size rule).
+    pub order: f64,
+}
 
 /// Parameters of every kernel. Twin of `struct Params` in `shaders/common.wgsl`.
 #[repr(C)]
@@ -63,13 +177,20 @@ pub struct Params {
     pub inv_h: [f32; 4],
     /// h/2 along x, y, z (m); last unused.
     pub half_h: [f32; 4],
-    /// time step of the current (sub)step `dt` (s), ADI implicitness θ (1/2, or 1 during the
-    /// Rannacher start-up; unused by the explicit scheme), 1.0 (a one the shader compiler cannot
-    /// see through, which keeps compensated sums compensated; see `compensated_add`), unused.
+    /// time step of the current stage `dt` (s), ADI implicitness θ (unused by the explicit
+    /// scheme), 1.0 (a one the shader compiler cannot see through, which keeps compensated sums
+    /// compensated; see `compensated_add`), 1.0 when the ADI predictor records the rate `A u`
+    /// for the error estimate, else 0.
     pub time: [f32; 4],
+    /// ADI stage coefficients ([`Stage::coefficients`]): λ·dt, (θ − μ)·dt, (λ + θ − μ)·dt (s),
+    /// 1/(number of swept axes).
+    pub stage: [f32; 4],
+    /// Error-estimate weights of the newest and the previous rate (s) for `local_error`
+    /// ([`ErrorEstimate::weights`]); last two unused.
+    pub error: [f32; 4],
 }
 
-/// Diffusivity and decay of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
+/// Diffusivity and first-order loss rate of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
 /// Indexed `species * n_materials + material`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
@@ -144,9 +265,10 @@ pub fn compensated_add(sum: &mut f32, comp: &mut f32, x: f32) {
 
 /// Axes the ADI scheme sweeps: every axis with more than one cell, and a single-cell axis only
 /// where some species has a boundary other than no-flux on one of its faces (elsewhere its
-/// operator is zero and the sweep would be the identity).
+/// diffusion operator is zero). At least one axis is swept, since the sweeps also solve the
+/// loss terms: a grid of one closed cell sweeps x.
 pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
-    (0..3)
+    let axes: Vec<u32> = (0..3)
         .filter(|&a| {
             problem.grid.cells[a] > 1
                 || problem
@@ -155,7 +277,8 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
                     .any(|s| s.boundaries[2 * a] != Boundary::NoFlux || s.boundaries[2 * a + 1] != Boundary::NoFlux)
         })
         .map(|a| a as u32)
-        .collect()
+        .collect();
+    if axes.is_empty() { vec![0] } else { axes }
 }
 
 /// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
@@ -205,6 +328,8 @@ impl Tables {
             inv_h: axis(|h| 1.0 / h),
             half_h: axis(|h| 0.5 * h),
             time: [0.0, 0.0, 1.0, 0.0],
+            stage: [0.0, 0.0, 0.0, 1.0],
+            error: [0.0; 4],
         };
         let mut coef = Vec::with_capacity(problem.species.len() * nm);
         let mut faces = Vec::with_capacity(problem.species.len() * 6);
@@ -317,23 +442,30 @@ pub fn slot_error(slot: usize, what: &str) -> SolverError {
 pub trait Engine {
     /// What this engine is.
     fn info(&self) -> EngineInfo;
-    /// Advances `steps` steps of `dt` seconds each of the problem's scheme.
+    /// Advances `steps` steps of `dt` seconds each of the problem's scheme (for the ADI scheme,
+    /// the [`Stage::of_step`] stages of each step).
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError>;
+    /// Whether ADI steps keep the rates `A uⁿ` that [`Engine::local_error`] needs (off by
+    /// default: a fixed-step run does not pay for the store). No effect on the explicit scheme.
+    fn track_rates(&mut self, on: bool);
     /// Totals since the previous call (or the start), then clears the accumulators.
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError>;
     /// The current field of every species, `[species][z][y][x]`, in each species' unit.
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError>;
-    /// Copies the whole state (field, accumulators, Rannacher start-up counter) into save slot
+    /// Copies the whole state (field, accumulators, start-up counter, which rate is newest) into save slot
     /// `slot` (< [`SAVE_SLOTS`]). Used by the step-size control; the first call allocates the slot.
     fn save(&mut self, slot: usize) -> Result<(), SolverError>;
     /// Returns to the state last saved in `slot`.
     fn restore(&mut self, slot: usize) -> Result<(), SolverError>;
-    /// Per species, how far the current field is from the one saved in `slot` (species unit).
-    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError>;
+    /// Per species, how far the current field is from the embedded companion of the last step,
+    /// `saved + weights[0]·r_newest + weights[1]·r_previous` (species unit), where `saved` is
+    /// the field in slot 0 (the start of the step) and the rates are the last two recorded
+    /// ([`Engine::track_rates`]); see [`error_estimate`].
+    fn local_error(&mut self, weights: [f64; 2]) -> Result<Vec<Difference>, SolverError>;
 }
 
-/// Save slots an engine offers for step-size control (step doubling needs two).
-pub const SAVE_SLOTS: usize = 2;
+/// Save slots an engine offers for step-size control (the embedded estimate needs one).
+pub const SAVE_SLOTS: usize = 1;
 
 /// The difference between two fields of one species, in its unit.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -344,7 +476,7 @@ pub struct Difference {
     pub rms: f64,
 }
 
-/// Per species, the [`Difference`] from the `field_difference` partials
+/// Per species, the [`Difference`] from the `local_error` partials
 /// (`[species][groups][max, sum of squares]`) of a field of `n_cells` cells.
 pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> Vec<Difference> {
     let groups = partials.len() / (2 * n_species.max(1));
@@ -360,8 +492,8 @@ pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> 
 
 /// Bytes an engine holds for a problem: material ids; per species four f32 fields (current,
 /// next, decay accumulator and its compensation), for the ADI scheme a fifth (the Thomas
-/// coefficients) and the two save slots of the adaptive step (field, decay accumulator and its
-/// compensation each: six more; an upper bound, since a fixed-step run allocates none); two f32 per
+/// coefficients), two rates and the save slot of the adaptive step (field, decay accumulator and
+/// its compensation: five more; an upper bound, since a fixed-step run allocates none); two f32 per
 /// boundary-face entry (outflow and its compensation, twice more per save slot); the reduce
 /// partials. The small tables are left out.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
@@ -374,7 +506,7 @@ pub fn engine_memory_bytes_for(cells: [usize; 3], n_species: usize, n_materials:
     let species = n_species as u64;
     let (fields, face_fields) = match scheme {
         Scheme::ExplicitFtcs => (4, 2),
-        Scheme::AdiDouglas => (5 + 3 * SAVE_SLOTS as u64, 2 + 2 * SAVE_SLOTS as u64),
+        Scheme::AdiDouglas => (5 + 2 + 3 * SAVE_SLOTS as u64, 2 + 2 * SAVE_SLOTS as u64),
     };
     let partials = reduce_groups(cells) as u64 * partial_len(n_materials) as u64;
     n_cells * 4 + 4 * species * (fields * n_cells + face_fields * face_entries(cells) as u64 + partials)

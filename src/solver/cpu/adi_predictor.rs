@@ -1,13 +1,14 @@
-//! The explicit predictor of the Douglas ADI scheme. Twin of `shaders/adi_predictor.wgsl`: same
-//! bindings, same index arithmetic, same operation order.
+//! The explicit predictor of an ADI stage ([`crate::solver::Stage`]). Twin of
+//! `shaders/adi_predictor.wgsl`: same bindings, same index arithmetic, same operation order.
 //!
 //! ```text
-//!   v0 = u + dt · A u,   A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b)
+//!   r  = A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b) − k u
+//!   rate = r                     (only when `time[3]` = 1: the error estimate needs it)
+//!   v0 = u + λ·dt · r
 //! ```
 //!
-//! The face rule is that of `diffuse_explicit`, without decay (reactions are split off) and
-//! without bookkeeping: what crosses a boundary face in the whole step is booked by the sweep of
-//! that face's axis ([`super::adi_sweep`]).
+//! The face rule is that of `diffuse_explicit`. No bookkeeping: what the stage removes is booked
+//! by the sweeps ([`super::adi_sweep`]).
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
 use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
@@ -21,6 +22,7 @@ pub fn adi_predictor(
     faces: &[FaceBc],
     u: &[f32],
     v: &mut [f32],
+    rate: &mut [f32],
     gid: [u32; 3],
 ) {
     let nx = params.cells[0];
@@ -38,7 +40,8 @@ pub fn adi_predictor(
     let cell = x + nx * (y + ny * z);
     let base = s * n_cells;
     let i = (base + cell) as usize;
-    let d = coef[(s * n_materials + material[cell as usize]) as usize].diffusivity;
+    let here = coef[(s * n_materials + material[cell as usize]) as usize];
+    let d = here.diffusivity;
     let c = u[i];
 
     let pos = [x, y, z];
@@ -58,5 +61,9 @@ pub fn adi_predictor(
             }
         }
     }
-    v[i] = c + params.time[0] * div;
+    let r = div - here.decay * c;
+    if params.time[3] != 0.0 {
+        rate[i] = r;
+    }
+    v[i] = c + params.stage[0] * r;
 }

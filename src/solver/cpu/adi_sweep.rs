@@ -1,30 +1,35 @@
-//! One implicit stage of the Douglas ADI scheme along one axis. Twin of `shaders/adi_sweep.wgsl`
-//! (entry points `adi_sweep_x`, `adi_sweep_y`, `adi_sweep_z`, i.e. `axis` = 0, 1, 2): same
-//! bindings, same index arithmetic, same operation order.
+//! One implicit stage of an ADI step along one axis ([`crate::solver::Stage`]). Twin of
+//! `shaders/adi_sweep.wgsl` (entry points `adi_sweep_x`, `adi_sweep_y`, `adi_sweep_z`, i.e.
+//! `axis` = 0, 1, 2): same bindings, same index arithmetic, same operation order.
 //!
-//! Stage `a` solves `(I − θ·dt·A_a) v_a = v_{a−1} − θ·dt·A_a uⁿ`. Written for the increment
-//! `δ = v_a − uⁿ`, the boundary values drop out (A_a is affine, L_a its linear part):
+//! Stage `a` solves, for the increment `δ_a = v_a − uⁿ` (the boundary values drop out of the
+//! left side: A_a is affine, L_a its linear part),
 //!
 //! ```text
-//!   (I − θ·dt·L_a) δ = v_{a−1} − uⁿ,     v_a = uⁿ + δ
+//!   (I − θ·dt·L_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a uⁿ,     v_a = uⁿ + δ_a
 //! ```
 //!
 //! On a line of `n` cells along `a`, with `w_j = D_{j−1/2}/h²`, `e_j = D_{j+1/2}/h²` (zero
-//! outside the line) and `b_j = g/h` at the two end cells (zero elsewhere), row `j` is
-//! `−θdt·w_j δ_{j−1} + (1 + θdt·(w_j + e_j + b_j)) δ_j − θdt·e_j δ_{j+1}`: strictly diagonally
-//! dominant, so the Thomas algorithm needs no pivoting. The forward sweep keeps the modified
-//! super-diagonal in `scratch` and the modified right-hand side in `v` (in place: the line
-//! reads each `v_{a−1}` before it overwrites it), the back substitution writes `v_a`.
+//! outside the line), `b_j = g/h` at the two end cells (zero elsewhere) and `r_j = k_j/N` the
+//! line's share of the first-order loss (N swept axes), row `j` is
+//! `−θdt·w_j δ_{j−1} + (1 + θdt·(w_j + e_j + b_j + r_j)) δ_j − θdt·e_j δ_{j+1}`: strictly
+//! diagonally dominant, so the Thomas algorithm needs no pivoting. The term `(θ − μ)·dt·A_a uⁿ`
+//! is computed only where `(θ − μ)·dt` is not zero (implicit-Euler LOD substeps; Douglas has
+//! θ = μ). The forward sweep keeps the modified super-diagonal in `scratch` and the modified
+//! right-hand side in `v` (in place: the line reads each `v_{a−1}` before it overwrites it), the
+//! back substitution writes `v_a`.
 //!
-//! Bookkeeping: the step is `uⁿ⁺¹ = uⁿ + dt·A uⁿ + θ·dt·Σ_a L_a (v_a − uⁿ)`. Interior faces
-//! cancel between neighbours; at the end face of a line along `a` with conductance `g`, the
-//! amount per face area the scheme removes is
+//! Bookkeeping: with `κ = (λ + θ − μ)·dt` (the `stage[2]` of the parameters), the loss share
+//! of each cell and the end faces of the line are booked as
 //!
 //! ```text
-//!   out += dt·g·(uⁿ − c_b) + θ·dt·g·(v_a − uⁿ)
+//!   dec += r_j·(κ·uⁿ + θ·dt·δ_a)
+//!   out += κ·g·(uⁿ − c_b) + θ·dt·g·δ_a
 //! ```
 //!
-//! booked by the line that owns that face entry (one writer per entry).
+//! which sum over the stages of a step to exactly what the step removed (see
+//! [`crate::solver::Stage`]). Each cell belongs to one line per axis and each face entry to one
+//! line, so every accumulator has one writer per dispatch.
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
 use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
@@ -42,6 +47,8 @@ pub fn adi_sweep(
     scratch: &mut [f32],
     out: &mut [f32],
     out_comp: &mut [f32],
+    dec: &mut [f32],
+    dec_comp: &mut [f32],
     axis: u32,
     gid: [u32; 3],
 ) {
@@ -66,6 +73,9 @@ pub fn adi_sweep(
     let base = s * n_cells;
     let dt = params.time[0];
     let theta_dt = params.time[1] * dt;
+    let explicit_dt = params.stage[1];
+    let booked_dt = params.stage[2];
+    let share = params.stage[3];
     let inv_h2 = params.inv_h2[a];
     let inv_h = params.inv_h[a];
     let bc_lo = faces[(s * 6 + 2 * axis) as usize];
@@ -77,35 +87,49 @@ pub fn adi_sweep(
     let mut west = 0.0f32;
     let mut sup_prev = 0.0f32;
     let mut rhs_prev = 0.0f32;
-    let mut d_here = coef[(s * n_materials + material[first as usize]) as usize].diffusivity;
+    let mut here = coef[(s * n_materials + material[first as usize]) as usize];
+    let mut u_west = 0.0f32;
     for j in 0..n {
         let cell = first + j * stride;
         let i = (base + cell) as usize;
+        let c = u[i];
         let mut east = 0.0f32;
-        let mut d_next = 0.0f32;
+        let mut next = Coef { diffusivity: 0.0, decay: 0.0 };
+        let mut u_east = 0.0f32;
         if j + 1 < n {
-            d_next = coef[(s * n_materials + material[(cell + stride) as usize]) as usize].diffusivity;
-            east = face_diffusivity(d_here, d_next) * inv_h2;
+            next = coef[(s * n_materials + material[(cell + stride) as usize]) as usize];
+            east = face_diffusivity(here.diffusivity, next.diffusivity) * inv_h2;
+            u_east = u[i + stride as usize];
         }
+        let loss = here.decay * share;
         let mut out_coef = 0.0f32;
+        let mut boundary_flux = 0.0f32;
         if j == 0 {
-            g_lo = boundary_conductance(bc_lo, d_here, params.half_h[a]);
+            g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
             out_coef += g_lo * inv_h;
+            boundary_flux += g_lo * inv_h * (c - bc_lo.value);
         }
         if j + 1 == n {
-            g_hi = boundary_conductance(bc_hi, d_here, params.half_h[a]);
+            g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
             out_coef += g_hi * inv_h;
+            boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+        }
+        let mut rhs = v[i] - c;
+        if explicit_dt != 0.0 {
+            let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
+            rhs += explicit_dt * a_u;
         }
         let sub = -theta_dt * west;
         let sup = -theta_dt * east;
-        let diag = 1.0 + theta_dt * (west + east + out_coef);
+        let diag = 1.0 + theta_dt * (west + east + out_coef + loss);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
-        rhs_prev = (v[i] - u[i] - sub * rhs_prev) / m;
+        rhs_prev = (rhs - sub * rhs_prev) / m;
         scratch[i] = sup_prev;
         v[i] = rhs_prev;
         west = east;
-        d_here = d_next;
+        here = next;
+        u_west = c;
     }
 
     // Back substitution and the end faces' books.
@@ -117,13 +141,25 @@ pub fn adi_sweep(
         delta = v[i] - scratch[i] * delta;
         let c = u[i];
         v[i] = c + delta;
+        let loss = coef[(s * n_materials + material[(first + j * stride) as usize]) as usize].decay * share;
+        if loss != 0.0 {
+            compensated_add(&mut dec[i], &mut dec_comp[i], loss * (booked_dt * c + theta_dt * delta));
+        }
         if j + 1 == n {
             let e = (entries + face_offset(params, 2 * axis + 1)) as usize;
-            compensated_add(&mut out[e], &mut out_comp[e], dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta);
+            compensated_add(
+                &mut out[e],
+                &mut out_comp[e],
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta,
+            );
         }
         if j == 0 {
             let e = (entries + face_offset(params, 2 * axis)) as usize;
-            compensated_add(&mut out[e], &mut out_comp[e], dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta);
+            compensated_add(
+                &mut out[e],
+                &mut out_comp[e],
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta,
+            );
         }
     }
 }

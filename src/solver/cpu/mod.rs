@@ -7,20 +7,24 @@
 //! One step of each scheme, as the GPU engine dispatches it:
 //!
 //! - explicit: `diffuse_explicit` (c → c_next), swap;
-//! - ADI: `react_half_step` (c, in place), `adi_predictor` (c → c_next), `adi_sweep` along each
-//!   axis of [`adi_sweep_axes`] (c, c_next, scratch), swap, `react_half_step` (c). While the
-//!   Rannacher start-up lasts, a step is two such steps of `dt/2` with θ = 1.
+//! - ADI, per [`Stage`] of the step ([`Stage::of_step`]: one Douglas stage, or
+//!   [`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD stages while the start-up lasts):
+//!   `adi_predictor` (c → c_next, and the rate when recording), `adi_sweep` along each axis of
+//!   [`adi_sweep_axes`] (c, c_next, scratch, books), swap.
+//!
+//! For the error estimate the engine keeps two rates, `rate[newest]` and `rate[1 − newest]`; a
+//! recording predictor writes the older one and `newest` flips. `save`/`restore` keep `newest`
+//! only: after a restore, the rate written by the rejected step is the one the retry overwrites.
 
 pub mod adi_predictor;
 pub mod adi_sweep;
 pub mod diffuse_explicit;
-pub mod field_difference;
-pub mod react_half_step;
+pub mod local_error;
 pub mod reduce_totals;
 
 use super::{
-    Difference, Engine, EngineInfo, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError, SpeciesTotals,
-    Tables, adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
+    Difference, Engine, EngineInfo, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
+    adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -40,8 +44,12 @@ pub struct CpuReference {
     scratch: Vec<f32>,
     /// Axes the ADI scheme sweeps.
     sweep_axes: Vec<u32>,
-    /// Steps still to be taken as Rannacher start-up (ADI only).
+    /// Steps still to be taken as start-up (ADI only).
     start_up_left: u32,
+    /// The two recorded rates `A u` (ADI with rate tracking; else empty), and which is newest.
+    rate: [Vec<f32>; 2],
+    newest: usize,
+    track_rates: bool,
     /// States saved for step-size control.
     saved: [Option<Saved>; SAVE_SLOTS],
 }
@@ -68,6 +76,7 @@ struct Saved {
     out: Vec<f32>,
     out_comp: Vec<f32>,
     start_up_left: u32,
+    newest: usize,
 }
 
 impl CpuReference {
@@ -88,14 +97,18 @@ impl CpuReference {
             out_comp: vec![0.0; n_out],
             scratch: if adi { vec![0.0; n] } else { Vec::new() },
             sweep_axes: adi_sweep_axes(problem),
-            start_up_left: RANNACHER_STEPS,
-            saved: [None, None],
+            start_up_left: START_UP_STEPS,
+            rate: [Vec::new(), Vec::new()],
+            newest: 0,
+            track_rates: false,
+            saved: [None],
         }
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
-    /// θ = 1 each). A new engine starts with [`RANNACHER_STEPS`]; after anything that makes the
-    /// data sharp again (a new dose), set it back to that. 0 turns the start-up off.
+    /// Sets how many of the next ADI steps are taken as start-up
+    /// ([`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD substeps each). A new engine
+    /// starts with [`START_UP_STEPS`]; after anything that makes the data sharp again (a new
+    /// dose), set it back to that. 0 turns the start-up off.
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
     }
@@ -132,29 +145,29 @@ impl CpuReference {
         std::mem::swap(&mut self.c, &mut self.c_next);
     }
 
-    fn react_half_step(&mut self) {
+    /// One ADI stage with the parameters already set.
+    fn adi_stage(&mut self) {
+        let n_cells = self.tables.params.cells[3];
+        let ns = self.tables.params.counts[0];
+        let recording = self.tables.params.time[3] != 0.0;
+        if recording {
+            self.newest = 1 - self.newest;
+        }
         let t = &self.tables;
+        let rate = &mut self.rate[self.newest];
+        let mut unused = Vec::new();
+        let rate = if recording { rate } else { &mut unused };
         for_each_cell_invocation(&t.params, |gid| {
-            react_half_step::react_half_step(
+            adi_predictor::adi_predictor(
                 &t.params,
                 &t.material,
                 &t.coef,
-                &mut self.c,
-                &mut self.dec,
-                &mut self.dec_comp,
+                &t.faces,
+                &self.c,
+                &mut self.c_next,
+                rate,
                 gid,
             )
-        });
-    }
-
-    /// One Douglas ADI step with the `dt` and θ in the parameters.
-    fn adi_step(&mut self) {
-        self.react_half_step();
-        let n_cells = self.tables.params.cells[3];
-        let ns = self.tables.params.counts[0];
-        let t = &self.tables;
-        for_each_cell_invocation(&t.params, |gid| {
-            adi_predictor::adi_predictor(&t.params, &t.material, &t.coef, &t.faces, &self.c, &mut self.c_next, gid)
         });
         for &axis in &self.sweep_axes {
             let lines = n_cells / t.params.cells[axis as usize];
@@ -170,6 +183,8 @@ impl CpuReference {
                         &mut self.scratch,
                         &mut self.out,
                         &mut self.out_comp,
+                        &mut self.dec,
+                        &mut self.dec_comp,
                         axis,
                         [line, s, 0],
                     );
@@ -177,7 +192,6 @@ impl CpuReference {
             }
         }
         std::mem::swap(&mut self.c, &mut self.c_next);
-        self.react_half_step();
     }
 }
 
@@ -198,16 +212,15 @@ impl Engine for CpuReference {
                     self.tables.params.time = [dt as f32, 0.0, 1.0, 0.0];
                     self.explicit_step();
                 }
-                Scheme::AdiDouglas if self.start_up_left > 0 => {
-                    self.tables.params.time = [(dt / RANNACHER_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
-                    for _ in 0..RANNACHER_SUBSTEPS {
-                        self.adi_step();
-                    }
-                    self.start_up_left -= 1;
-                }
                 Scheme::AdiDouglas => {
-                    self.tables.params.time = [dt as f32, 0.5, 1.0, 0.0];
-                    self.adi_step();
+                    let start_up = self.start_up_left > 0;
+                    let n_swept = self.sweep_axes.len();
+                    for stage in Stage::of_step(start_up, dt) {
+                        self.tables.params.time = stage.time(self.track_rates);
+                        self.tables.params.stage = stage.coefficients(n_swept);
+                        self.adi_stage();
+                    }
+                    self.start_up_left = self.start_up_left.saturating_sub(1);
                 }
             }
         }
@@ -239,6 +252,14 @@ impl Engine for CpuReference {
         Ok(finish_totals(&self.problem, &partials))
     }
 
+    fn track_rates(&mut self, on: bool) {
+        self.track_rates = on;
+        let n = if on && self.problem.schedule.scheme == Scheme::AdiDouglas { self.c.len() } else { 0 };
+        for r in &mut self.rate {
+            r.resize(n, 0.0);
+        }
+    }
+
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
         Ok(self.c.clone())
     }
@@ -252,6 +273,7 @@ impl Engine for CpuReference {
             out: self.out.clone(),
             out_comp: self.out_comp.clone(),
             start_up_left: self.start_up_left,
+            newest: self.newest,
         });
         Ok(())
     }
@@ -264,17 +286,25 @@ impl Engine for CpuReference {
         self.out.copy_from_slice(&saved.out);
         self.out_comp.copy_from_slice(&saved.out_comp);
         self.start_up_left = saved.start_up_left;
+        self.newest = saved.newest;
         Ok(())
     }
 
-    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
-        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
-        let params = &self.tables.params;
+    fn local_error(&mut self, weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
+        let saved = self.saved[0].as_ref().ok_or_else(|| slot_error(0, "is empty"))?;
+        if self.rate[0].is_empty() {
+            return Err(SolverError::Usage(
+                "local_error needs rate tracking (track_rates(true)) and the ADI scheme".into(),
+            ));
+        }
+        let mut params = self.tables.params;
+        params.error = [weights[0] as f32, weights[1] as f32, 0.0, 0.0];
         let (ns, groups) = (params.counts[0], params.counts[2]);
         let mut partials = vec![0.0f32; (2 * ns * groups) as usize];
+        let (new, old) = (&self.rate[self.newest], &self.rate[1 - self.newest]);
         for s in 0..ns {
             for w in 0..groups {
-                field_difference::field_difference(params, &self.c, &saved.c, &mut partials, [w, s]);
+                local_error::local_error(&params, &self.c, &saved.c, new, old, &mut partials, [w, s]);
             }
         }
         Ok(finish_difference(ns as usize, params.cells[3] as usize, &partials))

@@ -12,7 +12,7 @@
 //!
 //! with the same face rule (harmonic-mean face diffusivity, boundary conductance
 //! `g = 1/(1/rate + h/2D)`), the same Rannacher start-up (the first
-//! [`RANNACHER_STEPS`] steps as [`RANNACHER_SUBSTEPS`] substeps with θ = 1) and the same axes swept
+//! [`START_UP_STEPS`] steps as [`START_UP_SUBSTEPS`] substeps with θ = 1) and the same axes swept
 //! ([`adi_sweep_axes`]).
 //!
 //! # Design
@@ -93,8 +93,8 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    Difference, Engine, EngineInfo, FaceBc, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, SolverError,
-    SpeciesTotals, Tables, adi_sweep_axes, slot_error,
+    Difference, Engine, EngineInfo, FaceBc, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, SolverError, SpeciesTotals,
+    Tables, adi_sweep_axes, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -340,15 +340,15 @@ impl CpuFast {
             block_rows,
             decayed: vec![vec![0.0; nm]; ns],
             outflow: vec![[0.0; 6]; ns],
-            start_up_left: RANNACHER_STEPS,
+            start_up_left: START_UP_STEPS,
             cache_budget: CACHE_BUDGET,
-            saved: [None, None],
+            saved: [None],
             lay,
         })
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
-    /// θ = 1 each). A new engine starts with [`RANNACHER_STEPS`]; 0 turns the start-up off. As
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`START_UP_SUBSTEPS`] substeps with
+    /// θ = 1 each). A new engine starts with [`START_UP_STEPS`]; 0 turns the start-up off. As
     /// [`crate::solver::cpu::CpuReference::set_start_up_steps`].
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
@@ -482,8 +482,8 @@ impl Engine for CpuFast {
             match self.problem.schedule.scheme {
                 Scheme::ExplicitFtcs => self.explicit_step(dt as f32),
                 Scheme::AdiDouglas if self.start_up_left > 0 => {
-                    let sub = (dt / RANNACHER_SUBSTEPS as f64) as f32;
-                    for _ in 0..RANNACHER_SUBSTEPS {
+                    let sub = (dt / START_UP_SUBSTEPS as f64) as f32;
+                    for _ in 0..START_UP_SUBSTEPS {
                         self.adi_step(sub, 1.0);
                     }
                     self.start_up_left -= 1;
@@ -590,21 +590,9 @@ impl Engine for CpuFast {
         Ok(())
     }
 
-    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
-        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
-        let n = self.lay.cells.iter().product::<usize>();
-        let (c, old) = (&self.c, &saved.c);
-        Ok(self.pool.install(|| {
-            c.par_chunks(n)
-                .zip(old.par_chunks(n))
-                .map(|(a, b)| {
-                    let (max, squares) = a.iter().zip(b).fold((0.0f32, 0.0f64), |(m, q), (x, y)| {
-                        let d = (x - y).abs();
-                        (m.max(d), q + (d as f64) * (d as f64))
-                    });
-                    Difference { max: max as f64, rms: (squares / n as f64).sqrt() }
-                })
-                .collect()
-        }))
+    fn track_rates(&mut self, _on: bool) {}
+
+    fn local_error(&mut self, _weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
+        Err(SolverError::Usage("local_error is not ported to this engine yet".into()))
     }
 }

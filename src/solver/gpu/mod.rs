@@ -20,7 +20,7 @@
 //!
 //! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
 //! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
-//! `[dt/RANNACHER_SUBSTEPS, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
+//! `[dt/START_UP_SUBSTEPS, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
 //! submission, so each variant has a uniform buffer of its own and every bind group exists once
 //! per variant. All steps of one [`Engine::step`] call, start-up steps included, are then encoded
 //! back to back, [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders
@@ -34,9 +34,9 @@ pub use context::{CompiledKernel, GpuContext, context_for_tests};
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Difference, Engine, EngineInfo, Params, RANNACHER_STEPS, RANNACHER_SUBSTEPS, SAVE_SLOTS, STEP_WORKGROUP,
-    SolverError, SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference,
-    finish_totals, partial_len, reduce_groups, slot_error,
+    Difference, Engine, EngineInfo, Params, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, STEP_WORKGROUP, SolverError,
+    SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference, finish_totals,
+    partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use std::sync::Arc;
@@ -451,8 +451,8 @@ impl GpuEngine {
                 reduce_groups,
                 kernels,
                 current: 0,
-                start_up_left: RANNACHER_STEPS,
-                saved: [None, None],
+                start_up_left: START_UP_STEPS,
+                saved: [None],
             })
         })
     }
@@ -508,9 +508,9 @@ impl GpuEngine {
         &self.context
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`RANNACHER_SUBSTEPS`] substeps with
+    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`START_UP_SUBSTEPS`] substeps with
     /// θ = 1 each), as [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
-    /// starts with [`RANNACHER_STEPS`]; 0 turns the start-up off. No effect on the explicit
+    /// starts with [`START_UP_STEPS`]; 0 turns the start-up off. No effect on the explicit
     /// scheme.
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
@@ -528,7 +528,7 @@ impl GpuEngine {
         };
         let mut times = [[0.0; 4]; 2];
         times[FULL_STEP] = full;
-        times[START_UP] = [(dt / RANNACHER_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
+        times[START_UP] = [(dt / START_UP_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
         times
     }
 
@@ -600,7 +600,7 @@ impl GpuEngine {
             Kernels::Adi(k) => {
                 for _ in 0..steps {
                     if self.start_up_left > 0 {
-                        for _ in 0..RANNACHER_SUBSTEPS {
+                        for _ in 0..START_UP_SUBSTEPS {
                             self.current = k.encode_step(pass, START_UP, self.current);
                         }
                         self.start_up_left -= 1;
@@ -729,43 +729,10 @@ impl Engine for GpuEngine {
         Ok(())
     }
 
-    fn difference(&mut self, slot: usize) -> Result<Vec<Difference>, SolverError> {
-        let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
-        let (ns, groups) = (self.params.counts[0], self.params.counts[2]);
-        let device = self.device.clone();
-        let kernel = self.context.kernel("field_difference");
-        let partials = scoped(&device, "comparing fields", || {
-            let pipeline = kernel.pipeline("field_difference");
-            let partials = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("difference partials"),
-                size: 8 * (ns * groups).max(2) as u64,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
-                mapped_at_creation: false,
-            });
-            let staging = device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("difference staging"),
-                size: partials.size(),
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            });
-            let buffers = [&self.params_buffers[FULL_STEP], &self.fields[self.current], &saved.buffers[0], &partials];
-            let group = kernel.bind(&device, "field_difference", &buffers);
-            let mut encoder =
-                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("field_difference") });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("field_difference"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, &group, &[]);
-                pass.dispatch_workgroups(groups, ns, 1);
-            }
-            encoder.copy_buffer_to_buffer(&partials, 0, &staging, 0, partials.size());
-            self.queue.submit([encoder.finish()]);
-            read_back(&device, &staging, (2 * ns * groups) as usize)
-        })?;
-        Ok(finish_difference(ns as usize, self.params.cells[3] as usize, &partials))
+    fn track_rates(&mut self, _on: bool) {}
+
+    fn local_error(&mut self, _weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
+        Err(SolverError::Usage("local_error is not ported to this engine yet".into()))
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {

@@ -1,18 +1,28 @@
-//! Largest |c − saved| and sum of (c − saved)² per workgroup of 256 cells, for step-size control
-//! by step doubling. Twin of `shaders/field_difference.wgsl`.
+//! Largest |c − ũ| and sum of (c − ũ)² per workgroup of 256 cells, where
+//! `ũ = saved + e₀·rate_new + e₁·rate_old` is the embedded companion of the last step
+//! ([`crate::solver::error_estimate`]; `e` = `params.error`). Twin of `shaders/local_error.wgsl`.
 
 use crate::solver::{Params, REDUCE_WORKGROUP};
 
 /// Writes the maximum of workgroup `w` of species `s` (`workgroup_id = (w, s)` in the shader) to
 /// `partials[2·(s·groups + w)]` and its sum of squares to the entry after it.
-pub fn field_difference(params: &Params, c: &[f32], saved: &[f32], partials: &mut [f32], workgroup_id: [u32; 2]) {
+pub fn local_error(
+    params: &Params,
+    c: &[f32],
+    saved: &[f32],
+    rate_new: &[f32],
+    rate_old: &[f32],
+    partials: &mut [f32],
+    workgroup_id: [u32; 2],
+) {
     let [w, s] = workgroup_id;
     let mut values = [0.0f32; REDUCE_WORKGROUP as usize];
     for (lane, v) in values.iter_mut().enumerate() {
         let cell = w * REDUCE_WORKGROUP + lane as u32;
         if cell < params.cells[3] {
             let i = (s * params.cells[3] + cell) as usize;
-            *v = (c[i] - saved[i]).abs();
+            let companion = saved[i] + params.error[0] * rate_new[i] + params.error[1] * rate_old[i];
+            *v = (c[i] - companion).abs();
         }
     }
     let out = (2 * (s * params.counts[2] + w)) as usize;
