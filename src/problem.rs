@@ -191,8 +191,8 @@ pub enum TimeStep {
     /// A step given by the user, in seconds (the explicit scheme checks it against the stability
     /// limit; the ADI scheme has none).
     Fixed { dt: f64 },
-    /// ADI scheme: the step adapts so that the local error of each step, estimated by step
-    /// doubling, stays below `tolerance` × the species' concentration scale (its largest initial
+    /// ADI scheme: the step adapts so that the local error of each step, estimated by the
+    /// embedded companion of [`crate::solver::error_estimate`], stays below `tolerance` × the species' concentration scale (its largest initial
     /// or boundary concentration).
     Adaptive { tolerance: f64 },
 }

@@ -455,7 +455,10 @@ pub trait Engine {
     /// Copies the whole state (field, accumulators, start-up counter, which rate is newest) into save slot
     /// `slot` (< [`SAVE_SLOTS`]). Used by the step-size control; the first call allocates the slot.
     fn save(&mut self, slot: usize) -> Result<(), SolverError>;
-    /// Returns to the state last saved in `slot`.
+    /// Returns to the state last saved in `slot`. The rate history of the error estimate comes
+    /// back with it when one step was taken since the save (a rejected step, as the step
+    /// control takes them): the save keeps only which rate is newest, and that step overwrote
+    /// only the older one.
     fn restore(&mut self, slot: usize) -> Result<(), SolverError>;
     /// Per species, how far the current field is from the embedded companion of the last step,
     /// `saved + weights[0]·r_newest + weights[1]·r_previous` (species unit), where `saved` is

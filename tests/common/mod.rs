@@ -4,6 +4,8 @@
 use secretome::problem::*;
 use secretome::solver::Engine;
 
+pub mod engines;
+
 /// Concentration unit used by the test problems: ng/mL.
 pub fn ng_per_ml() -> ConcentrationUnit {
     ConcentrationUnit { text: "ng/mL".into(), amount_text: "ng".into(), si: 1e-9 / 1e-6 * 1e-3, volume_si: 1e-6 }
