@@ -1,10 +1,12 @@
-// The explicit predictor of the Douglas ADI scheme.
+// The explicit predictor of an ADI stage (Stage in src/solver/mod.rs).
 // Twin of src/solver/cpu/adi_predictor.rs: same bindings, index arithmetic and operation order.
 //
-//   v0 = u + dt * A u,   A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b)
+//   r    = A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b) - k u
+//   rate = r                 (only when params.time.w != 0: the error estimate needs it)
+//   v0   = u + lambda dt r   (lambda dt = params.stage.x)
 //
-// The face rule of diffuse_explicit, without decay and without bookkeeping (the sweeps book the
-// boundary faces).
+// The face rule of diffuse_explicit, without bookkeeping: what the stage removes is booked by the
+// sweeps (adi_sweep.wgsl).
 // Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species); gid = (x, y, z + nz * species).
 //
 // The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
@@ -16,6 +18,7 @@
 @group(0) @binding(3) var<storage, read> faces: array<FaceBc>;
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(6) var<storage, read_write> rate: array<f32>;
 
 @compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -34,7 +37,8 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cell = x + nx * (y + ny * z);
     let base = s * n_cells;
     let i = base + cell;
-    let d = coef[s * n_materials + material[cell]].diffusivity;
+    let here = coef[s * n_materials + material[cell]];
+    let d = here.diffusivity;
     let c = u[i];
 
     let pos = vec3<u32>(x, y, z);
@@ -64,5 +68,9 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
     }
-    v[i] = c + params.time.x * div;
+    let r = div - here.decay * c;
+    if (params.time.w != 0.0) {
+        rate[i] = r;
+    }
+    v[i] = c + params.stage.x * r;
 }

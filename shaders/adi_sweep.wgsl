@@ -1,9 +1,16 @@
-// One implicit stage of the Douglas ADI scheme along one axis, one invocation per grid line.
-// Twin of src/solver/cpu/adi_sweep.rs (entry points adi_sweep_x, adi_sweep_y, adi_sweep_z are its
-// axis = 0, 1, 2): same bindings, index arithmetic and operation order.
+// One implicit stage of an ADI step along one axis (Stage in src/solver/mod.rs), one invocation
+// per grid line. Twin of src/solver/cpu/adi_sweep.rs (entry points adi_sweep_x, adi_sweep_y,
+// adi_sweep_z are its axis = 0, 1, 2): same bindings, index arithmetic and operation order.
 //
-//   (I - theta dt L_a) delta = v_{a-1} - u,   v_a = u + delta       (Thomas algorithm per line)
-//   out += dt g (u - c_b) + theta dt g delta                         (at each end face of the line)
+//   (I - theta dt L_a) delta = (v_{a-1} - u) + (theta - mu) dt A_a u,   v_a = u + delta
+//
+// per line by the Thomas algorithm; L_a holds the diffusion and boundary conductances along the
+// axis and the line's share k/N of the first-order loss (N swept axes, 1/N = params.stage.w).
+// The term (theta - mu) dt A_a u (params.stage.y) is computed only where it is not zero.
+// With kappa = (lambda + theta - mu) dt (params.stage.z), the books:
+//
+//   dec += k/N (kappa u + theta dt delta)                (each cell with loss; compensated)
+//   out += kappa g (u - c_b) + theta dt g delta          (at each end face of the line)
 //
 // The forward sweep keeps the modified super-diagonal in `scratch` and the modified right-hand
 // side in `v` (in place), the back substitution writes v_a.
@@ -22,12 +29,21 @@
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(7) var<storage, read_write> out: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out_comp: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dec: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dec_comp: array<f32>;
 
 // Books `x` into the compensated pair (out[e], out_comp[e]); `params.time.z` is the opaque 1.0.
 fn add_outflow(e: u32, x: f32) {
     let next = compensated_add(Compensated(out[e], out_comp[e]), x, params.time.z);
     out[e] = next.sum;
     out_comp[e] = next.comp;
+}
+
+// Books `x` into the compensated pair (dec[i], dec_comp[i]); `params.time.z` is the opaque 1.0.
+fn add_decayed(i: u32, x: f32) {
+    let next = compensated_add(Compensated(dec[i], dec_comp[i]), x, params.time.z);
+    dec[i] = next.sum;
+    dec_comp[i] = next.comp;
 }
 
 fn adi_sweep(axis: u32, gid: vec3<u32>) {
@@ -52,6 +68,9 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
     let base = s * n_cells;
     let dt = params.time.x;
     let theta_dt = params.time.y * dt;
+    let explicit_dt = params.stage.y;
+    let booked_dt = params.stage.z;
+    let share = params.stage.w;
     let inv_h2 = params.inv_h2[a];
     let inv_h = params.inv_h[a];
     let bc_lo = faces[s * 6u + 2u * axis];
@@ -63,38 +82,52 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
     var west = 0.0;
     var sup_prev = 0.0;
     var rhs_prev = 0.0;
-    var d_here = coef[s * n_materials + material[first]].diffusivity;
+    var here = coef[s * n_materials + material[first]];
+    var u_west = 0.0;
     for (var j = 0u; j < n; j++) {
         let cell = first + j * stride;
         let i = base + cell;
+        let c = u[i];
         var east = 0.0;
-        var d_next = 0.0;
+        var next = Coef(0.0, 0.0);
+        var u_east = 0.0;
         if (j + 1u < n) {
-            d_next = coef[s * n_materials + material[cell + stride]].diffusivity;
-            east = face_diffusivity(d_here, d_next) * inv_h2;
+            next = coef[s * n_materials + material[cell + stride]];
+            east = face_diffusivity(here.diffusivity, next.diffusivity) * inv_h2;
+            u_east = u[i + stride];
         }
+        let loss = here.decay * share;
         var out_coef = 0.0;
+        var boundary_flux = 0.0;
         if (j == 0u) {
-            g_lo = boundary_conductance(bc_lo, d_here, params.half_h[a]);
+            g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
             out_coef += g_lo * inv_h;
+            boundary_flux += g_lo * inv_h * (c - bc_lo.value);
         }
         if (j + 1u == n) {
-            g_hi = boundary_conductance(bc_hi, d_here, params.half_h[a]);
+            g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
             out_coef += g_hi * inv_h;
+            boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+        }
+        var rhs = v[i] - c;
+        if (explicit_dt != 0.0) {
+            let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
+            rhs += explicit_dt * a_u;
         }
         let sub = -theta_dt * west;
         let sup = -theta_dt * east;
-        let diag = 1.0 + theta_dt * (west + east + out_coef);
+        let diag = 1.0 + theta_dt * (west + east + out_coef + loss);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
-        rhs_prev = (v[i] - u[i] - sub * rhs_prev) / m;
+        rhs_prev = (rhs - sub * rhs_prev) / m;
         scratch[i] = sup_prev;
         v[i] = rhs_prev;
         west = east;
-        d_here = d_next;
+        here = next;
+        u_west = c;
     }
 
-    // Back substitution and the end faces' books.
+    // Back substitution and the books of the line's cells and end faces.
     let entries = s * params.face_entries.x + line;
     var delta = 0.0;
     for (var k = 0u; k < n; k++) {
@@ -103,11 +136,21 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
         delta = v[i] - scratch[i] * delta;
         let c = u[i];
         v[i] = c + delta;
+        let loss = coef[s * n_materials + material[first + j * stride]].decay * share;
+        if (loss != 0.0) {
+            add_decayed(i, loss * (booked_dt * c + theta_dt * delta));
+        }
         if (j + 1u == n) {
-            add_outflow(entries + face_offset(params, 2u * axis + 1u), dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta);
+            add_outflow(
+                entries + face_offset(params, 2u * axis + 1u),
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta,
+            );
         }
         if (j == 0u) {
-            add_outflow(entries + face_offset(params, 2u * axis), dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta);
+            add_outflow(
+                entries + face_offset(params, 2u * axis),
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta,
+            );
         }
     }
 }

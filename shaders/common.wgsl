@@ -20,7 +20,11 @@ struct Params {
     inv_h2: vec4<f32>,        // 1/h^2 per axis (1/m^2)
     inv_h: vec4<f32>,         // 1/h per axis (1/m)
     half_h: vec4<f32>,        // h/2 per axis (m)
-    time: vec4<f32>,          // dt of this (sub)step (s), ADI theta, opaque 1.0, -
+    time: vec4<f32>,          // dt of this stage (s), ADI theta, opaque 1.0, 1.0 when the ADI
+                              // predictor records the rate A u for the error estimate (else 0)
+    stage: vec4<f32>,         // ADI stage coefficients: lambda dt, (theta - mu) dt,
+                              // (lambda + theta - mu) dt (s), 1 / number of swept axes
+    error: vec4<f32>,         // local_error weights of the newest and the previous rate (s), -, -
 }
 
 // Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.

@@ -14,15 +14,22 @@ use std::f64::consts::PI;
 const D: f64 = 1e-10; // 100 µm²/s
 
 /// Every shader, composed with `shaders/common.wgsl` as the GPU engine compiles it, parses and
-/// validates, and its parameter structs have the Rust twins' sizes.
+/// validates, and its parameter structs have the Rust twins' sizes; `Params` carries the ADI
+/// stage coefficients and the error weights. The ADI kernels are the predictor, the sweeps and
+/// `local_error` (the loss is solved inside the sweeps: no separate reaction kernel).
 #[test]
 fn shaders_validate_and_structs_match_their_rust_twins() {
     let shaders = secretome::solver::gpu::kernels::KERNELS.map(|k| (k.name, k.source));
+    let names: Vec<&str> = shaders.iter().map(|(name, _)| *name).collect();
+    for kernel in ["adi_predictor", "adi_sweep", "local_error"] {
+        assert!(names.contains(&kernel), "no kernel {kernel} in {names:?}");
+    }
     let sizes = [
         ("Params", std::mem::size_of::<Params>()),
         ("Coef", std::mem::size_of::<Coef>()),
         ("FaceBc", std::mem::size_of::<FaceBc>()),
     ];
+    let params_fields = ["cells", "counts", "face_entries", "inv_h2", "inv_h", "half_h", "time", "stage", "error"];
     for (name, source) in shaders {
         let module = naga::front::wgsl::parse_str(source)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
@@ -36,6 +43,10 @@ fn shaders_validate_and_structs_match_their_rust_twins() {
             if let Some((_, size)) = sizes.iter().find(|(n, _)| ty.name.as_deref() == Some(n)) {
                 assert_eq!(layouter[handle].size as usize, *size, "{name}.wgsl: struct {:?}", ty.name);
                 seen += 1;
+            }
+            if let (Some("Params"), naga::TypeInner::Struct { members, .. }) = (ty.name.as_deref(), &ty.inner) {
+                let fields: Vec<_> = members.iter().map(|m| m.name.as_deref().unwrap_or("")).collect();
+                assert_eq!(fields, params_fields, "{name}.wgsl: fields of Params");
             }
         }
         assert!(seen >= 1, "{name}.wgsl declares none of the shared structs");

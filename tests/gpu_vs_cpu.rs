@@ -10,10 +10,9 @@
 //!
 //! - Explicit scheme ([`EXPLICIT`]): both engines use the same f32 operation order, and on
 //!   lavapipe agree bit for bit; real GPUs may fuse multiply-adds, hence rtol 1e-5.
-//! - ADI scheme ([`ADI`]): the same operation order too, but `react_half_step` takes an `exp`,
-//!   whose last bits WGSL leaves to the implementation, and each Thomas solve spreads a
+//! - ADI scheme ([`ADI`]): the same operation order too, but each Thomas solve spreads a
 //!   difference in one cell along its line. Measured on lavapipe (LLVM 15) at 20× the explicit
-//!   step, through the Rannacher start-up and beyond: see the constant.
+//!   step, through the implicit-Euler LOD start-up and beyond: see the constant.
 
 use secretome::problem::{
     Boundary, ConcentrationUnit, Grid, Material, Problem, Role, Schedule, Scheme, Species, TimeStep,
@@ -23,7 +22,7 @@ use secretome::solver::gpu::kernels::{self, KERNELS};
 use secretome::solver::gpu::{
     Gpu, GpuContext, GpuEngine, STEPS_PER_SUBMIT, auto_choice, check_fits, context_for_tests, list_adapters,
 };
-use secretome::solver::{Engine, SolverError, SpeciesTotals};
+use secretome::solver::{Difference, Engine, SolverError, SpeciesTotals, error_estimate};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -41,18 +40,16 @@ struct Tolerance {
 /// GPU vs CPU, explicit scheme: same operation order, so only fused multiply-adds may differ.
 const EXPLICIT: Tolerance = Tolerance { rtol: 1e-5, atol_rel: 1e-6, totals_atol_rel: 1e-5 };
 
-/// GPU vs CPU, ADI scheme. Without decay the two engines agree bit for bit on lavapipe
-/// ([`gpu_matches_cpu_adi_without_decay`]), so what differs is the `exp` of `react_half_step`:
-/// Rust's is correctly rounded to about half an ulp, WGSL only promises `3 + 2·|x|` ulp (here
-/// `|x| = k·dt/2 < 0.2`), about 4e-7 relative per factor, two factors per step. Measured on
-/// lavapipe over the comparisons below (12 steps at 20× the explicit step; 521 in the long run):
-/// fields within 3.8e-7 × the largest initial value, cells above 1e-3 of it within 1e-5 relative
-/// (where `v = u + δ` cancels digits, near fixed boundaries) and mostly ~1e-6; totals within
-/// 5.3e-7 × the amount over 12 steps, 5.3e-6 × the amount (1e-7 of the inflow itself) over 519.
-/// The Thomas solves are diagonally dominant and amplify nothing measurable. Hence atol 4e-6 of
-/// the largest value (10× the measured worst), rtol 2e-5 (twice the worst cancellation, and the
-/// spec bound of the `exp` factors over a dozen steps), totals 4e-6 of the amount plus rtol; a
-/// wrong binding, θ or step order shows up at 1e-3 or more.
+/// GPU vs CPU, ADI scheme. The loss sits inside the implicit sweeps (no `exp` anywhere), so both
+/// engines take the same f32 operations in the same order. Measured on lavapipe over the
+/// comparisons below (12 steps at 20× the explicit step, 521 in the long run, with decay, every
+/// boundary kind, coefficient changes and tracked rates): fields bit for bit, totals within
+/// 1.6e-10 × the amount (the last bits of compensated outflow books). A device that fuses
+/// multiply-adds changes last bits, which each Thomas solve spreads along its line and
+/// `v = u + δ` can magnify relatively where it cancels digits (near fixed boundaries). Hence
+/// atol 4e-6 of the largest value, rtol 2e-5, totals 4e-6 of the amount plus rtol: room for
+/// fused roundings over a dozen steps, while a wrong binding, θ, stage coefficient or stage order
+/// shows up at 1e-3 or more.
 const ADI: Tolerance = Tolerance { rtol: 2e-5, atol_rel: 4e-6, totals_atol_rel: 4e-6 };
 
 const NO_FLUX: Boundary = Boundary::NoFlux;
@@ -421,8 +418,9 @@ fn gpu_matches_cpu_across_submits() {
     compare_explicit(&context, &p, &[STEPS_PER_SUBMIT + 89, 3]);
 }
 
-/// ADI batches: the first step alone (Rannacher start-up, quarter steps of θ = 1), then a batch
-/// that ends the start-up and takes the first θ = 1/2 step, then θ = 1/2 steps only.
+/// ADI batches: the first step alone (the start-up: four implicit-Euler LOD quarter steps, the
+/// first recording the rate where tracked), then a batch that takes the first Douglas steps,
+/// then Douglas steps only.
 const ADI_BATCHES: [u64; 3] = [1, 2, 9];
 
 #[test]
@@ -446,8 +444,9 @@ fn gpu_matches_cpu_adi_3d() {
     compare_engines(&context, &p, &ADI_BATCHES, adi_dt(&p), ADI, None);
 }
 
-/// Without decay every `exp` is `exp(0) = 1`, so the ADI kernels take the same operation order on
-/// both engines and must agree as closely as the explicit ones (bit for bit on lavapipe).
+/// Without decay the sweeps take their no-loss branch (nothing booked as decayed); the ADI
+/// kernels take the same operation order on both engines and must agree as closely as the
+/// explicit ones (bit for bit on lavapipe).
 #[test]
 fn gpu_matches_cpu_adi_without_decay() {
     let Some(context) = context_for_tests("gpu_matches_cpu_adi_without_decay") else { return };
@@ -461,7 +460,7 @@ fn gpu_matches_cpu_adi_without_decay() {
     }
 }
 
-/// `set_start_up_steps` acts the same on both engines: no start-up at all (θ = 1/2 from the
+/// `set_start_up_steps` acts the same on both engines: no start-up at all (Douglas from the
 /// first step), and a start-up longer than the default that spans two `step` calls.
 #[test]
 fn gpu_matches_cpu_adi_start_up_steps() {
@@ -640,8 +639,8 @@ fn gpu_books_balance() {
     }
 }
 
-/// The books of the ADI scheme at 20× the explicit step, through the start-up and beyond: the
-/// sweeps book each boundary face once per step, the reaction half steps each cell's decay.
+/// The books of the ADI scheme at 20× the explicit step, through the start-up and beyond: each
+/// sweep books the end faces of its lines and each cell's share of the loss, once per stage.
 #[test]
 fn gpu_books_balance_adi() {
     let Some(context) = context_for_tests("gpu_books_balance_adi") else { return };
@@ -991,4 +990,104 @@ fn set_coefficients_refuses_another_problem() {
     cpu.step(20, dt(&p)).expect("step");
     let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
     assert_fields_match("after refused coefficient changes", &p, &gpu_field, &cpu_field, EXPLICIT);
+}
+
+/// Asserts that the GPU's `local_error` values match the reference's to `tol` (absolute part
+/// relative to the largest initial value, as for fields).
+fn assert_local_errors_match(label: &str, problem: &Problem, gpu: &[Difference], cpu: &[Difference], tol: Tolerance) {
+    assert_eq!(gpu.len(), cpu.len(), "{label}: number of species");
+    let peak = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v as f64));
+    for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        for (what, a, b) in [("max", g.max, c.max), ("rms", g.rms, c.rms)] {
+            let bound = tol.atol_rel * peak + tol.rtol * b.abs();
+            assert!(
+                (a - b).abs() <= bound,
+                "{label}: {} local error {what}: gpu {a:e}, cpu {b:e}, difference {:e} > {bound:e}",
+                problem.species[s].name,
+                a - b
+            );
+        }
+    }
+}
+
+/// `local_error` with tracked rates, called as the adaptive step calls it (save, step, estimate,
+/// restore on rejection), through the start-up (rate recorded by the first LOD substep only),
+/// Douglas steps, a rejected Douglas step and a rejected start-up step retried shorter (the
+/// retry must record into the rate buffer the rejected step used: `newest` is restored), and a
+/// second start-up set mid-run. Every estimate, field and total must match the reference, and
+/// both engines refuse `local_error` before a save and without tracked rates.
+#[test]
+fn gpu_local_error_matches_cpu_with_tracked_rates() {
+    let Some(context) = context_for_tests("gpu_local_error_matches_cpu_with_tracked_rates") else { return };
+    let p = adi(problem_2d());
+    let dt = adi_dt(&p);
+    let mut gpu = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(&p);
+    for (name, engine) in [("gpu", &mut gpu as &mut dyn Engine), ("cpu", &mut cpu)] {
+        match engine.local_error([dt, 0.0]) {
+            Err(SolverError::Usage(m)) => assert!(m.contains("slot 0"), "{name}: {m}"),
+            other => panic!("{name}: local_error before any save: {other:?}"),
+        }
+        engine.save(0).expect("save");
+        match engine.local_error([dt, 0.0]) {
+            Err(SolverError::Usage(m)) => assert!(m.contains("track_rates"), "{name}: {m}"),
+            other => panic!("{name}: local_error without tracked rates: {other:?}"),
+        }
+        engine.track_rates(true);
+    }
+    // (step as a multiple of dt, accepted, start-up steps set before the step)
+    let plan = [
+        (1.0, true, None),
+        (1.0, true, None),
+        (2.0, false, None),
+        (0.7, true, None),
+        (1.3, true, None),
+        (1.5, false, Some(1)),
+        (0.75, true, None),
+        (1.0, true, None),
+    ];
+    let mut previous = None;
+    let mut largest = 0.0f64;
+    for (k, &(factor, accepted, start_up)) in plan.iter().enumerate() {
+        let step = factor * dt;
+        for engine in [&mut gpu as &mut dyn Engine, &mut cpu] {
+            engine.save(0).expect("save");
+        }
+        if let Some(steps) = start_up {
+            gpu.set_start_up_steps(steps);
+            cpu.set_start_up_steps(steps);
+        }
+        gpu.step(1, step).expect("step");
+        cpu.step(1, step).expect("step");
+        let weights = error_estimate(step, previous).weights;
+        let (g, c) =
+            (gpu.local_error(weights).expect("GPU local_error"), cpu.local_error(weights).expect("local_error"));
+        let label = format!("{} step {k} ({factor} × dt, weights {weights:.3?})", p.name);
+        eprintln!(
+            "{label}: local error max gpu {:.6e} / cpu {:.6e}, rms gpu {:.6e} / cpu {:.6e}",
+            g[0].max, c[0].max, g[0].rms, c[0].rms
+        );
+        assert_local_errors_match(&label, &p, &g, &c, ADI);
+        largest = c.iter().fold(largest, |m, d| m.max(d.max));
+        let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+        assert_fields_match(&label, &p, &gpu_field, &cpu_field, ADI);
+        if accepted {
+            previous = Some(step);
+        } else {
+            gpu.restore(0).expect("restore");
+            cpu.restore(0).expect("restore");
+        }
+    }
+    let peak = p.initial_field().iter().fold(0.0f64, |m, &v| m.max(v as f64));
+    assert!(largest > 1e3 * ADI.atol_rel * peak, "local errors too small ({largest:e}) to test anything");
+    let label = format!("{} after the adaptive sequence", p.name);
+    let (gpu_totals, cpu_totals) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+    assert_totals_match(&label, &p, &gpu_totals, &cpu_totals, ADI);
+    for (name, engine) in [("gpu", &mut gpu as &mut dyn Engine), ("cpu", &mut cpu)] {
+        engine.track_rates(false);
+        match engine.local_error([dt, 0.0]) {
+            Err(SolverError::Usage(m)) => assert!(m.contains("track_rates"), "{name}: {m}"),
+            other => panic!("{name}: local_error after track_rates(false): {other:?}"),
+        }
+    }
 }

@@ -3,7 +3,10 @@
 //! the Rust/WGSL border, declared once in `common.wgsl`, have the same size and field offsets as
 //! their Rust twins. Needs no GPU.
 
-use secretome::solver::gpu::kernels::{COMMON_WGSL, KERNELS, KernelSource, layout_entries, parse};
+use secretome::solver::SolverError;
+use secretome::solver::gpu::kernels::{
+    COMMON_WGSL, KERNELS, KernelSource, MAX_STORAGE_BUFFERS, check_storage_buffers, layout_entries, parse,
+};
 use secretome::solver::{Coef, FaceBc, Params, REDUCE_WORKGROUP, STEP_WORKGROUP};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
@@ -43,12 +46,11 @@ const fn expected(name: &'static str, entry_points: &'static [&'static str], wor
 }
 
 /// Every kernel, by name.
-const EXPECTED: [Expected; 6] = [
+const EXPECTED: [Expected; 5] = [
     expected("adi_predictor", &["adi_predictor"], STEP),
     expected("adi_sweep", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP),
     expected("diffuse_explicit", &["diffuse_explicit"], STEP),
-    expected("field_difference", &["field_difference"], REDUCE),
-    expected("react_half_step", &["react_half_step"], STEP),
+    expected("local_error", &["local_error"], REDUCE),
     expected("reduce_totals", &["reduce_totals"], REDUCE),
 ];
 const STEP: [u32; 3] = [STEP_WORKGROUP, 1, 1];
@@ -102,6 +104,39 @@ fn every_kernel_binds_group_zero_in_order() {
     }
 }
 
+/// `MAX_STORAGE_BUFFERS`, which the engine requires of an adapter, is the most storage buffers
+/// any kernel binds; above wgpu's default limit of 8, the check refuses an adapter that keeps to
+/// it, with a message naming the limit.
+#[test]
+fn max_storage_buffers_is_what_the_kernels_bind() {
+    let most = kernels()
+        .iter()
+        .map(|kernel| {
+            let module = parse(kernel).unwrap_or_else(|e| panic!("{e}"));
+            let entries = layout_entries(kernel.name, &module).unwrap_or_else(|e| panic!("{e}"));
+            let storage = entries
+                .iter()
+                .filter(|e| {
+                    matches!(e.ty, wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { .. }, .. })
+                })
+                .count() as u32;
+            (storage, kernel.name)
+        })
+        .max()
+        .expect("kernels");
+    assert_eq!(most, (MAX_STORAGE_BUFFERS, "adi_sweep"), "(most storage buffers bound, by which kernel)");
+    let default = wgpu::Limits::default();
+    assert!(default.max_storage_buffers_per_shader_stage < MAX_STORAGE_BUFFERS, "the default limit is enough now");
+    match check_storage_buffers(&default, "small") {
+        Err(SolverError::NoAdapter(m)) => {
+            assert!(m.contains("max_storage_buffers_per_shader_stage") && m.contains("\"small\""), "{m}")
+        }
+        other => panic!("expected NoAdapter, got {other:?}"),
+    }
+    let enough = wgpu::Limits { max_storage_buffers_per_shader_stage: MAX_STORAGE_BUFFERS, ..default };
+    assert!(check_storage_buffers(&enough, "enough").is_ok());
+}
+
 /// A misplaced binding is refused with a message naming it, not left for the driver to find.
 #[test]
 fn a_binding_out_of_order_is_refused() {
@@ -150,6 +185,8 @@ fn twins() -> Vec<Twin> {
                 ("inv_h", offset_of!(Params, inv_h)),
                 ("half_h", offset_of!(Params, half_h)),
                 ("time", offset_of!(Params, time)),
+                ("stage", offset_of!(Params, stage)),
+                ("error", offset_of!(Params, error)),
             ],
         },
         Twin {

@@ -6,7 +6,7 @@
 //! allocate their buffers and bind groups, so a second problem on the same device compiles
 //! nothing; [`GpuContext::pipelines_created`] counts what was compiled.
 
-use super::kernels::{KERNELS, layout_entries, parse};
+use super::kernels::{KERNELS, check_storage_buffers, layout_entries, parse};
 use super::{Gpu, gpu_for_tests, scoped};
 use crate::solver::SolverError;
 use std::sync::Arc;
@@ -74,9 +74,12 @@ pub struct GpuContext {
 impl GpuContext {
     /// Compiles every kernel for `gpu`.
     ///
-    /// Fails with [`SolverError::Gpu`] when a shader does not parse or the device rejects a
-    /// module or pipeline (tests/shaders.rs catches the former without a device).
+    /// Fails with [`SolverError::NoAdapter`] when the device allows fewer storage buffers per
+    /// shader stage than a kernel binds ([`check_storage_buffers`]), and with
+    /// [`SolverError::Gpu`] when a shader does not parse or the device rejects a module or
+    /// pipeline (tests/shaders.rs catches the former without a device).
     pub fn new(gpu: Gpu) -> Result<Arc<GpuContext>, SolverError> {
+        check_storage_buffers(&gpu.limits, &gpu.adapter.name)?;
         let device = gpu.device.clone();
         let (kernels, pipelines_created) = scoped(&device, "compiling the GPU kernels", || {
             let mut pipelines_created = 0;

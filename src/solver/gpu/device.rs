@@ -6,6 +6,7 @@
 //! Mesa's lavapipe "llvmpipe") runs the shaders correctly but more slowly than the CPU engine, so
 //! it is used only where explicitly allowed (tests, `--backend gpu`), never by `auto`.
 
+use super::kernels::MAX_STORAGE_BUFFERS;
 use crate::solver::SolverError;
 
 /// Hint printed wherever no adapter is found.
@@ -107,6 +108,11 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
             Some(format!("name does not contain WGPU_ADAPTER_NAME={filter:?}"))
         } else if !compute {
             Some("no compute shader support".to_string())
+        } else if adapter.limits().max_storage_buffers_per_shader_stage < MAX_STORAGE_BUFFERS {
+            Some(format!(
+                "allows {} storage buffers per shader stage, the adi_sweep kernel binds {MAX_STORAGE_BUFFERS}",
+                adapter.limits().max_storage_buffers_per_shader_stage
+            ))
         } else if summary.software && !allow_software {
             software_refused = true;
             Some("software adapter (slower than the CPU engine)".to_string())
@@ -137,7 +143,9 @@ fn choose(allow_software: bool) -> Result<(wgpu::Adapter, AdapterSummary), Strin
     Err(format!("{found}; {hint}"))
 }
 
-/// Opens a device on the best usable adapter, with the adapter's own limits.
+/// Opens a device on the best usable adapter, with the adapter's own limits (wgpu's defaults
+/// allow 8 storage buffers per shader stage, fewer than `adi_sweep` binds; an adapter that
+/// allows fewer than [`MAX_STORAGE_BUFFERS`] is not usable).
 ///
 /// With `allow_software == false` a software adapter is refused. Returns
 /// [`SolverError::NoAdapter`] listing what was found and why it was not used.

@@ -51,14 +51,34 @@ macro_rules! kernel {
 }
 
 /// Every kernel the GPU engine runs, each composed with `common.wgsl`.
-pub const KERNELS: [KernelSource; 6] = [
+pub const KERNELS: [KernelSource; 5] = [
     kernel!("diffuse_explicit"),
-    kernel!("react_half_step"),
     kernel!("adi_predictor"),
     kernel!("adi_sweep"),
     kernel!("reduce_totals"),
-    kernel!("field_difference"),
+    kernel!("local_error"),
 ];
+
+/// The most storage buffers any kernel of [`KERNELS`] binds: `adi_sweep`'s ten (four inputs,
+/// the stage field, the Thomas scratch, and two compensated pairs of books). wgpu's
+/// `Limits::default()` allows 8 per shader stage; the device is opened with the adapter's own
+/// limits, and an adapter below this is refused ([`check_storage_buffers`]). tests/shaders.rs
+/// checks this number against the shaders.
+pub const MAX_STORAGE_BUFFERS: u32 = 10;
+
+/// [`SolverError::NoAdapter`] when `limits` allow fewer storage buffers per shader stage than
+/// [`MAX_STORAGE_BUFFERS`]; `adapter` names the adapter in the message.
+///
+/// [`SolverError::NoAdapter`]: crate::solver::SolverError::NoAdapter
+pub fn check_storage_buffers(limits: &wgpu::Limits, adapter: &str) -> Result<(), crate::solver::SolverError> {
+    let allowed = limits.max_storage_buffers_per_shader_stage;
+    if allowed >= MAX_STORAGE_BUFFERS {
+        return Ok(());
+    }
+    Err(crate::solver::SolverError::NoAdapter(format!(
+        "GPU adapter {adapter:?} allows {allowed} storage buffers per shader stage          (max_storage_buffers_per_shader_stage), but the adi_sweep kernel binds {MAX_STORAGE_BUFFERS};          run on the CPU engine (--backend cpu)"
+    )))
+}
 
 /// Parses a composed kernel with naga; the error is naga's message, quoting the source.
 pub fn parse(kernel: &KernelSource) -> Result<naga::Module, String> {

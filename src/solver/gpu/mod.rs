@@ -7,24 +7,39 @@
 //! It solves the same discrete equations as [`crate::solver::cpu::CpuReference`], whose kernels
 //! are the CPU twins of these shaders (see [`crate::solver`] for the model and the bookkeeping),
 //! with the same [`Params`] for the same call sequence (listed in [`crate::solver::cpu`]), so the
-//! two agree to rounding; the one operation whose last bit may differ is the `exp` of
-//! `react_half_step`.
+//! two agree to rounding (bit for bit where the device does not fuse multiply-adds).
 //!
-//! All data stay on the device. `c` and `c_next` swap roles after every (sub)step; the decay
+//! All data stay on the device. `c` and `c_next` swap roles after every stage; the decay
 //! accumulators `dec`, `dec_comp` (one per cell and species) and the outflow accumulators `out`,
 //! `out_comp` (one per boundary-face entry and species) are cleared on the device after each
 //! reduction; `scratch` (ADI only) holds the Thomas coefficients of the sweeps. Only the small
-//! per-workgroup partials of `reduce_totals` are read back, except when [`Engine::read_field`]
-//! asks for a whole field. The coefficient and boundary tables are written once, and again
-//! whenever [`GpuEngine::set_coefficients`] replaces them between steps.
+//! per-workgroup partials of `reduce_totals` and `local_error` are read back, except when
+//! [`Engine::read_field`] asks for a whole field. The coefficient and boundary tables are written
+//! once, and again whenever [`GpuEngine::set_coefficients`] replaces them between steps.
 //!
-//! A step needs at most two variants of [`Params`], which differ only in `time`: the full step
-//! (explicit `[dt, 0, 1, 0]`, ADI `[dt, 1/2, 1, 0]`) and the ADI Rannacher start-up half step
-//! `[dt/START_UP_SUBSTEPS, 1, 1, 0]`. A uniform written with `write_buffer` holds one value for a whole
-//! submission, so each variant has a uniform buffer of its own and every bind group exists once
-//! per variant. All steps of one [`Engine::step`] call, start-up steps included, are then encoded
-//! back to back, [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders
-//! the dispatches of a compute pass by their buffer usage, so they need no other synchronisation.
+//! A step needs at most three variants of [`Params`], which differ in `time` and `stage`
+//! ([`Stage::time`], [`Stage::coefficients`]): the regular step (explicit `time = [dt, 0, 1, 0]`;
+//! ADI one Douglas stage, recording the rate when tracked), the first implicit-Euler LOD substep
+//! of a start-up step (recording the rate when tracked) and its other substeps (not recording).
+//! A uniform written with `write_buffer` holds one value for a whole submission, so each variant
+//! has a uniform buffer of its own and every bind group exists once per variant. All steps of one
+//! [`Engine::step`] call, start-up steps included, are then encoded back to back,
+//! [`STEPS_PER_SUBMIT`] per command buffer, without a host round trip; wgpu orders the
+//! dispatches of a compute pass by their buffer usage, so they need no other synchronisation.
+//! `local_error` has a fourth uniform, which carries the error weights.
+//!
+//! Rates for the error estimate ([`Engine::track_rates`]): two buffers, `rates[newest]` the
+//! latest. The host flips `newest` as it encodes each recording stage, before binding
+//! `rates[newest]` to the predictor, exactly as the reference engine does, so the predictor's
+//! bind groups exist for both parities. `save`/`restore` keep `newest` with the state; the rates
+//! themselves are not saved (a retried step overwrites the rate of the rejected one).
+//!
+//! `adi_sweep` binds ten storage buffers, more than the eight of wgpu's `Limits::default()`: the
+//! device is opened with the adapter's own limits, and an adapter that allows fewer than
+//! [`kernels::MAX_STORAGE_BUFFERS`] is refused with [`SolverError::NoAdapter`] naming the limit.
+//! (Packing the compensated pairs into one buffer each would fit the default, at the price of
+//! index arithmetic that no longer reads like the CPU twin's; desktop Vulkan, Metal and DX12
+//! adapters and lavapipe allow far more than ten.)
 
 pub mod context;
 pub mod device;
@@ -35,24 +50,34 @@ pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters,
 
 use super::{
     Difference, Engine, EngineInfo, Params, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, STEP_WORKGROUP, SolverError,
-    SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference, finish_totals,
-    partial_len, reduce_groups, slot_error,
+    SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference,
+    finish_totals, partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 /// Steps encoded into one command buffer before it is submitted (an explicit step is one
-/// dispatch, an ADI step four to six, twice that during the start-up).
+/// dispatch, an ADI step two to four, [`START_UP_SUBSTEPS`] times that during the start-up).
 pub const STEPS_PER_SUBMIT: u64 = 512;
 
 /// Entry points of `adi_sweep.wgsl`, by axis.
 const ADI_SWEEP_ENTRY_POINTS: [&str; 3] = ["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"];
 
-/// Index of the full-step [`Params`] variant in per-variant arrays.
-const FULL_STEP: usize = 0;
-/// Index of the Rannacher start-up half-step [`Params`] variant.
-const START_UP: usize = 1;
+/// Index of the regular-step [`Params`] variant in per-variant arrays: the explicit step, or
+/// one Douglas stage ([`Stage::douglas`]).
+const REGULAR: usize = 0;
+/// Index of the variant of the first LOD substep of a start-up step (the one that records).
+const START_UP_FIRST: usize = 1;
+/// Index of the variant of the other LOD substeps of a start-up step.
+const START_UP_REST: usize = 2;
+/// Number of [`Params`] variants of the steps.
+const VARIANTS: usize = 3;
+
+/// The variant of each stage of a start-up step, in order (see [`Stage::of_step`]).
+fn start_up_variants() -> impl Iterator<Item = usize> {
+    (0..START_UP_SUBSTEPS).map(|i| if i == 0 { START_UP_FIRST } else { START_UP_REST })
+}
 
 /// Bytes of each buffer the engine needs for a problem, with the name used in messages.
 fn buffer_sizes(cells: [usize; 3], n_species: u64, n_materials: u64, adi: bool) -> Vec<(&'static str, u64)> {
@@ -71,6 +96,8 @@ fn buffer_sizes(cells: [usize; 3], n_species: u64, n_materials: u64, adi: bool) 
     ];
     if adi {
         sizes.push(("ADI scratch buffer (4 B per cell per species)", field));
+        sizes.push(("rate buffer (4 B per cell per species; two while the adaptive step tracks rates)", field));
+        sizes.push(("local error partials", 8 * groups * n_species));
     }
     sizes
 }
@@ -129,8 +156,8 @@ pub fn check_fits(
     match adi_sweeps {
         None => dispatches.push(("diffuse_explicit", per_cell)),
         Some(axes) => {
-            dispatches.push(("react_half_step", per_cell));
             dispatches.push(("adi_predictor", per_cell));
+            dispatches.push(("local_error", [reduce_groups(cells) as u64, ns, 1]));
             for &axis in axes {
                 let lines = n_cells / cells[axis as usize] as u64;
                 let entry = ADI_SWEEP_ENTRY_POINTS[axis as usize];
@@ -203,44 +230,75 @@ struct ExplicitKernels {
     workgroups: [u32; 3],
 }
 
-/// Pipelines (shared with the [`GpuContext`]) and bind groups of the ADI scheme, each bind group
-/// as `[variant][i]`: the
-/// parameters of variant [`FULL_STEP`] or [`START_UP`], reading (or, for `react_half_step`,
-/// updating) `fields[i]` and writing `fields[1 − i]`.
+/// Pipelines (shared with the [`GpuContext`]) and bind groups of the ADI scheme. Bind groups are
+/// indexed by [`Params`] variant ([`REGULAR`], [`START_UP_FIRST`], [`START_UP_REST`]) and `i`,
+/// reading `fields[i]` and writing `fields[1 − i]`; the predictor's also by the rate buffer `p`
+/// it records into.
 struct AdiKernels {
-    react: wgpu::ComputePipeline,
     predictor: wgpu::ComputePipeline,
     /// One pipeline per swept axis ([`adi_sweep_axes`]), with its dispatch.
     sweeps: Vec<(wgpu::ComputePipeline, [u32; 3])>,
-    react_groups: [[wgpu::BindGroup; 2]; 2],
-    predictor_groups: [[wgpu::BindGroup; 2]; 2],
-    sweep_groups: [[wgpu::BindGroup; 2]; 2],
-    /// Dispatch of `react_half_step` and `adi_predictor`.
+    /// `[variant][i][p]`.
+    predictor_groups: [[[wgpu::BindGroup; 2]; 2]; VARIANTS],
+    /// `[variant][i]`.
+    sweep_groups: [[wgpu::BindGroup; 2]; VARIANTS],
+    /// Dispatch of `adi_predictor`.
     workgroups: [u32; 3],
 }
 
 impl AdiKernels {
-    /// Encodes one Douglas ADI step with the parameters of `variant`, starting from
-    /// `fields[current]`; returns the index of the field that holds the result.
-    fn encode_step(&self, pass: &mut wgpu::ComputePass, variant: usize, current: usize) -> usize {
+    /// Encodes one ADI stage with the parameters of `variant`, starting from `fields[current]`
+    /// and recording (where the variant's `time[3]` says so) into `rates[rate]`; returns the
+    /// index of the field that holds the result.
+    fn encode_stage(&self, pass: &mut wgpu::ComputePass, variant: usize, current: usize, rate: usize) -> usize {
         let [x, y, z] = self.workgroups;
-        pass.set_pipeline(&self.react);
-        pass.set_bind_group(0, &self.react_groups[variant][current], &[]);
-        pass.dispatch_workgroups(x, y, z);
         pass.set_pipeline(&self.predictor);
-        pass.set_bind_group(0, &self.predictor_groups[variant][current], &[]);
+        pass.set_bind_group(0, &self.predictor_groups[variant][current][rate], &[]);
         pass.dispatch_workgroups(x, y, z);
         for (sweep, [sx, sy, sz]) in &self.sweeps {
             pass.set_pipeline(sweep);
             pass.set_bind_group(0, &self.sweep_groups[variant][current], &[]);
             pass.dispatch_workgroups(*sx, *sy, *sz);
         }
-        let next = 1 - current;
-        pass.set_pipeline(&self.react);
-        pass.set_bind_group(0, &self.react_groups[variant][next], &[]);
-        pass.dispatch_workgroups(x, y, z);
-        next
+        1 - current
     }
+}
+
+/// The buffers `adi_predictor` binds, for [`predictor_groups`].
+struct PredictorBuffers<'a> {
+    params: &'a [wgpu::Buffer; VARIANTS],
+    material: &'a wgpu::Buffer,
+    coef: &'a wgpu::Buffer,
+    faces: &'a wgpu::Buffer,
+    fields: &'a [wgpu::Buffer; 2],
+    /// The two rate buffers, or the same placeholder twice while no rates are tracked (no
+    /// variant records then).
+    rates: [&'a wgpu::Buffer; 2],
+}
+
+/// The bind groups of `adi_predictor`, `[variant][i][p]`.
+fn predictor_groups(
+    context: &GpuContext,
+    device: &wgpu::Device,
+    b: &PredictorBuffers,
+) -> [[[wgpu::BindGroup; 2]; 2]; VARIANTS] {
+    let kernel = context.kernel("adi_predictor");
+    std::array::from_fn(|v| {
+        std::array::from_fn(|i| {
+            std::array::from_fn(|p| {
+                let buffers = [&b.params[v], b.material, b.coef, b.faces, &b.fields[i], &b.fields[1 - i], b.rates[p]];
+                kernel.bind(device, "adi_predictor", &buffers)
+            })
+        })
+    })
+}
+
+/// The rates of the error estimate and what `local_error` reads back, allocated by
+/// [`Engine::track_rates`].
+struct RateBuffers {
+    rates: [wgpu::Buffer; 2],
+    partials: wgpu::Buffer,
+    staging: wgpu::Buffer,
 }
 
 enum Kernels {
@@ -269,11 +327,16 @@ pub struct GpuEngine {
     queue: wgpu::Queue,
     /// The problem, with the coefficients last set ([`GpuEngine::set_coefficients`]).
     problem: Problem,
-    /// Host copy of the parameters; `time` is set per variant when the uniforms are written.
+    /// Host copy of the parameters; `time` and `stage` are set per variant when the uniforms
+    /// are written, `error` when `local_error` runs.
     params: Params,
-    /// One uniform per variant ([`FULL_STEP`], [`START_UP`]), written at the start of each
-    /// [`Engine::step`] call.
-    params_buffers: [wgpu::Buffer; 2],
+    /// One uniform per variant ([`REGULAR`], [`START_UP_FIRST`], [`START_UP_REST`]), written
+    /// at the start of each [`Engine::step`] call, and what was written last.
+    params_buffers: [wgpu::Buffer; VARIANTS],
+    variant_params: [Params; VARIANTS],
+    /// The uniform of `local_error` (the weights in `error`).
+    error_params: wgpu::Buffer,
+    material: wgpu::Buffer,
     /// The coefficient and boundary tables ([`Tables`]), rewritten by
     /// [`GpuEngine::set_coefficients`].
     coef: wgpu::Buffer,
@@ -291,8 +354,15 @@ pub struct GpuEngine {
     reduce_groups: [wgpu::BindGroup; 2],
     kernels: Kernels,
     current: usize,
-    /// Steps still to be taken as Rannacher start-up (ADI only).
+    /// Steps still to be taken as start-up (ADI only).
     start_up_left: u32,
+    /// The rates of the error estimate (ADI with rate tracking), and which is newest.
+    rates: Option<RateBuffers>,
+    newest: usize,
+    /// Bound in place of the rates while none are tracked (16 bytes, never written).
+    no_rate: wgpu::Buffer,
+    /// Why the last `track_rates(true)` could not allocate the rates, for `local_error` to say.
+    rates_failed: Option<String>,
     /// States saved for step-size control, allocated on first use.
     saved: [Option<SavedState>; SAVE_SLOTS],
 }
@@ -301,6 +371,7 @@ pub struct GpuEngine {
 struct SavedState {
     buffers: [wgpu::Buffer; 5],
     start_up_left: u32,
+    newest: usize,
 }
 
 impl GpuEngine {
@@ -349,8 +420,12 @@ impl GpuEngine {
             let partial_bytes = 4 * n_species * groups as usize * params.counts[3] as usize;
             use wgpu::BufferUsages as U;
             let field_usage = U::STORAGE | U::COPY_SRC | U::COPY_DST;
-            let params_buffers = ["params (full step)", "params (start-up half step)"]
-                .map(|label| buffer_init(&device, label, bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST));
+            let params_buffers =
+                ["params (regular step)", "params (first start-up substep)", "params (start-up substep)"]
+                    .map(|label| buffer_init(&device, label, bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST));
+            let error_params =
+                buffer_init(&device, "params (local error)", bytemuck::bytes_of(&params), U::UNIFORM | U::COPY_DST);
+            let no_rate = buffer_init(&device, "no rate", &[], U::STORAGE);
             let material = buffer_init(&device, "material", bytemuck::cast_slice(&tables.material), U::STORAGE);
             let table_usage = U::STORAGE | U::COPY_DST;
             let coef = buffer_init(&device, "coef", bytemuck::cast_slice(&tables.coef), table_usage);
@@ -377,34 +452,41 @@ impl GpuEngine {
             let per_cell = [nx.div_ceil(STEP_WORKGROUP), ny, nz * ns];
             let reduce_kernel = context.kernel("reduce_totals");
             let reduce_groups = [0, 1].map(|i| {
-                let buffers = [&params_buffers[FULL_STEP], &material, &fields[i], &dec, &out, &partials];
+                let buffers = [&params_buffers[REGULAR], &material, &fields[i], &dec, &out, &partials];
                 reduce_kernel.bind(&device, "reduce_totals", &buffers)
             });
-            // Bind groups per variant v and direction i (reading fields[i], writing fields[1 - i]).
-            let per_variant = |f: &dyn Fn(&wgpu::Buffer, usize) -> wgpu::BindGroup| {
-                [FULL_STEP, START_UP].map(|v| [0, 1].map(|i| f(&params_buffers[v], i)))
-            };
             let kernels = if adi {
                 let scratch = buffer_init(&device, "scratch", &zeros, U::STORAGE);
-                let react_kernel = context.kernel("react_half_step");
-                let predictor_kernel = context.kernel("adi_predictor");
                 let sweep_kernel = context.kernel("adi_sweep");
+                let predictor_buffers = PredictorBuffers {
+                    params: &params_buffers,
+                    material: &material,
+                    coef: &coef,
+                    faces: &faces,
+                    fields: &fields,
+                    rates: [&no_rate, &no_rate],
+                };
                 Kernels::Adi(AdiKernels {
-                    react: react_kernel.pipeline("react_half_step").clone(),
-                    predictor: predictor_kernel.pipeline("adi_predictor").clone(),
+                    predictor: context.kernel("adi_predictor").pipeline("adi_predictor").clone(),
                     sweeps: sweep_dispatches(context, &params, &sweep_axes),
-                    react_groups: per_variant(&|p, i| {
-                        let buffers = [p, &material, &coef, &fields[i], &dec, &dec_comp];
-                        react_kernel.bind(&device, "react_half_step", &buffers)
-                    }),
-                    predictor_groups: per_variant(&|p, i| {
-                        let buffers = [p, &material, &coef, &faces, &fields[i], &fields[1 - i]];
-                        predictor_kernel.bind(&device, "adi_predictor", &buffers)
-                    }),
-                    sweep_groups: per_variant(&|p, i| {
-                        let buffers =
-                            [p, &material, &coef, &faces, &fields[i], &fields[1 - i], &scratch, &out, &out_comp];
-                        sweep_kernel.bind(&device, "adi_sweep", &buffers)
+                    predictor_groups: predictor_groups(context, &device, &predictor_buffers),
+                    sweep_groups: std::array::from_fn(|v| {
+                        [0, 1].map(|i| {
+                            let buffers = [
+                                &params_buffers[v],
+                                &material,
+                                &coef,
+                                &faces,
+                                &fields[i],
+                                &fields[1 - i],
+                                &scratch,
+                                &out,
+                                &out_comp,
+                                &dec,
+                                &dec_comp,
+                            ];
+                            sweep_kernel.bind(&device, "adi_sweep", &buffers)
+                        })
                     }),
                     workgroups: per_cell,
                 })
@@ -412,7 +494,7 @@ impl GpuEngine {
                 let kernel = context.kernel("diffuse_explicit");
                 let groups = [0, 1].map(|i| {
                     let buffers = [
-                        &params_buffers[FULL_STEP],
+                        &params_buffers[REGULAR],
                         &material,
                         &coef,
                         &faces,
@@ -438,6 +520,9 @@ impl GpuEngine {
                 problem: problem.clone(),
                 params,
                 params_buffers,
+                variant_params: [params; VARIANTS],
+                error_params,
+                material,
                 coef,
                 faces,
                 fields,
@@ -452,6 +537,10 @@ impl GpuEngine {
                 kernels,
                 current: 0,
                 start_up_left: START_UP_STEPS,
+                rates: None,
+                newest: 0,
+                no_rate,
+                rates_failed: None,
                 saved: [None],
             })
         })
@@ -461,7 +550,7 @@ impl GpuEngine {
     /// from the next step on, as [`CpuReference::set_coefficients`] does: the coefficient and
     /// boundary tables ([`Tables`]) are written to the device with `write_buffer`, which wgpu
     /// orders after the steps already submitted. Nothing else changes: not the field, the
-    /// accumulators, the saved states, or the Rannacher start-up count (set that with
+    /// accumulators, the saved states, the tracked rates, or the start-up count (set that with
     /// [`GpuEngine::set_start_up_steps`] where the change makes the data sharp again).
     ///
     /// `problem` must be this engine's problem in everything else: the same grid, materials,
@@ -508,8 +597,9 @@ impl GpuEngine {
         &self.context
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`START_UP_SUBSTEPS`] substeps with
-    /// θ = 1 each), as [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
+    /// Sets how many of the next ADI steps are taken as start-up ([`START_UP_SUBSTEPS`]
+    /// implicit-Euler LOD substeps each, [`Stage::lod`]), as
+    /// [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
     /// starts with [`START_UP_STEPS`]; 0 turns the start-up off. No effect on the explicit
     /// scheme.
     pub fn set_start_up_steps(&mut self, steps: u32) {
@@ -520,16 +610,36 @@ impl GpuEngine {
         self.problem.species.len() * self.problem.grid.n_cells()
     }
 
-    /// The `time` row of each variant for steps of `dt` seconds, as `CpuReference::step` sets it.
-    fn times(&self, dt: f64) -> [[f32; 4]; 2] {
-        let full = match self.problem.schedule.scheme {
-            Scheme::ExplicitFtcs => [dt as f32, 0.0, 1.0, 0.0],
-            Scheme::AdiDouglas => [dt as f32, 0.5, 1.0, 0.0],
-        };
-        let mut times = [[0.0; 4]; 2];
-        times[FULL_STEP] = full;
-        times[START_UP] = [(dt / START_UP_SUBSTEPS as f64) as f32, 1.0, 1.0, 0.0];
-        times
+    /// The parameters of each variant for steps of `dt` seconds, as `CpuReference::step` sets
+    /// them for each stage.
+    fn variants(&self, dt: f64) -> [Params; VARIANTS] {
+        match &self.kernels {
+            Kernels::Explicit(_) => [Params { time: [dt as f32, 0.0, 1.0, 0.0], ..self.params }; VARIANTS],
+            Kernels::Adi(k) => {
+                let (track, n_swept) = (self.rates.is_some(), k.sweeps.len());
+                let of = |stage: &Stage| Params {
+                    time: stage.time(track),
+                    stage: stage.coefficients(n_swept),
+                    ..self.params
+                };
+                let regular = Stage::of_step(false, dt);
+                let start_up = Stage::of_step(true, dt);
+                debug_assert!(regular.len() == 1 && start_up.len() == START_UP_SUBSTEPS as usize);
+                let variants = [of(&regular[0]), of(&start_up[0]), of(&start_up[start_up.len() - 1])];
+                for (v, stage) in start_up_variants().zip(&start_up) {
+                    debug_assert_eq!(variants[v], of(stage));
+                }
+                variants
+            }
+        }
+    }
+
+    /// Writes the uniform of each variant for steps of `dt` seconds.
+    fn write_params(&mut self, dt: f64) {
+        self.variant_params = self.variants(dt);
+        for (buffer, params) in self.params_buffers.iter().zip(&self.variant_params) {
+            self.queue.write_buffer(buffer, 0, bytemuck::bytes_of(params));
+        }
     }
 
     /// Advances like [`Engine::step`], all `steps` in one compute pass, and returns the GPU time
@@ -542,10 +652,7 @@ impl GpuEngine {
         }
         let device = self.device.clone();
         scoped(&device, "timing steps", || {
-            for (buffer, time) in self.params_buffers.iter().zip(self.times(dt)) {
-                let params = Params { time, ..self.params };
-                self.queue.write_buffer(buffer, 0, bytemuck::bytes_of(&params));
-            }
+            self.write_params(dt);
             let queries = device.create_query_set(&wgpu::QuerySetDescriptor {
                 label: Some("step timestamps"),
                 ty: wgpu::QueryType::Timestamp,
@@ -585,7 +692,9 @@ impl GpuEngine {
         })
     }
 
-    /// Encodes `steps` steps into `pass`, advancing `current` and the start-up count.
+    /// Encodes `steps` steps into `pass`, advancing `current`, the start-up count and, for each
+    /// recording stage, `newest` (flipped before the stage, which records into the new
+    /// `rates[newest]`, as in `CpuReference`).
     fn encode_steps(&mut self, pass: &mut wgpu::ComputePass, steps: u64) {
         match &self.kernels {
             Kernels::Explicit(k) => {
@@ -598,18 +707,76 @@ impl GpuEngine {
                 }
             }
             Kernels::Adi(k) => {
+                let mut stage = |variant: usize| {
+                    if self.variant_params[variant].time[3] != 0.0 {
+                        self.newest = 1 - self.newest;
+                    }
+                    self.current = k.encode_stage(pass, variant, self.current, self.newest);
+                };
                 for _ in 0..steps {
                     if self.start_up_left > 0 {
-                        for _ in 0..START_UP_SUBSTEPS {
-                            self.current = k.encode_step(pass, START_UP, self.current);
-                        }
+                        start_up_variants().for_each(&mut stage);
                         self.start_up_left -= 1;
                     } else {
-                        self.current = k.encode_step(pass, FULL_STEP, self.current);
+                        stage(REGULAR);
                     }
                 }
             }
         }
+    }
+
+    /// Allocates the rate buffers and `local_error`'s partials, and binds the rates to the
+    /// predictor.
+    fn allocate_rates(&mut self) -> Result<(), SolverError> {
+        let device = self.device.clone();
+        scoped(&device, "allocating the rates of the error estimate", || {
+            use wgpu::BufferUsages as U;
+            let bytes = 4 * self.n_values() as u64;
+            let rate = |label| {
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some(label),
+                    size: bytes.max(16),
+                    usage: U::STORAGE,
+                    mapped_at_creation: false,
+                })
+            };
+            let rates = [rate("rate (a)"), rate("rate (b)")];
+            // Zeroed on creation, like the reference engine's fresh rates.
+            let partials_bytes = 8 * (self.params.counts[0] * self.params.counts[2]) as u64;
+            let partials = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("local error partials"),
+                size: partials_bytes.max(16),
+                usage: U::STORAGE | U::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("local error staging"),
+                size: partials.size(),
+                usage: U::MAP_READ | U::COPY_DST,
+                mapped_at_creation: false,
+            });
+            self.rates = Some(RateBuffers { rates, partials, staging });
+            self.bind_rates();
+            Ok(())
+        })
+    }
+
+    /// Rebuilds the predictor's bind groups for the rates now held (or the placeholder).
+    fn bind_rates(&mut self) {
+        let Kernels::Adi(k) = &mut self.kernels else { return };
+        let rates = match &self.rates {
+            Some(r) => [&r.rates[0], &r.rates[1]],
+            None => [&self.no_rate, &self.no_rate],
+        };
+        let buffers = PredictorBuffers {
+            params: &self.params_buffers,
+            material: &self.material,
+            coef: &self.coef,
+            faces: &self.faces,
+            fields: &self.fields,
+            rates,
+        };
+        k.predictor_groups = predictor_groups(&self.context, &self.device, &buffers);
     }
 }
 
@@ -628,10 +795,7 @@ impl Engine for GpuEngine {
         }
         let device = self.device.clone();
         scoped(&device, "advancing the fields", || {
-            for (buffer, time) in self.params_buffers.iter().zip(self.times(dt)) {
-                let params = Params { time, ..self.params };
-                self.queue.write_buffer(buffer, 0, bytemuck::bytes_of(&params));
-            }
+            self.write_params(dt);
             let mut remaining = steps;
             let mut in_flight = None;
             while remaining > 0 {
@@ -703,7 +867,7 @@ impl Engine for GpuEngine {
                         mapped_at_creation: false,
                     })
                 });
-                self.saved[slot] = Some(SavedState { buffers, start_up_left: 0 });
+                self.saved[slot] = Some(SavedState { buffers, start_up_left: 0, newest: 0 });
             }
             let saved = self.saved[slot].as_ref().expect("allocated above");
             let state = self.state();
@@ -711,8 +875,10 @@ impl Engine for GpuEngine {
             self.copy_state(&pairs);
             Ok(())
         })?;
-        let left = self.start_up_left;
-        self.saved[slot].as_mut().expect("allocated above").start_up_left = left;
+        let (left, newest) = (self.start_up_left, self.newest);
+        let saved = self.saved[slot].as_mut().expect("allocated above");
+        saved.start_up_left = left;
+        saved.newest = newest;
         Ok(())
     }
 
@@ -726,13 +892,67 @@ impl Engine for GpuEngine {
             Ok(())
         })?;
         self.start_up_left = saved.start_up_left;
+        self.newest = saved.newest;
         Ok(())
     }
 
-    fn track_rates(&mut self, _on: bool) {}
+    /// Allocates the two rate buffers (zeroed) and `local_error`'s partials on the first
+    /// `track_rates(true)` of an ADI engine, and frees them on `track_rates(false)`. An
+    /// allocation the device refuses leaves the rates untracked, and `local_error` reports why.
+    fn track_rates(&mut self, on: bool) {
+        if !matches!(self.kernels, Kernels::Adi(_)) || on == self.rates.is_some() {
+            return;
+        }
+        self.rates_failed = None;
+        if on {
+            if let Err(e) = self.allocate_rates() {
+                self.rates_failed = Some(e.to_string());
+            }
+        } else {
+            self.rates = None;
+            self.bind_rates();
+        }
+    }
 
-    fn local_error(&mut self, _weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
-        Err(SolverError::Usage("local_error is not ported to this engine yet".into()))
+    fn local_error(&mut self, weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
+        let saved = self.saved[0].as_ref().ok_or_else(|| slot_error(0, "is empty"))?;
+        let Some(rates) = &self.rates else {
+            let why = self.rates_failed.as_ref().map(|e| format!(" ({e})")).unwrap_or_default();
+            return Err(SolverError::Usage(format!(
+                "local_error needs rate tracking (track_rates(true)) and the ADI scheme{why}"
+            )));
+        };
+        let params = Params { error: [weights[0] as f32, weights[1] as f32, 0.0, 0.0], ..self.params };
+        let (ns, groups) = (params.counts[0], params.counts[2]);
+        let device = self.device.clone();
+        let kernel = self.context.kernel("local_error");
+        let partials = scoped(&device, "estimating the local error", || {
+            self.queue.write_buffer(&self.error_params, 0, bytemuck::bytes_of(&params));
+            let buffers = [
+                &self.error_params,
+                &self.fields[self.current],
+                &saved.buffers[0],
+                &rates.rates[self.newest],
+                &rates.rates[1 - self.newest],
+                &rates.partials,
+            ];
+            let group = kernel.bind(&device, "local_error", &buffers);
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("local_error") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("local_error"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(kernel.pipeline("local_error"));
+                pass.set_bind_group(0, &group, &[]);
+                pass.dispatch_workgroups(groups, ns, 1);
+            }
+            encoder.copy_buffer_to_buffer(&rates.partials, 0, &rates.staging, 0, rates.partials.size());
+            self.queue.submit([encoder.finish()]);
+            read_back(&device, &rates.staging, (2 * ns * groups) as usize)
+        })?;
+        Ok(finish_difference(ns as usize, params.cells[3] as usize, &partials))
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {

@@ -1,5 +1,7 @@
-// Largest |c - saved| and sum of (c - saved)^2 per workgroup of 256 cells, for step-size control
-// by step doubling. Twin of src/solver/cpu/field_difference.rs.
+// Largest |c - companion| and sum of (c - companion)^2 per workgroup of 256 cells, where
+// companion = saved + e0 rate_new + e1 rate_old is the embedded companion of the last step
+// (error_estimate in src/solver/mod.rs; e = params.error.xy). Twin of
+// src/solver/cpu/local_error.rs.
 //
 // Workgroup (w, s) covers cells w*256 .. w*256+255 of species s (lanes past the last cell give 0)
 // and writes its maximum to partials[2 * (s * groups + w)] and its sum of squares to the entry
@@ -12,19 +14,22 @@
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> c: array<f32>;
 @group(0) @binding(2) var<storage, read> saved: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(3) var<storage, read> rate_new: array<f32>;
+@group(0) @binding(4) var<storage, read> rate_old: array<f32>;
+@group(0) @binding(5) var<storage, read_write> partials: array<f32>;
 
 var<workgroup> lanes: array<f32, REDUCE_WORKGROUP>;
 
 @compute @workgroup_size(REDUCE_WORKGROUP, 1, 1)
-fn field_difference(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+fn local_error(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
     let w = wid.x;
     let s = wid.y;
     let cell = w * REDUCE_WORKGROUP + lane;
     var value = 0.0;
     if (cell < params.cells.w) {
         let i = s * params.cells.w + cell;
-        value = abs(c[i] - saved[i]);
+        let companion = saved[i] + params.error.x * rate_new[i] + params.error.y * rate_old[i];
+        value = abs(c[i] - companion);
     }
     let out = 2u * (s * params.counts.z + w);
     lanes[lane] = value;
