@@ -18,24 +18,13 @@
 //!
 //! - [`Scheme::ExplicitFtcs`]: `c' = c + dt·(A c − k c)`; first order in time, stable (and
 //!   non-negative) for `dt ≤` [`Problem::explicit_step_limit`].
-//! - [`Scheme::AdiDouglas`]: Strang splitting `R(dt/2) D(dt) R(dt/2)` of reaction `R` (exact:
-//!   `c ← c·e^{−k·dt/2}`) and diffusion `D`, with `D` the Douglas(–Gunn) ADI scheme. With
-//!   `A = A_x + A_y + A_z` (each `A_i` the faces normal to axis `i`, boundary faces included):
-//!
-//!   ```text
-//!     v_0 = uⁿ + dt·A uⁿ
-//!     (I − θ·dt·A_i) v_i = v_{i−1} − θ·dt·A_i uⁿ      for i = x, y, z in turn
-//!     uⁿ⁺¹ = v_z
-//!   ```
-//!
-//!   Each implicit stage is a set of independent tridiagonal systems, one per grid line, solved
-//!   by the Thomas algorithm. With θ = 1/2 the scheme is second order in time (the splitting
-//!   error `θ²dt²A_xA_y(v − uⁿ)` is O(dt³) per step, and Strang splitting is second order) and
-//!   unconditionally stable; its amplification tends to −1 for modes stiff along one axis only,
-//!   so sharp data ring at large steps. The first [`crate::solver::START_UP_STEPS`] steps are
-//!   therefore taken as four quarter steps each with θ = 1 (Rannacher start-up), which damps those
-//!   modes. Axes of a single cell are not swept where all their faces are no-flux
-//!   ([`crate::solver::adi_sweep_axes`]).
+//! - [`Scheme::AdiDouglas`]: the Douglas(–Gunn) ADI scheme on the whole linear operator
+//!   `A c − k c`, split by axis with an equal share of the loss in each axis
+//!   ([`crate::solver::Stage`]): no reaction splitting, second order in time and space,
+//!   unconditionally stable. The first [`crate::solver::START_UP_STEPS`] steps are taken as
+//!   implicit-Euler LOD substeps, which damp the modes of sharp data that Douglas leaves
+//!   ringing (those stiff along two or three axes at once among them). Axes of a single cell
+//!   are not swept where all their faces are no-flux ([`crate::solver::adi_sweep_axes`]).
 //!
 //! Concentrations inside the engines are held as multiples of the species' own concentration unit
 //! (its `unit`, e.g. pg/mL): the equation is linear, so this scaling changes nothing but keeps f32
@@ -167,9 +156,9 @@ pub struct Species {
 pub enum Scheme {
     /// Forward-Euler in time, central differences in space (explicit finite volumes).
     ExplicitFtcs,
-    /// Douglas(–Gunn) alternating-direction implicit diffusion, θ = 1/2, Strang-split exact
-    /// reactions, Rannacher start-up (see the module docs): second order in time,
-    /// unconditionally stable.
+    /// Douglas(–Gunn) alternating-direction implicit scheme, θ = 1/2, with the first-order loss
+    /// inside the implicit stages and an implicit-Euler LOD start-up (see the module docs):
+    /// second order in time, unconditionally stable.
     AdiDouglas,
 }
 

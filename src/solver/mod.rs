@@ -30,7 +30,7 @@ pub mod gpu;
 use crate::problem::{Boundary, Problem, Scheme};
 use bytemuck::{Pod, Zeroable};
 
-/// Cells per workgroup of `diffuse_explicit`, `react_half_step` and `adi_predictor` (x
+/// Cells per workgroup of `diffuse_explicit` and `adi_predictor` (x
 /// direction), and grid lines per workgroup of `adi_sweep_{x,y,z}`.
 pub const STEP_WORKGROUP: u32 = 64;
 /// Cells (and boundary-face entries) per workgroup of `reduce_totals`.
