@@ -26,6 +26,9 @@ fn gpu_context() -> Option<Arc<GpuContext>> {
     CONTEXT.get_or_init(|| context_for_tests("physics tests on every engine")).clone()
 }
 
+/// Names of the engines of [`engines`], in their order.
+pub const ENGINE_NAMES: [&str; 4] = ["reference", "fast, 1 thread", "fast, 2 threads", "gpu"];
+
 /// Whether a test of `problem` includes the GPU engine.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Gpu {
@@ -38,15 +41,25 @@ pub enum Gpu {
 /// Every engine, each set up for `problem`.
 pub fn engines(problem: &Problem, gpu: Gpu) -> Vec<NamedEngine> {
     let mut list = vec![
-        NamedEngine { name: "reference", engine: Box::new(CpuReference::new(problem)) },
-        NamedEngine { name: "fast, 1 thread", engine: Box::new(CpuFast::new(problem, 1).unwrap()) },
-        NamedEngine { name: "fast, 2 threads", engine: Box::new(CpuFast::new(problem, 2).unwrap()) },
+        NamedEngine { name: ENGINE_NAMES[0], engine: Box::new(CpuReference::new(problem)) },
+        NamedEngine { name: ENGINE_NAMES[1], engine: Box::new(CpuFast::new(problem, 1).unwrap()) },
+        NamedEngine { name: ENGINE_NAMES[2], engine: Box::new(CpuFast::new(problem, 2).unwrap()) },
     ];
     if gpu == Gpu::Include {
         if let Some(context) = gpu_context() {
             let engine = GpuEngine::new(&context, problem).unwrap_or_else(|e| panic!("GPU engine: {e}"));
-            list.push(NamedEngine { name: "gpu", engine: Box::new(engine) });
+            list.push(NamedEngine { name: ENGINE_NAMES[3], engine: Box::new(engine) });
         }
     }
     list
+}
+
+/// How many engines [`engines`] gives for `gpu`.
+pub fn engine_count(gpu: Gpu) -> usize {
+    3 + usize::from(gpu == Gpu::Include && gpu_context().is_some())
+}
+
+/// Engine `i` of [`engines`] for `problem` (the same order every time).
+pub fn nth_engine(problem: &Problem, gpu: Gpu, i: usize) -> NamedEngine {
+    engines(problem, gpu).into_iter().nth(i).expect("engine index within engine_count")
 }
