@@ -41,11 +41,89 @@ pub enum RunError {
     /// An adaptive step was asked of the explicit scheme, whose step is set by stability.
     #[error("the explicit scheme has no adaptive step; use scheme = \"adi\" for a tolerance, or a fixed dt")]
     AdaptiveExplicit,
+    /// A value stopped being a finite number while stepping.
+    #[error(
+        "{species} became {value} by t = {t} s in cell ({i}, {j}, {k}) at x = {x_mm:.4} mm, y = {y_mm:.4} mm, \
+         z = {z_mm:.4} mm (material {material}); the run stopped. Check the scenario's magnitudes \
+         (concentrations, diffusivities, rates) for values that overflow single precision"
+    )]
+    NonFinite {
+        species: String,
+        value: f32,
+        t: f64,
+        i: usize,
+        j: usize,
+        k: usize,
+        x_mm: f64,
+        y_mm: f64,
+        z_mm: f64,
+        material: String,
+    },
+    /// The books did not balance to the stated bound at the end of the run.
+    #[error(
+        "the books of {species} do not balance: initial − present − decayed − outflow is {error:e} of \
+         the initial amount, above the bound {bound:e}; summary.json is written with \"complete\": false"
+    )]
+    Balance { species: String, error: f64, bound: f64 },
     /// The adaptive step shrank below any useful size (the tolerance cannot be met).
     #[error(
         "the adaptive step fell to {dt:e} s at t = {t} s without meeting tolerance {tolerance}; raise [time] tolerance or give a fixed dt"
     )]
     StepControl { dt: f64, t: f64, tolerance: f64 },
+}
+
+/// The largest relative balance error a run accepts; above it the run fails
+/// ([`RunError::Balance`]). The books close to ~1e-7 in tests and to a few 1e-5 after tens of
+/// thousands of f32 steps.
+pub const BALANCE_BOUND: f64 = 1e-3;
+
+/// [`RunError::NonFinite`] for the first cell of `field` (all species, `[species][z][y][x]`)
+/// that is not finite, if any.
+pub fn first_non_finite(problem: &Problem, field: &[f32], t: f64) -> Option<RunError> {
+    let n = problem.grid.n_cells();
+    let at = field.iter().position(|v| !v.is_finite())?;
+    let (s, cell) = (at / n, at % n);
+    let [nx, ny, _] = problem.grid.cells;
+    let (i, j, k) = (cell % nx, (cell / nx) % ny, cell / (nx * ny));
+    let centre = problem.grid.centre(i, j, k);
+    Some(RunError::NonFinite {
+        species: problem.species[s].name.clone(),
+        value: field[at],
+        t,
+        i,
+        j,
+        k,
+        x_mm: centre[0] * 1e3,
+        y_mm: centre[1] * 1e3,
+        z_mm: centre[2] * 1e3,
+        material: problem.materials[problem.material_id[cell] as usize].name.clone(),
+    })
+}
+
+/// Fails with [`RunError::NonFinite`] if the totals are not all finite, naming the first such
+/// cell of the engine's field.
+fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTotals], t: f64) -> Result<(), RunError> {
+    let finite = totals.iter().all(|s| {
+        s.present.iter().chain(&s.decayed).chain(&s.outflow).all(|v| v.is_finite())
+            && s.max.iter().flatten().all(|v| v.is_finite())
+    });
+    if finite {
+        return Ok(());
+    }
+    match first_non_finite(problem, &engine.read_field()?, t) {
+        Some(e) => Err(e),
+        // The field is finite but the books are not: name the first species whose books are.
+        None => {
+            let s = totals
+                .iter()
+                .position(|s| !s.present.iter().chain(&s.decayed).chain(&s.outflow).all(|v| v.is_finite()));
+            Err(RunError::Balance {
+                species: s.map(|s| problem.species[s].name.clone()).unwrap_or_default(),
+                error: f64::NAN,
+                bound: BALANCE_BOUND,
+            })
+        }
+    }
 }
 
 /// How the steps of a run are chosen.
@@ -175,6 +253,7 @@ impl Controller {
     /// Advances from `t0` to exactly `t1` in accepted steps of equal length.
     fn advance(
         &mut self,
+        problem: &Problem,
         engine: &mut dyn Engine,
         t0: f64,
         t1: f64,
@@ -198,6 +277,11 @@ impl Controller {
                     (estimate.factor * d.rms / bound).max(estimate.factor * d.max / (PEAK_FACTOR * bound))
                 })
                 .fold(0.0f64, f64::max);
+            if !err.is_finite() {
+                if let Some(e) = first_non_finite(problem, &engine.read_field()?, t + dt) {
+                    return Err(e);
+                }
+            }
             let factor = if err > 0.0 { (0.9 * err.powf(-1.0 / estimate.order)).clamp(0.2, 4.0) } else { 4.0 };
             if err <= 1.0 {
                 t = if steps <= 1.0 { t1 } else { t + dt };
@@ -271,12 +355,14 @@ pub fn run(
                 }
             }
             (Stepping::Adaptive { .. }, Some(controller)) => {
-                controller.advance(engine, t, t_out, &mut stats, progress)?;
+                controller.advance(problem, engine, t, t_out, &mut stats, progress)?;
             }
             (Stepping::Adaptive { .. }, None) => unreachable!("an adaptive plan always has a controller"),
         }
         t = t_out;
-        books.add(&engine.reduce_totals()?);
+        let totals = engine.reduce_totals()?;
+        check_finite(problem, engine, &totals, t)?;
+        books.add(&totals);
         books.write_rows(problem, t, &mut rows);
         if problem.schedule.snapshot_times.iter().any(|&s| (s - t).abs() <= 1e-9 * t.max(1.0)) {
             write_snapshot(problem, engine, out, &stems, t, &mut snapshots)?;
@@ -284,10 +370,22 @@ pub fn run(
     }
     out.write_atomic("timeseries.csv", rows.as_bytes())?;
 
-    let summary = Summary::new(problem, &plan, &stats, &info, &books, snapshots, start.elapsed().as_secs_f64());
+    let mut summary = Summary::new(problem, &plan, &stats, &info, &books, snapshots, start.elapsed().as_secs_f64());
+    let unbalanced = summary
+        .species
+        .iter()
+        .find(|s| !(s.relative_balance_error <= BALANCE_BOUND))
+        .map(|s| RunError::Balance { species: s.name.clone(), error: s.relative_balance_error, bound: BALANCE_BOUND });
+    if let Some(e) = &unbalanced {
+        summary.complete = false;
+        summary.error = Some(e.to_string());
+    }
     let json = serde_json::to_string_pretty(&summary).expect("summary is plain data");
     out.write_atomic("summary.json", json.as_bytes())?;
-    Ok(summary)
+    match unbalanced {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
 }
 
 fn field_shape(problem: &Problem) -> [usize; 3] {
@@ -457,6 +555,11 @@ fn time_to_fraction(curve: &[(f64, f64)], initial: f64, fraction: f64) -> Option
 #[derive(Serialize)]
 pub struct Summary {
     pub complete: bool,
+    /// Why the run is not complete, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The largest relative balance error a run accepts ([`BALANCE_BOUND`]).
+    pub balance_bound: f64,
     pub scenario: ScenarioEcho,
     pub engine: EngineEcho,
     pub grid: GridEcho,
@@ -662,6 +765,8 @@ impl Summary {
         };
         Summary {
             complete: true,
+            error: None,
+            balance_bound: BALANCE_BOUND,
             scenario,
             engine: EngineEcho {
                 backend: info.backend.clone(),

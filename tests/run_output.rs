@@ -115,3 +115,48 @@ fn summary_json_has_each_key_once_and_names_the_reference_backend() {
     assert!(json["time"]["steps"].as_u64().unwrap() > 0);
     assert_eq!(json["engine"]["backend"], "reference");
 }
+
+/// Values that overflow f32 while stepping stop the run with the species, the cell (in mm), the
+/// material and the time, on every engine, instead of running to the end with NaN books.
+#[test]
+fn a_value_that_overflows_while_stepping_stops_the_run_naming_where() {
+    use common::engines::{Gpu, engines};
+    use secretome::run::RunError;
+    // Loadings near f32's largest value between two boundaries far below it: the fluxes
+    // overflow in the first step.
+    let edge = Boundary::Fixed { value: -3e38 };
+    let s = species("hot", &[1e-10, 1e-10], &[0.0, 0.0], &[3e38, 0.0], faces(edge, edge));
+    let mut p = line(20, 2e-4, &["gel", "tissue"], |x| u32::from(x > 1e-4), vec![s], 60.0);
+    p.schedule.output_times = vec![30.0, 60.0];
+    for mut e in engines(&p, Gpu::Include) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::create(&dir.path().join("run"), false).unwrap();
+        let Err(err) = run::run(&p, e.engine.as_mut(), &out, &mut Silent) else {
+            panic!("{}: the run must fail", e.name)
+        };
+        let text = err.to_string();
+        eprintln!("{}: {text}", e.name);
+        assert!(matches!(err, RunError::NonFinite { .. }), "{}: {text}", e.name);
+        assert!(text.contains("hot") && text.contains("mm") && text.contains("material gel"), "{}: {text}", e.name);
+        assert!(!dir.path().join("run/summary.json").exists(), "{}: a failed run must not look finished", e.name);
+    }
+}
+
+/// A run whose books do not balance fails, and its summary says it is not complete.
+#[test]
+fn books_that_do_not_balance_fail_the_run() {
+    use secretome::run::{BALANCE_BOUND, RunError};
+    // A species loaded far below f32's normal range: every value flushes to zero in the first
+    // step, so the amount vanishes without being booked.
+    let s = species("faint", &[1e-10], &[0.0], &[1e-39], faces(Boundary::NoFlux, Boundary::NoFlux));
+    let p = line(10, 1e-4, &["gel"], |_| 0, vec![s], 10.0);
+    let dir = tempfile::tempdir().unwrap();
+    let out = OutputDir::create(&dir.path().join("run"), false).unwrap();
+    let Err(err) = run::run(&p, &mut CpuReference::new(&p), &out, &mut Silent) else { panic!("the run must fail") };
+    assert!(matches!(err, RunError::Balance { error, .. } if error > BALANCE_BOUND), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["complete"], false);
+    assert!(summary["error"].as_str().unwrap().contains("faint"));
+    assert_eq!(summary["balance_bound"], BALANCE_BOUND);
+}
