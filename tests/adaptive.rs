@@ -116,7 +116,7 @@ fn adaptive_release_meets_tolerance_and_lands_on_output_times() {
         let stats = &summary.time.stats;
         eprintln!(
             "tolerance {tolerance:e}: time error of the release {time_error:.2e}, {} steps ({} computed, {} pairs rejected), dt {:.3}..{:.1} s",
-            stats.steps, stats.steps_computed, stats.rejected_pairs, stats.smallest_step_s, stats.largest_step_s
+            stats.steps, stats.steps_computed, stats.rejected_steps, stats.smallest_step_s, stats.largest_step_s
         );
         assert!(summary.species[0].relative_balance_error < 1e-5);
         // The burst needs small steps, the tail takes large ones.
@@ -148,7 +148,7 @@ fn gpu_adaptive_run_takes_the_same_steps_as_the_cpu() {
     let mut engine = secretome::solver::gpu::GpuEngine::new(&gpu, &p).unwrap();
     let (gpu_summary, gpu_curve) = run_slab(&p, &mut engine);
     assert_eq!(cpu.time.stats.steps, gpu_summary.time.stats.steps);
-    assert_eq!(cpu.time.stats.rejected_pairs, gpu_summary.time.stats.rejected_pairs);
+    assert_eq!(cpu.time.stats.rejected_steps, gpu_summary.time.stats.rejected_steps);
     for (a, b) in cpu_curve.iter().zip(&gpu_curve) {
         assert_eq!(a.0, b.0);
         assert!((a.1 - b.1).abs() < 1e-6, "released at {} s: cpu {} gpu {}", a.0, a.1, b.1);
@@ -163,10 +163,9 @@ fn restore_returns_to_the_saved_state_exactly() {
     engine.save(0).unwrap();
     let before = engine.read_field().unwrap();
     engine.step(4, 7.0).unwrap();
-    assert!(engine.difference(0).unwrap()[0].max > 0.0);
+    assert_ne!(engine.read_field().unwrap(), before);
     engine.restore(0).unwrap();
     assert_eq!(engine.read_field().unwrap(), before);
-    assert_eq!(engine.difference(0).unwrap()[0], secretome::solver::Difference { max: 0.0, rms: 0.0 });
     // The books restored too: stepping on from the restored state equals stepping once.
     let mut twin = CpuReference::new(&p);
     twin.step(3, 5.0).unwrap();
@@ -190,7 +189,7 @@ fn fast_engine_adaptive_run_matches_the_reference() {
         let mut fast = secretome::solver::fast::CpuFast::new(&p, threads).unwrap();
         let (summary, curve) = run_slab(&p, &mut fast);
         assert_eq!(reference.time.stats.steps, summary.time.stats.steps);
-        assert_eq!(reference.time.stats.rejected_pairs, summary.time.stats.rejected_pairs);
+        assert_eq!(reference.time.stats.rejected_steps, summary.time.stats.rejected_steps);
         for (a, b) in ref_curve.iter().zip(&curve) {
             assert!((a.1 - b.1).abs() < 1e-6, "released at {} s: reference {} fast {}", a.0, a.1, b.1);
         }
