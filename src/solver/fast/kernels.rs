@@ -304,36 +304,62 @@ fn forward_rows<L: Lane>(
     coef: impl Fn(usize) -> (L, L),
 ) {
     let (sub, m) = coef(0);
-    let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
     let first = &mut rhs[..lanes];
     match diff {
         None => {
+            let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
             for (l, x) in first.iter_mut().enumerate() {
                 *x = (*x - sub.at(l) * 0.0) / m.at(l);
             }
         }
-        Some((a, b)) => {
-            let (a, b) = (&a[..lanes], &b[..lanes]);
-            for l in 0..lanes {
-                first[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
-            }
-        }
+        Some((a, b)) => forward_row_diff(first, None, &a[..lanes], &b[..lanes], sub, m),
     }
     for j in 1..n {
         let (prev, here) = rhs[(j - 1) * lanes..(j + 1) * lanes].split_at_mut(lanes);
         let (sub, m) = coef(j);
-        let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
         match diff {
-            None => {
-                for l in 0..lanes {
-                    here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
-                }
+            None => forward_row(here, prev, sub, m),
+            Some((a, b)) => forward_row_diff(
+                here,
+                Some(prev),
+                &a[j * lanes..(j + 1) * lanes],
+                &b[j * lanes..(j + 1) * lanes],
+                sub,
+                m,
+            ),
+        }
+    }
+}
+
+// The rows of a recurrence are separate slices of one buffer; passing them to functions of
+// their own tells the compiler they do not overlap (else it may guard the whole recurrence
+// with one overlap check, which fails, and run it scalar).
+
+/// `here = (here − sub·prev) / m`.
+#[inline(always)]
+fn forward_row<L: Lane>(here: &mut [f32], prev: &[f32], sub: L, m: L) {
+    let n = here.len();
+    let (prev, sub, m) = (&prev[..n], sub.window(0, n), m.window(0, n));
+    for l in 0..n {
+        here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+    }
+}
+
+/// `here = (a − b − sub·prev) / m` (prev 0 on the first row).
+#[inline(always)]
+fn forward_row_diff<L: Lane>(here: &mut [f32], prev: Option<&[f32]>, a: &[f32], b: &[f32], sub: L, m: L) {
+    let n = here.len();
+    let (a, b, sub, m) = (&a[..n], &b[..n], sub.window(0, n), m.window(0, n));
+    match prev {
+        Some(prev) => {
+            let prev = &prev[..n];
+            for l in 0..n {
+                here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
             }
-            Some((a, b)) => {
-                let (a, b) = (&a[j * lanes..(j + 1) * lanes], &b[j * lanes..(j + 1) * lanes]);
-                for l in 0..lanes {
-                    here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
-                }
+        }
+        None => {
+            for l in 0..n {
+                here[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
             }
         }
     }
@@ -362,23 +388,37 @@ fn back_rows<L: Lane>(
     for j in (0..n).rev() {
         let (head, tail) = rhs.split_at_mut((j + 1) * lanes);
         let here = &mut head[j * lanes..];
-        let s = sup(j).window(0, lanes);
         if j + 1 < n {
-            let next = &tail[..lanes];
-            for l in 0..lanes {
-                here[l] -= s.at(l) * next[l];
-            }
+            back_row(here, &tail[..lanes], sup(j));
         } else {
+            let s = sup(j).window(0, lanes);
             for (l, x) in here[..lanes].iter_mut().enumerate() {
                 *x -= s.at(l) * 0.0;
             }
         }
         if let Some((u, out)) = add.as_mut() {
-            let (u, out) = (&u[j * lanes..][..lanes], &mut out[j * lanes..][..lanes]);
-            for l in 0..lanes {
-                out[l] = u[l] + here[l];
-            }
+            add_row(&mut out[j * lanes..(j + 1) * lanes], &u[j * lanes..(j + 1) * lanes], here);
         }
+    }
+}
+
+/// `here −= sup·next`.
+#[inline(always)]
+fn back_row<L: Lane>(here: &mut [f32], next: &[f32], sup: L) {
+    let n = here.len();
+    let (next, sup) = (&next[..n], sup.window(0, n));
+    for l in 0..n {
+        here[l] -= sup.at(l) * next[l];
+    }
+}
+
+/// `out = u + delta`.
+#[inline(always)]
+fn add_row(out: &mut [f32], u: &[f32], delta: &[f32]) {
+    let n = out.len();
+    let (u, delta) = (&u[..n], &delta[..n]);
+    for l in 0..n {
+        out[l] = u[l] + delta[l];
     }
 }
 
@@ -445,13 +485,33 @@ pub fn add_explicit_row(
     }
 }
 
-/// `lost = loss·(κ·u + θdt·δ)`: what a sweep books as decayed per cell.
+/// `lost = loss·(κ·u + θdt·δ)`: what a sweep books as decayed per cell; given `v` (an earlier
+/// sweep's `u + δ'` of the same stage), plus that sweep's `loss·(κ·u + θdt·(v − u))`.
 #[inline(always)]
-pub fn sweep_loss<L: Lane>(lost: &mut [f32], loss: L, u: &[f32], delta: &[f32], kappa: f32, theta_dt: f32) {
+pub fn sweep_loss<L: Lane>(
+    lost: &mut [f32],
+    loss: L,
+    u: &[f32],
+    delta: &[f32],
+    v: Option<&[f32]>,
+    kappa: f32,
+    theta_dt: f32,
+) {
     let n = lost.len();
     let (u, delta, loss) = (&u[..n], &delta[..n], loss.window(0, n));
-    for l in 0..n {
-        lost[l] = loss.at(l) * (kappa * u[l] + theta_dt * delta[l]);
+    match v {
+        Some(v) => {
+            let v = &v[..n];
+            for l in 0..n {
+                let k = loss.at(l);
+                lost[l] = k * (kappa * u[l] + theta_dt * delta[l]) + k * (kappa * u[l] + theta_dt * (v[l] - u[l]));
+            }
+        }
+        None => {
+            for l in 0..n {
+                lost[l] = loss.at(l) * (kappa * u[l] + theta_dt * delta[l]);
+            }
+        }
     }
 }
 
