@@ -71,7 +71,7 @@ fn wide_2d() -> Problem {
         [bcs[1], bcs[3], bcs[2], bcs[0], bcs[4], bcs[4]],
     );
     let inside = |x: [f64; 3]| u32::from(x[0] > 1e-3 && x[1] < 4e-4);
-    box_problem([150, 37, 1], [3e-3, 7.4e-4, 2e-5], &["gel", "tissue"], inside, vec![s, u], 1.0)
+    box_problem([300, 70, 1], [6e-3, 1.4e-3, 2e-5], &["gel", "tissue"], inside, vec![s, u], 1.0)
 }
 
 /// A 1D line of 40 cells along `axis` with a fixed face and a clearance face.
@@ -246,7 +246,7 @@ fn matches_reference_on_an_odd_sized_grid() {
 fn matches_reference_in_2d_with_and_without_a_swept_single_cell_axis() {
     compare_all("2D, clearance on z", &slab_2d(true));
     compare_all("2D, closed z", &slab_2d(false));
-    compare_all("2D, 150×37 in blocks", &wide_2d());
+    compare_all("2D, 300×70 in blocks", &wide_2d());
 }
 
 #[test]

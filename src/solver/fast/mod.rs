@@ -113,10 +113,10 @@ pub const CACHE_BUDGET: usize = 16 << 20;
 pub const SERIAL_WORK: usize = 1 << 15;
 
 /// x-rows per pass-1 task of a problem of one z-plane (the lanes of its x stage).
-pub const ROWS_2D: usize = 16;
+pub const ROWS_2D: usize = 64;
 
 /// Columns per y-stage task of a problem of one z-plane (the lanes of its y stage).
-pub const COLUMNS_2D: usize = 64;
+pub const COLUMNS_2D: usize = 256;
 
 /// Grid shape and the per-cell material ids, shared read-only by every task.
 pub struct Layout {
@@ -581,7 +581,7 @@ impl Engine for CpuFast {
         EngineInfo {
             backend: "cpu".into(),
             device: format!("CPU fast engine ({} threads)", self.threads),
-            precision: "f32 fields; f64 accumulation of decay and outflow per plane; f64 totals".into(),
+            precision: "f32 fields; f64 accumulation of decay and outflow per task; f64 totals".into(),
         }
     }
 
