@@ -4,6 +4,9 @@
 //! cell·species updates per second (criterion's "elements"). Before timing, prints the peak
 //! resident memory of building the ADI engine and taking a few steps, per cell·species.
 //!
+//! Also one ADI step of the 100-cell slab line of `secretome bench` (a small problem: the serial
+//! path, no thread-pool dispatch).
+//!
 //! `SECRETOME_BENCH_N` changes the edge (default 128).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -67,7 +70,7 @@ fn step(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(5));
         for threads in [1, 2] {
             let mut engine = CpuFast::new(&p, threads).unwrap();
-            // Time steady steps of θ = 1/2, not the start-up's pairs of half steps.
+            // Time steady Douglas steps, not the start-up's implicit-Euler substeps.
             engine.set_start_up_steps(0);
             group.bench_function(format!("cpu_fast_{threads}_threads"), |b| b.iter(|| engine.step(1, dt).unwrap()));
         }
@@ -75,5 +78,17 @@ fn step(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, memory, step);
+fn small_step(c: &mut Criterion) {
+    let p = secretome::bench::slab_line(Scheme::AdiDouglas);
+    let mut group = c.benchmark_group("adi_douglas_step_slab_line_100");
+    group.throughput(Throughput::Elements(p.grid.n_cells() as u64));
+    for threads in [1, 2] {
+        let mut engine = CpuFast::new(&p, threads).unwrap();
+        engine.set_start_up_steps(0);
+        group.bench_function(format!("cpu_fast_{threads}_threads"), |b| b.iter(|| engine.step(1, 1.0).unwrap()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, memory, step, small_step);
 criterion_main!(benches);

@@ -1,32 +1,45 @@
-//! One Douglas ADI step (θ, dt given) with Strang-split exact decay, in two fused passes.
+//! One ADI stage ([`crate::solver::Stage`]: a Douglas step, or an implicit-Euler LOD substep
+//! of the start-up) in fused passes over the field:
 //!
-//! The reference (`src/solver/cpu/mod.rs`) runs `react_half_step`, `adi_predictor`, one
-//! `adi_sweep` per axis and `react_half_step` again, each over the whole field. Here:
+//! ```text
+//!   r = A u;   v₀ = u + λ·dt·r;   (I − θ·dt·A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
+//! ```
 //!
-//! - [`plane_pass`], one z-plane of one species per task: the reacted field `u = c·e^{−k·dt/2}`
-//!   of the plane (and of the neighbouring planes' rows where the predictor needs them, computed
-//!   again rather than stored, so `c` stays untouched for the neighbours' tasks), the predictor
-//!   `v₀ = u + dt·A u`, the x stage (on a transposed copy of the plane, so that the Thomas
-//!   recurrence runs over x with the plane's y-lines as vector lanes) and the y stage (recurrence
-//!   over y, x-rows as lanes); writes `v_y` to `c_next`.
+//! with the first-order loss inside `A` and, an equal share per swept axis, inside each `A_a`.
+//!
+//! The reference (`src/solver/cpu/mod.rs`) runs `adi_predictor` and one `adi_sweep` per axis,
+//! each over the whole field. Here:
+//!
+//! - [`plane_pass`], a block of whole x-rows of one z-plane of one species per task: the
+//!   predictor (skipped where `λ·dt = 0` and no rate is recorded: then `v₀ = u`), the x stage
+//!   (on a transposed copy of the block, so that the Thomas recurrence runs over x with the
+//!   block's lines as vector lanes) and, where the block is the whole plane, the y stage
+//!   (recurrence over y, x-rows as lanes); writes `v_x` or `v_y` to `c_next`.
+//! - [`column_y_pass`] (problems of one z-plane only, where a plane is cut into blocks of rows): the
+//!   y stage of a block of whole columns, gathered into contiguous scratch.
 //! - [`column_pass`], a block of whole y-rows through every z-plane of one species per task: the
-//!   z stage (recurrence over z, the block's cells as lanes, `u` recomputed from `c`), then the
-//!   second reaction half step; writes the new field into `c` in place (each task owns its cells).
+//!   z stage (recurrence over z, the block's cells as lanes); writes the new field into `c` in
+//!   place (each task owns its cells).
 //!
-//! Every stage solves for the increment `δ = v_a − u` as `adi_sweep` does and forms
-//! `v_a = u + δ` before the next stage takes `v_a − u`, so each cell sees the reference's
-//! operations in the reference's order.
+//! Every stage solves for the increment `δ = v_a − u` as `adi_sweep` does, with the same
+//! coefficients in the same order, and forms `v_a = u + δ` before the next stage takes
+//! `v_a − u`, so each cell sees the reference's operations in the reference's order. Each sweep
+//! books `loss·(κ·u + θ·dt·δ)` per cell as decayed and `κ·g·(u − c_b) + θ·dt·g·δ` per end face
+//! as outflow, as `adi_sweep` does (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
 
 use super::kernels::{
-    Lane, Side, Tri, add_by_material, add_side, adi_end_outflow, conductances, face_coefficients, start_x_terms,
-    thomas_back, thomas_forward, transpose_add, transpose_sub,
+    Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side, adi_end_outflow, conductances,
+    face_coefficients, start_x_terms, sweep_loss, thomas_back, thomas_forward, transpose, transpose_add, transpose_sub,
 };
-use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, SweepStep};
+use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, StageCoefs};
 use crate::solver::FaceBc;
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
 
 super::with_avx2! {
-    /// Reaction, predictor, x and y stages of plane `k` of one species (see the module docs).
+    /// Predictor and x stage of the rows `j0..` of plane `k` of one species (as many as `out`
+    /// holds), and the y stage too where `y_stage` (the block must then be the whole plane):
+    /// reads `c` (the species' whole field), writes `out`, and the rate `A u` of the rows to
+    /// `rate` where given.
     #[allow(clippy::too_many_arguments)]
     pub fn plane_pass(
         lay: &Layout,
@@ -34,7 +47,10 @@ super::with_avx2! {
         c: &[f32],
         out: &mut [f32],
         k: usize,
-        step: &SweepStep,
+        j0: usize,
+        y_stage: bool,
+        st: &StageCoefs,
+        rate: Option<&mut [f32]>,
         books: &mut PlaneBooks,
         scratch: &mut Scratch,
     ) => plane_pass_body
@@ -49,207 +65,388 @@ fn plane_pass_body(
     c: &[f32],
     out: &mut [f32],
     k: usize,
-    step: &SweepStep,
+    j0: usize,
+    y_stage: bool,
+    st: &StageCoefs,
+    rate: Option<&mut [f32]>,
     books: &mut PlaneBooks,
     scratch: &mut Scratch,
 ) {
     let [nx, ny, nz] = lay.cells;
     let plane = nx * ny;
-    let (dt, theta_dt) = (step.dt, step.theta_dt);
-    let bcs = &sp.faces;
+    let rows = out.len() / nx;
+    let cells = rows * nx;
+    let j1 = j0 + rows;
+    let base = k * plane + j0 * nx;
+    let u = &c[base..base + cells];
+    let mats = &lay.material[base..base + cells];
     let per_cell_d = sp.uniform_d.is_none();
-    let per_cell_e = sp.uniform_e.is_none();
-    let mats = |kk: usize| &lay.material[kk * plane..(kk + 1) * plane];
+    let per_cell_k = sp.uniform_k.is_none();
+    let predict = st.lambda_dt != 0.0 || rate.is_some();
+    // Per-cell diffusivities of the rows the predictor reads (planes k − 1, k, k + 1, laid out
+    // like a plane) and decay rates of the block.
     if per_cell_d {
         for (dz, buf) in scratch.d3.iter_mut().enumerate() {
+            buf.resize(plane, 0.0);
             if let Some(kk) = (k + dz).checked_sub(1).filter(|&kk| kk < nz) {
-                buf.resize(plane, 0.0);
-                sp.fill_d(buf, mats(kk));
+                let (lo, hi) = if dz == 1 { (j0.saturating_sub(1), (j1 + 1).min(ny)) } else { (j0, j1) };
+                let range = lo * nx..hi * nx;
+                sp.fill_d(&mut buf[range.clone()], &lay.material[kk * plane + range.start..kk * plane + range.end]);
             }
         }
     }
-    if per_cell_e {
-        for (dz, buf) in scratch.e3.iter_mut().enumerate() {
-            if let Some(kk) = (k + dz).checked_sub(1).filter(|&kk| kk < nz) {
-                buf.resize(plane, 0.0);
-                sp.fill_e(buf, mats(kk));
-            }
-        }
+    let Scratch { d3, k0, u: t, v, rhs, div, w, g, lines, .. } = scratch;
+    if per_cell_k {
+        k0.resize(cells, 0.0);
+        sp.fill_k(k0, mats);
     }
-    let Scratch { d3, e3, u, v, rhs, div, w, g, nb, lines, .. } = scratch;
-    for buf in [&mut *u, &mut *v, &mut *rhs] {
-        buf.resize(plane, 0.0);
-    }
+    v.resize(cells, 0.0);
     div.resize(nx, 0.0);
     w.resize(nx, 0.0);
-    g.resize(nx.max(ny), 0.0);
-    for b in nb.iter_mut() {
-        b.resize(nx, 0.0);
-    }
+    g.resize(nx, 0.0);
 
-    // First reaction half step of the plane: u = c·e, booking c − u.
-    let ck = &c[k * plane..(k + 1) * plane];
-    for j in 0..ny {
-        let row = j * nx..(j + 1) * nx;
-        let ur = &mut u[row.clone()];
-        match sp.uniform_e {
-            Some(e) => react(ur, &ck[row.clone()], e),
-            None => react(ur, &ck[row.clone()], &e3[1][row.clone()]),
-        }
-        let lost = &mut div[..nx];
-        for ((x, &b), &a) in lost.iter_mut().zip(&ck[row.clone()]).zip(&*ur) {
-            *x = b - a;
-        }
-        add_by_material(&mut books.decayed, lost, lay.row_material[k * ny + j], &mats(k)[row]);
-    }
-
-    // Predictor v₀ = u + dt·A u, row by row.
-    let d_uniform = sp.uniform_d.unwrap_or(0.0);
-    for j in 0..ny {
-        let row = j * nx..(j + 1) * nx;
-        if let (Some(d), Some(e), true) = (sp.uniform_d, sp.uniform_e, j > 0 && j + 1 < ny && k > 0 && k + 1 < nz) {
-            // A row with neighbours on all four y and z sides, one diffusivity and decay: all
-            // six terms in one loop.
-            let g = [0, 1].map(|s| boundary_conductance(bcs[s], d, lay.half_h[0]));
-            let rows = InteriorRow {
-                u: &u[row.clone()],
-                ym: &u[row.start - nx..row.end - nx],
-                yp: &u[row.start + nx..row.end + nx],
-                zm: &c[(k - 1) * plane + row.start..(k - 1) * plane + row.end],
-                zp: &c[(k + 1) * plane + row.start..(k + 1) * plane + row.end],
-            };
-            predict_interior_row(&mut v[row], &rows, e, sp.uniform_w, g, [bcs[0], bcs[1]], lay.inv_h[0], dt);
-            continue;
-        }
-        let ur = &u[row.clone()];
-        let div = &mut div[..nx];
-        let d_row: &[f32] = if per_cell_d { &d3[1][row.clone()] } else { &[] };
-        let d_end = |i: usize| if per_cell_d { d_row[i] } else { d_uniform };
-        let gx = [0, 1].map(|s| boundary_conductance(bcs[s], d_end(if s == 0 { 0 } else { nx - 1 }), lay.half_h[0]));
-        if per_cell_d {
-            face_coefficients(&mut w[..nx - 1], &d_row[..nx - 1], &d_row[1..], lay.inv_h2[0]);
-            start_x_terms(div, ur, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
-        } else {
-            start_x_terms(div, ur, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
-        }
-        // The z neighbours' rows, reacted.
-        for (side, kk) in [(0, k.checked_sub(1)), (1, Some(k + 1).filter(|&kk| kk < nz))] {
-            if let Some(kk) = kk {
-                let src = &c[kk * plane + row.start..kk * plane + row.end];
-                let dz = if side == 0 { 0 } else { 2 };
-                match sp.uniform_e {
-                    Some(e) => react(&mut nb[side], src, e),
-                    None => react(&mut nb[side], src, &e3[dz][row.clone()]),
+    if predict {
+        let mut rate = rate;
+        for j in j0..j1 {
+            let row = (j - j0) * nx..(j - j0 + 1) * nx;
+            let at = |kk: usize, jj: usize| &c[kk * plane + jj * nx..kk * plane + (jj + 1) * nx];
+            let k_row: &[f32] = if per_cell_k { &k0[row.clone()] } else { &[] };
+            let rate_row = rate.as_deref_mut().map(|r| &mut r[row.clone()]);
+            if let (Some(d), Some(decay), true) =
+                (sp.uniform_d, sp.uniform_k, j > 0 && j + 1 < ny && k > 0 && k + 1 < nz)
+            {
+                // A row with neighbours on all four y and z sides, one diffusivity and decay: all
+                // six terms in one loop.
+                let gx = [0, 1].map(|s| boundary_conductance(sp.faces[s], d, lay.half_h[0]));
+                let rows = InteriorRow {
+                    u: &u[row.clone()],
+                    ym: at(k, j - 1),
+                    yp: at(k, j + 1),
+                    zm: at(k - 1, j),
+                    zp: at(k + 1, j),
+                };
+                let bc = [sp.faces[0], sp.faces[1]];
+                predict_interior_row(
+                    &mut v[row],
+                    &rows,
+                    decay,
+                    sp.uniform_w,
+                    gx,
+                    bc,
+                    lay.inv_h[0],
+                    st.lambda_dt,
+                    rate_row,
+                );
+                continue;
+            }
+            let ur = &u[row.clone()];
+            let div = &mut div[..nx];
+            let d_row: &[f32] = if per_cell_d { &d3[1][j * nx..(j + 1) * nx] } else { &[] };
+            let d_uniform = sp.uniform_d.unwrap_or(0.0);
+            let d_end = |i: usize| if per_cell_d { d_row[i] } else { d_uniform };
+            let bcs = &sp.faces;
+            let gx =
+                [0, 1].map(|s| boundary_conductance(bcs[s], d_end(if s == 0 { 0 } else { nx - 1 }), lay.half_h[0]));
+            if per_cell_d {
+                face_coefficients(&mut w[..nx - 1], &d_row[..nx - 1], &d_row[1..], lay.inv_h2[0]);
+                start_x_terms(div, ur, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+            } else {
+                start_x_terms(div, ur, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+            }
+            let sides = [
+                (1, j.checked_sub(1).map(|jj| (at(k, jj), 1, jj * nx))),
+                (1, (j + 1 < ny).then(|| (at(k, j + 1), 1, (j + 1) * nx))),
+                (2, k.checked_sub(1).map(|kk| (at(kk, j), 0, j * nx))),
+                (2, (k + 1 < nz).then(|| (at(k + 1, j), 2, j * nx))),
+            ];
+            for (n, &(axis, neighbour)) in sides.iter().enumerate() {
+                let bc = bcs[2 * axis + n % 2];
+                match neighbour {
+                    Some((nbr, dz, d_start)) => {
+                        if per_cell_d {
+                            face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
+                            add_side(div, ur, Side::Interior { w: &w[..nx], nb: nbr });
+                        } else {
+                            add_side(div, ur, Side::Interior { w: sp.uniform_w[axis], nb: nbr });
+                        }
+                    }
+                    None if bc.kind != 0 => {
+                        let (value, inv_h) = (bc.value, lay.inv_h[axis]);
+                        if per_cell_d {
+                            conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
+                            add_side(div, ur, Side::Boundary { g: &g[..nx], value, inv_h });
+                        } else {
+                            let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
+                            add_side(div, ur, Side::Boundary { g, value, inv_h });
+                        }
+                    }
+                    None => {}
                 }
             }
-        }
-        let sides = [
-            (1, j.checked_sub(1).map(|jj| (&u[jj * nx..(jj + 1) * nx], 1, jj * nx))),
-            (1, (j + 1 < ny).then(|| (&u[(j + 1) * nx..(j + 2) * nx], 1, (j + 1) * nx))),
-            (2, k.checked_sub(1).map(|_| (&nb[0][..], 0, j * nx))),
-            (2, (k + 1 < nz).then(|| (&nb[1][..], 2, j * nx))),
-        ];
-        for (n, &(axis, neighbour)) in sides.iter().enumerate() {
-            let face = 2 * axis + n % 2;
-            let bc = bcs[face];
-            match neighbour {
-                Some((nbr, dz, d_start)) => {
-                    if per_cell_d {
-                        face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
-                        add_side(div, ur, Side::Interior { w: &w[..nx], nb: nbr });
-                    } else {
-                        add_side(div, ur, Side::Interior { w: sp.uniform_w[axis], nb: nbr });
-                    }
-                }
-                None if bc.kind != 0 => {
-                    let (value, inv_h) = (bc.value, lay.inv_h[axis]);
-                    if per_cell_d {
-                        conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
-                        add_side(div, ur, Side::Boundary { g: &g[..nx], value, inv_h });
-                    } else {
-                        let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
-                        add_side(div, ur, Side::Boundary { g, value, inv_h });
-                    }
-                }
-                None => {}
+            match sp.uniform_k {
+                Some(decay) => finish_prediction(&mut v[row], rate_row, ur, div, decay, st.lambda_dt),
+                None => finish_prediction(&mut v[row], rate_row, ur, div, k_row, st.lambda_dt),
             }
         }
-        for ((x, &a), &d) in v[row].iter_mut().zip(ur).zip(&*div) {
-            *x = a + dt * d;
-        }
+    } else {
+        v.copy_from_slice(u);
     }
 
-    // x stage: transpose v − u so that the plane's y-lines are the lanes of a recurrence over x.
+    // x stage on the transposed block: its y-lines are the lanes of a recurrence over x.
     if lay.sweep[0] {
-        transpose_sub(v, u, rhs, ny, nx);
-        let tri = if per_cell_d {
-            let k3 = sp.sweep_constants(lay, 0, theta_dt);
-            let dp = &d3[1];
-            lines.compute(nx, ny, &k3, |i, row| {
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x = dp[j * nx + i];
+        let k3 = sp.sweep_constants(lay, 0, st);
+        let tri = if sp.per_lane() {
+            lines.compute(nx, rows, &k3, |i, d, kk| {
+                for (l, (d, kk)) in d.iter_mut().zip(kk.iter_mut()).enumerate() {
+                    let m = mats[l * nx + i] as usize;
+                    *d = sp.d[m];
+                    *kk = sp.k[m];
                 }
             });
             Tri { c: lines, per_lane: true }
         } else {
             Tri { c: &sp.lines[0], per_lane: false }
         };
-        thomas_forward(rhs, None, nx, ny, tri);
-        thomas_back(rhs, None, nx, ny, tri);
+        rhs.resize(cells, 0.0);
+        transpose_sub(v, u, rhs, rows, nx);
+        if st.explicit_dt != 0.0 {
+            t.resize(cells, 0.0);
+            transpose(u, t, rows, nx);
+            for i in 0..nx {
+                let (lo, hi) = (
+                    i.checked_sub(1).map(|ii| &t[ii * rows..(ii + 1) * rows]),
+                    (i + 1 < nx).then(|| &t[(i + 1) * rows..(i + 2) * rows]),
+                );
+                add_explicit_row(
+                    &mut rhs[i * rows..(i + 1) * rows],
+                    &t[i * rows..(i + 1) * rows],
+                    lo,
+                    hi,
+                    tri,
+                    i,
+                    nx,
+                    &k3,
+                    st.explicit_dt,
+                );
+            }
+        }
+        thomas_forward(rhs, None, nx, rows, tri);
+        thomas_back(rhs, None, nx, rows, tri);
         // Books of the x faces: entries of the end cells of every y-line.
         for (s, i) in [(0usize, 0usize), (1, nx - 1)] {
-            let bc = bcs[s];
+            let bc = sp.faces[s];
             if bc.kind == 0 {
                 continue;
             }
-            let us = (0..ny).map(|j| u[j * nx + i]);
-            let delta = &rhs[i * ny..(i + 1) * ny];
-            books.outflow[s] += if tri.per_lane {
-                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            } else {
-                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            };
+            let us = (0..rows).map(|j| u[j * nx + i]);
+            let delta = &rhs[i * rows..(i + 1) * rows];
+            books.outflow[s] += end_outflow(tri, s, us, delta, bc, st);
         }
         // v_x = u + δ, back in plane order.
-        transpose_add(rhs, u, v, ny, nx);
+        transpose_add(rhs, u, v, rows, nx);
+        // The x stage's loss share, booked here unless the y stage books it with its own.
+        if sp.has_decay && !(y_stage && lay.sweep[1]) {
+            for r in 0..rows {
+                let row = r * nx..(r + 1) * nx;
+                let (ur, vr, dr) = (&u[row.clone()], &v[row.clone()], &mut g[..nx]);
+                for ((x, &a), &b) in dr.iter_mut().zip(vr).zip(ur) {
+                    *x = a - b;
+                }
+                let dr = &g[..nx];
+                let lost = &mut div[..nx];
+                match sp.uniform_k {
+                    Some(decay) => sweep_loss(lost, decay * k3.share, ur, dr, None, st.kappa, st.theta_dt),
+                    None => {
+                        for (x, &kk) in w[..nx].iter_mut().zip(&k0[row.clone()]) {
+                            *x = kk * k3.share;
+                        }
+                        sweep_loss(lost, &w[..nx], ur, dr, None, st.kappa, st.theta_dt)
+                    }
+                }
+                add_by_material(&mut books.decayed, lost, lay.row_material[k * ny + j0 + r], &mats[row]);
+            }
+        }
     }
 
-    // y stage: recurrence over y, the plane's x-rows as lanes.
-    if lay.sweep[1] {
-        let tri = if per_cell_d {
-            let k3 = sp.sweep_constants(lay, 1, theta_dt);
-            let dp = &d3[1];
-            lines.compute(ny, nx, &k3, |j, row| row.copy_from_slice(&dp[j * nx..(j + 1) * nx]));
-            Tri { c: lines, per_lane: true }
-        } else {
-            Tri { c: &sp.lines[1], per_lane: false }
-        };
-        thomas_forward(rhs, Some((v, u)), ny, nx, tri);
-        thomas_back(rhs, Some((u, out)), ny, nx, tri);
-        for (s, j) in [(0usize, 0usize), (1, ny - 1)] {
-            let bc = bcs[2 + s];
-            if bc.kind == 0 {
-                continue;
-            }
-            let us = u[j * nx..(j + 1) * nx].iter().copied();
-            let delta = &rhs[j * nx..(j + 1) * nx];
-            books.outflow[2 + s] += if tri.per_lane {
-                let gl = if s == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            } else {
-                let gl = if s == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            };
-        }
+    if y_stage && lay.sweep[1] {
+        let (mut bufs, row) = ((&mut *rhs, &mut *lines), &mut div[..nx]);
+        sweep_y(lay, sp, u, v, out, k, 0, st, lay.sweep[0], books, &mut bufs, row);
     } else {
-        out.copy_from_slice(&v[..plane]);
+        out.copy_from_slice(v);
     }
 }
 
-/// The rows around an x-row with neighbours on all four y and z sides: reacted `u` of the row
-/// and of its y neighbours, unreacted `c` of its z neighbours.
+/// Outflow through end face `side` (0 low, 1 high) of the lines of a sweep.
+#[inline(always)]
+fn end_outflow(
+    tri: Tri<'_>,
+    side: usize,
+    us: impl Iterator<Item = f32>,
+    delta: &[f32],
+    bc: FaceBc,
+    st: &StageCoefs,
+) -> f64 {
+    if tri.per_lane {
+        let gl = if side == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
+        adi_end_outflow(us, delta, gl, bc.value, st.kappa, st.theta_dt)
+    } else {
+        let gl = if side == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
+        adi_end_outflow(us, delta, gl, bc.value, st.kappa, st.theta_dt)
+    }
+}
+
+/// `r = div − k·u`, `rate = r` where kept, `v = u + λdt·r`: the predictor's last lines.
+#[inline(always)]
+fn finish_prediction<L: Lane>(
+    v: &mut [f32],
+    rate: Option<&mut [f32]>,
+    u: &[f32],
+    div: &[f32],
+    decay: L,
+    lambda_dt: f32,
+) {
+    let n = v.len();
+    let (u, div, decay) = (&u[..n], &div[..n], decay.window(0, n));
+    match rate {
+        Some(rate) => {
+            let rate = &mut rate[..n];
+            for i in 0..n {
+                let r = div[i] - decay.at(i) * u[i];
+                rate[i] = r;
+                v[i] = u[i] + lambda_dt * r;
+            }
+        }
+        None => {
+            for i in 0..n {
+                let r = div[i] - decay.at(i) * u[i];
+                v[i] = u[i] + lambda_dt * r;
+            }
+        }
+    }
+}
+
+/// The y stage of `lanes = u.len() / ny` columns `x0..` of plane `k`: `u`, `v` (input) and
+/// `out` (`v_y`) are `ny` rows of the block's lanes, contiguous. With `x_books`, `v` is the x
+/// stage's `v_x` and the x stage's loss share is booked here too, with `δ_x` taken as
+/// `v_x − u` (which differs from the solved `δ_x` by the rounding of `v_x`: a relative 3e-8 of
+/// the booked decay at most, and it saves a pass and a transpose).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sweep_y(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    u: &[f32],
+    v: &[f32],
+    out: &mut [f32],
+    k: usize,
+    x0: usize,
+    st: &StageCoefs,
+    x_books: bool,
+    books: &mut PlaneBooks,
+    (rhs, lines): &mut (&mut Vec<f32>, &mut LineCoefficients),
+    lost: &mut [f32],
+) {
+    let [nx, ny, _] = lay.cells;
+    let plane = nx * ny;
+    let lanes = u.len() / ny;
+    let mats = |j: usize| &lay.material[k * plane + j * nx + x0..k * plane + j * nx + x0 + lanes];
+    let k3 = sp.sweep_constants(lay, 1, st);
+    let tri = if sp.per_lane() {
+        lines.compute(ny, lanes, &k3, |j, d, kk| {
+            sp.fill_d(d, mats(j));
+            sp.fill_k(kk, mats(j));
+        });
+        Tri { c: lines, per_lane: true }
+    } else {
+        Tri { c: &sp.lines[1], per_lane: false }
+    };
+    rhs.resize(ny * lanes, 0.0);
+    if st.explicit_dt != 0.0 {
+        for (x, (&a, &b)) in rhs.iter_mut().zip(v.iter().zip(u)) {
+            *x = a - b;
+        }
+        for j in 0..ny {
+            let lo = j.checked_sub(1).map(|jj| &u[jj * lanes..(jj + 1) * lanes]);
+            let hi = (j + 1 < ny).then(|| &u[(j + 1) * lanes..(j + 2) * lanes]);
+            let r = &mut rhs[j * lanes..(j + 1) * lanes];
+            add_explicit_row(r, &u[j * lanes..(j + 1) * lanes], lo, hi, tri, j, ny, &k3, st.explicit_dt);
+        }
+        thomas_forward(rhs, None, ny, lanes, tri);
+    } else {
+        thomas_forward(rhs, Some((v, u)), ny, lanes, tri);
+    }
+    thomas_back(rhs, Some((u, out)), ny, lanes, tri);
+    for (s, j) in [(0usize, 0usize), (1, ny - 1)] {
+        let bc = sp.faces[2 + s];
+        if bc.kind == 0 {
+            continue;
+        }
+        let us = u[j * lanes..(j + 1) * lanes].iter().copied();
+        books.outflow[2 + s] += end_outflow(tri, s, us, &rhs[j * lanes..(j + 1) * lanes], bc, st);
+    }
+    if sp.has_decay {
+        let lost = &mut lost[..lanes];
+        for j in 0..ny {
+            let (ur, dr) = (&u[j * lanes..(j + 1) * lanes], &rhs[j * lanes..(j + 1) * lanes]);
+            let vx = x_books.then(|| &v[j * lanes..(j + 1) * lanes]);
+            if tri.per_lane {
+                sweep_loss(lost, tri.c.loss_row(j), ur, dr, vx, st.kappa, st.theta_dt);
+            } else {
+                sweep_loss(lost, tri.c.loss[j], ur, dr, vx, st.kappa, st.theta_dt);
+            }
+            add_by_material(&mut books.decayed, lost, lay.row_material[k * ny + j], mats(j));
+        }
+    }
+}
+
+super::with_avx2! {
+    /// The y stage of the columns `x0..` of the single plane of one species: `parts[j]` is the
+    /// block's part of row `j` of `c_next` (`v_x` in, `v_y` out), `c` the species' field.
+    #[allow(clippy::too_many_arguments)]
+    pub fn column_y_pass(
+        lay: &Layout,
+        sp: &SpeciesCoefs,
+        c: &[f32],
+        parts: &mut [&mut [f32]],
+        x0: usize,
+        st: &StageCoefs,
+        books: &mut PlaneBooks,
+        scratch: &mut Scratch,
+    ) => column_y_pass_body
+}
+
+/// The body of [`column_y_pass`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn column_y_pass_body(
+    lay: &Layout,
+    sp: &SpeciesCoefs,
+    c: &[f32],
+    parts: &mut [&mut [f32]],
+    x0: usize,
+    st: &StageCoefs,
+    books: &mut PlaneBooks,
+    scratch: &mut Scratch,
+) {
+    let [nx, ny, _] = lay.cells;
+    let lanes = parts[0].len();
+    let Scratch { u, v, rhs, div, lines, k0: out, .. } = scratch;
+    for buf in [&mut *u, &mut *v, &mut *out] {
+        buf.resize(ny * lanes, 0.0);
+    }
+    div.resize(lanes, 0.0);
+    for (j, part) in parts.iter().enumerate() {
+        u[j * lanes..(j + 1) * lanes].copy_from_slice(&c[j * nx + x0..j * nx + x0 + lanes]);
+        v[j * lanes..(j + 1) * lanes].copy_from_slice(part);
+    }
+    let mut bufs = (&mut *rhs, &mut *lines);
+    sweep_y(lay, sp, u, v, out, 0, x0, st, false, books, &mut bufs, div);
+    for (j, part) in parts.iter_mut().enumerate() {
+        part.copy_from_slice(&out[j * lanes..(j + 1) * lanes]);
+    }
+}
+
+/// The rows around an x-row with neighbours on all four y and z sides.
 struct InteriorRow<'a> {
     u: &'a [f32],
     ym: &'a [f32],
@@ -258,21 +455,21 @@ struct InteriorRow<'a> {
     zp: &'a [f32],
 }
 
-/// `v = u + dt·A u` on such a row, for a species with one diffusivity (face coefficients `w`
-/// per axis, x end conductances `g`) and one reaction factor `e`: the terms in
-/// `adi_predictor`'s order (x low, x high, y low, y high, z low, z high), z neighbours reacted on
-/// the way.
+/// `r = A u`, `v = u + λdt·r` on such a row, for a species with one diffusivity (face
+/// coefficients `w` per axis, x end conductances `g`) and one decay rate: the terms in
+/// `adi_predictor`'s order (x low, x high, y low, y high, z low, z high, decay).
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn predict_interior_row(
     v: &mut [f32],
     r: &InteriorRow<'_>,
-    e: f32,
+    decay: f32,
     w: [f32; 3],
     g: [f32; 2],
     bc: [FaceBc; 2],
     inv_h: f32,
-    dt: f32,
+    lambda_dt: f32,
+    mut rate: Option<&mut [f32]>,
 ) {
     let n = v.len();
     let (u, ym, yp, zm, zp) = (&r.u[..n], &r.ym[..n], &r.yp[..n], &r.zm[..n], &r.zp[..n]);
@@ -297,24 +494,50 @@ fn predict_interior_row(
         }
         d += wy * (ym[i] - c);
         d += wy * (yp[i] - c);
-        d += wz * (zm[i] * e - c);
-        d += wz * (zp[i] * e - c);
-        v[i] = c + dt * d;
+        d += wz * (zm[i] - c);
+        d += wz * (zp[i] - c);
+        let rr = d - decay * c;
+        if let Some(rate) = rate.as_deref_mut() {
+            rate[i] = rr;
+        }
+        v[i] = c + lambda_dt * rr;
     }
     if n > 2 {
         let inner = &mut v[1..n - 1];
         let (left, mid, right) = (&u[..n - 2], &u[1..n - 1], &u[2..]);
         let (ym, yp, zm, zp) = (&ym[1..n - 1], &yp[1..n - 1], &zm[1..n - 1], &zp[1..n - 1]);
-        for i in 0..n - 2 {
-            let c = mid[i];
-            let mut d = 0.0f32;
-            d += wx * (left[i] - c);
-            d += wx * (right[i] - c);
-            d += wy * (ym[i] - c);
-            d += wy * (yp[i] - c);
-            d += wz * (zm[i] * e - c);
-            d += wz * (zp[i] * e - c);
-            inner[i] = c + dt * d;
+        let rate = rate.map(|r| &mut r[1..n - 1]);
+        // The loop is written out twice (with and without the rate) so that each vectorises.
+        match rate {
+            Some(rate) => {
+                let rate = &mut rate[..n - 2];
+                for i in 0..n - 2 {
+                    let c = mid[i];
+                    let mut d = 0.0f32;
+                    d += wx * (left[i] - c);
+                    d += wx * (right[i] - c);
+                    d += wy * (ym[i] - c);
+                    d += wy * (yp[i] - c);
+                    d += wz * (zm[i] - c);
+                    d += wz * (zp[i] - c);
+                    let rr = d - decay * c;
+                    rate[i] = rr;
+                    inner[i] = c + lambda_dt * rr;
+                }
+            }
+            None => {
+                for i in 0..n - 2 {
+                    let c = mid[i];
+                    let mut d = 0.0f32;
+                    d += wx * (left[i] - c);
+                    d += wx * (right[i] - c);
+                    d += wy * (ym[i] - c);
+                    d += wy * (yp[i] - c);
+                    d += wz * (zm[i] - c);
+                    d += wz * (zp[i] - c);
+                    inner[i] = c + lambda_dt * (d - decay * c);
+                }
+            }
         }
     }
 }
@@ -331,20 +554,10 @@ fn prefetch(x: &[f32]) {
     let _ = x;
 }
 
-/// `u = c·e` lane by lane.
-#[inline(always)]
-fn react<L: Lane>(u: &mut [f32], c: &[f32], e: L) {
-    let n = u.len();
-    let (c, e) = (&c[..n], e.window(0, n));
-    for i in 0..n {
-        u[i] = c[i] * e.at(i);
-    }
-}
-
 super::with_avx2! {
-    /// z stage and second reaction half step of a block of y-rows `j0..` of one species through all
-    /// planes: `c[k]` is the block's part of plane `k` of the field (updated in place), `cn` the
-    /// species' whole `v_y` field from [`plane_pass`].
+    /// z stage of a block of y-rows `j0..` of one species through all planes: `c[k]` is the
+    /// block's part of plane `k` of the field (updated in place), `cn` the species' whole `v_y`
+    /// field from the earlier passes.
     #[allow(clippy::too_many_arguments)]
     pub fn column_pass(
         lay: &Layout,
@@ -352,7 +565,7 @@ super::with_avx2! {
         c: &mut [&mut [f32]],
         cn: &[f32],
         j0: usize,
-        step: &SweepStep,
+        st: &StageCoefs,
         books: &mut PlaneBooks,
         scratch: &mut Scratch,
     ) => column_pass_body
@@ -367,7 +580,7 @@ fn column_pass_body(
     c: &mut [&mut [f32]],
     cn: &[f32],
     j0: usize,
-    step: &SweepStep,
+    st: &StageCoefs,
     books: &mut PlaneBooks,
     scratch: &mut Scratch,
 ) {
@@ -375,146 +588,138 @@ fn column_pass_body(
     let plane = nx * ny;
     let lanes = c[0].len();
     let offset = j0 * nx;
-    let (dt, theta_dt) = (step.dt, step.theta_dt);
-    let bcs = &sp.faces;
     let mats = |kk: usize| &lay.material[kk * plane + offset..kk * plane + offset + lanes];
-    let Scratch { e3, rhs, div, nb, lines, .. } = scratch;
-    // Per-cell reaction factors of the whole block, if the species needs them.
-    let [e_block, ..] = e3;
-    if sp.uniform_e.is_none() {
-        e_block.resize(nz * lanes, 0.0);
-        for k in 0..nz {
-            sp.fill_e(&mut e_block[k * lanes..(k + 1) * lanes], mats(k));
-        }
-    }
-    let e_block: &[f32] = e_block;
-    let e_row = |k: usize| &e_block[k * lanes..(k + 1) * lanes];
+    let Scratch { rhs, div, nb, lines, .. } = scratch;
     rhs.resize(nz * lanes, 0.0);
     div.resize(lanes, 0.0);
     let cn_row = |k: usize| &cn[k * plane + offset..k * plane + offset + lanes];
-
-    if lay.sweep[2] {
-        let tri = if sp.uniform_d.is_none() {
-            let k3 = sp.sweep_constants(lay, 2, theta_dt);
-            lines.compute(nz, lanes, &k3, |k, row| sp.fill_d(row, mats(k)));
-            Tri { c: lines, per_lane: true }
-        } else {
-            Tri { c: &sp.lines[2], per_lane: false }
-        };
-        // Forward elimination with r = v_y − u, u = c·e formed on the way. The block's rows are
-        // a plane apart, too far for the hardware prefetcher: fetch two planes ahead.
-        for k in 0..nz {
-            if k + 2 < nz {
-                prefetch(c[k + 2]);
-                prefetch(cn_row(k + 2));
-            }
-            let (before, rest) = rhs.split_at_mut(k * lanes);
-            let here = &mut rest[..lanes];
-            let prev = if k > 0 { Some(&before[(k - 1) * lanes..]) } else { None };
-            let (ck, vk) = (&*c[k], cn_row(k));
-            match (sp.uniform_e, tri.per_lane) {
-                (Some(e), false) => z_forward(here, prev, vk, ck, e, tri.c.sub[k], tri.c.m[k]),
-                (Some(e), true) => z_forward(here, prev, vk, ck, e, tri.c.sub_row(k), tri.c.m_row(k)),
-                (None, false) => z_forward(here, prev, vk, ck, e_row(k), tri.c.sub[k], tri.c.m[k]),
-                (None, true) => z_forward(here, prev, vk, ck, e_row(k), tri.c.sub_row(k), tri.c.m_row(k)),
-            }
-        }
-        // u of the end planes, for the books, before `c` is overwritten.
-        for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
-            nb[side].resize(lanes, 0.0);
-            if bcs[4 + side].kind != 0 {
-                match sp.uniform_e {
-                    Some(e) => react(&mut nb[side], c[k], e),
-                    None => react(&mut nb[side], c[k], e_row(k)),
-                }
-            }
-        }
-        // Back substitution, v_z = u + δ, then the second reaction half step into `c`.
-        for k in (0..nz).rev() {
-            let (head, tail) = rhs.split_at_mut((k + 1) * lanes);
-            let here = &mut head[k * lanes..];
-            let next = if k + 1 < nz { Some(&tail[..lanes]) } else { None };
-            let ck = &mut *c[k];
-            let lost = &mut div[..lanes];
-            match (sp.uniform_e, tri.per_lane) {
-                (Some(e), false) => z_back(here, next, ck, lost, e, tri.c.sup[k]),
-                (Some(e), true) => z_back(here, next, ck, lost, e, tri.c.sup_row(k)),
-                (None, false) => z_back(here, next, ck, lost, e_row(k), tri.c.sup[k]),
-                (None, true) => z_back(here, next, ck, lost, e_row(k), tri.c.sup_row(k)),
-            }
-            book_decay(lay, books, lost, mats(k), k, j0);
-        }
-        for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
-            let bc = bcs[4 + side];
-            if bc.kind == 0 {
-                continue;
-            }
-            let delta = &rhs[k * lanes..(k + 1) * lanes];
-            let us = nb[side].iter().copied();
-            books.outflow[4 + side] += if tri.per_lane {
-                let gl = if side == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            } else {
-                let gl = if side == 0 { tri.c.g_lo[0] } else { tri.c.g_hi[0] };
-                adi_end_outflow(us, delta, gl, bc.value, dt, theta_dt)
-            };
-        }
+    let k3 = sp.sweep_constants(lay, 2, st);
+    let tri = if sp.per_lane() {
+        lines.compute(nz, lanes, &k3, |k, d, kk| {
+            sp.fill_d(d, mats(k));
+            sp.fill_k(kk, mats(k));
+        });
+        Tri { c: lines, per_lane: true }
     } else {
-        // No z stage: v_z = v_y; the second reaction half step into `c`.
-        for (k, ck) in c.iter_mut().enumerate() {
-            let (ck, vk) = (&mut **ck, cn_row(k));
-            let lost = &mut div[..lanes];
-            match sp.uniform_e {
-                Some(e) => react_lost(ck, vk, lost, e),
-                None => react_lost(ck, vk, lost, e_row(k)),
+        Tri { c: &sp.lines[2], per_lane: false }
+    };
+    // Forward elimination with r = v_y − u. The block's rows are a plane apart, too far for the
+    // hardware prefetcher: fetch two planes ahead.
+    for k in 0..nz {
+        if k + 2 < nz {
+            prefetch(c[k + 2]);
+            prefetch(cn_row(k + 2));
+        }
+        let (before, rest) = rhs.split_at_mut(k * lanes);
+        let here = &mut rest[..lanes];
+        let prev = if k > 0 { Some(&before[(k - 1) * lanes..]) } else { None };
+        let (ck, vk) = (&*c[k], cn_row(k));
+        if st.explicit_dt != 0.0 {
+            for ((x, &a), &b) in here.iter_mut().zip(vk).zip(ck) {
+                *x = a - b;
             }
-            book_decay(lay, books, lost, mats(k), k, j0);
+            let lo = k.checked_sub(1).map(|kk| &*c[kk]);
+            let hi = (k + 1 < nz).then(|| &*c[k + 1]);
+            add_explicit_row(here, ck, lo, hi, tri, k, nz, &k3, st.explicit_dt);
+            match tri.per_lane {
+                false => z_forward(here, prev, None, tri.c.sub[k], tri.c.m[k]),
+                true => z_forward(here, prev, None, tri.c.sub_row(k), tri.c.m_row(k)),
+            }
+        } else {
+            match tri.per_lane {
+                false => z_forward(here, prev, Some((vk, ck)), tri.c.sub[k], tri.c.m[k]),
+                true => z_forward(here, prev, Some((vk, ck)), tri.c.sub_row(k), tri.c.m_row(k)),
+            }
         }
     }
-}
-
-/// Adds the decay `lost` of the block's part of plane `k` (whole x-rows from row `j0`) to the
-/// books by material.
-#[inline(always)]
-fn book_decay(lay: &Layout, books: &mut PlaneBooks, lost: &[f32], mats: &[u32], k: usize, j0: usize) {
-    let [nx, ny, _] = lay.cells;
-    for (r, (row, m)) in lost.chunks(nx).zip(mats.chunks(nx)).enumerate() {
-        add_by_material(&mut books.decayed, row, lay.row_material[k * ny + j0 + r], m);
+    // u of the end planes, for the books, before `c` is overwritten.
+    for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
+        if sp.faces[4 + side].kind != 0 {
+            nb[side].resize(lanes, 0.0);
+            nb[side].copy_from_slice(c[k]);
+        }
+    }
+    // Back substitution, v_z = u + δ into `c`, and the loss share.
+    for k in (0..nz).rev() {
+        let (head, tail) = rhs.split_at_mut((k + 1) * lanes);
+        let here = &mut head[k * lanes..];
+        let next = if k + 1 < nz { Some(&tail[..lanes]) } else { None };
+        let ck = &mut *c[k];
+        let lost = &mut div[..lanes];
+        let (kappa, theta_dt) = (st.kappa, st.theta_dt);
+        match tri.per_lane {
+            false => z_back(here, next, ck, lost, tri.c.loss[k], tri.c.sup[k], kappa, theta_dt),
+            true => z_back(here, next, ck, lost, tri.c.loss_row(k), tri.c.sup_row(k), kappa, theta_dt),
+        }
+        if sp.has_decay {
+            for (r, (row, m)) in lost.chunks(nx).zip(mats(k).chunks(nx)).enumerate() {
+                add_by_material(&mut books.decayed, row, lay.row_material[k * ny + j0 + r], m);
+            }
+        }
+    }
+    for (side, k) in [(0usize, 0usize), (1, nz - 1)] {
+        let bc = sp.faces[4 + side];
+        if bc.kind == 0 {
+            continue;
+        }
+        let delta = &rhs[k * lanes..(k + 1) * lanes];
+        books.outflow[4 + side] += end_outflow(tri, side, nb[side].iter().copied(), delta, bc, st);
     }
 }
 
-/// One row of the z stage's forward elimination: `rhs = ((v − c·e) − sub·prev) / m`.
+/// One row of the z stage's forward elimination: `rhs = (r − sub·prev) / m` with `r = v − c`
+/// given `diff = (v, c)`, else the row itself.
 #[inline(always)]
-fn z_forward<E: Lane, L: Lane>(rhs: &mut [f32], prev: Option<&[f32]>, v: &[f32], c: &[f32], e: E, sub: L, m: L) {
+fn z_forward<L: Lane>(rhs: &mut [f32], prev: Option<&[f32]>, diff: Option<(&[f32], &[f32])>, sub: L, m: L) {
     let n = rhs.len();
-    let (v, c, e, sub, m) = (&v[..n], &c[..n], e.window(0, n), sub.window(0, n), m.window(0, n));
-    match prev {
-        Some(prev) => {
-            let prev = &prev[..n];
+    let (sub, m) = (sub.window(0, n), m.window(0, n));
+    let prev = prev.map(|p| &p[..n]);
+    match (diff, prev) {
+        (Some((v, c)), Some(prev)) => {
+            let (v, c) = (&v[..n], &c[..n]);
             for l in 0..n {
-                rhs[l] = (v[l] - c[l] * e.at(l) - sub.at(l) * prev[l]) / m.at(l);
+                rhs[l] = (v[l] - c[l] - sub.at(l) * prev[l]) / m.at(l);
             }
         }
-        None => {
+        (Some((v, c)), None) => {
+            let (v, c) = (&v[..n], &c[..n]);
             for l in 0..n {
-                rhs[l] = (v[l] - c[l] * e.at(l) - sub.at(l) * 0.0) / m.at(l);
+                rhs[l] = (v[l] - c[l] - sub.at(l) * 0.0) / m.at(l);
+            }
+        }
+        (None, Some(prev)) => {
+            for l in 0..n {
+                rhs[l] = (rhs[l] - sub.at(l) * prev[l]) / m.at(l);
+            }
+        }
+        (None, None) => {
+            for (l, x) in rhs.iter_mut().enumerate() {
+                *x = (*x - sub.at(l) * 0.0) / m.at(l);
             }
         }
     }
 }
 
-/// One row of the z stage's back substitution, fused with `v = u + δ` and the second reaction
-/// half step: `δ = rhs − sup·next` (kept in `rhs`), `c ← (c·e + δ)·e`, `lost = v − c`.
+/// One row of the z stage's back substitution, fused with `v = u + δ` and the loss share:
+/// `δ = rhs − sup·next` (kept in `rhs`), `lost = loss·(κ·c + θdt·δ)`, `c ← c + δ`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn z_back<E: Lane, L: Lane>(rhs: &mut [f32], next: Option<&[f32]>, c: &mut [f32], lost: &mut [f32], e: E, sup: L) {
+fn z_back<L: Lane>(
+    rhs: &mut [f32],
+    next: Option<&[f32]>,
+    c: &mut [f32],
+    lost: &mut [f32],
+    loss: L,
+    sup: L,
+    kappa: f32,
+    theta_dt: f32,
+) {
     let n = rhs.len();
-    let (c, lost, e, sup) = (&mut c[..n], &mut lost[..n], e.window(0, n), sup.window(0, n));
+    let (c, lost, loss, sup) = (&mut c[..n], &mut lost[..n], loss.window(0, n), sup.window(0, n));
     let step = |l: usize, d: f32, rhs: &mut [f32], c: &mut [f32], lost: &mut [f32]| {
         rhs[l] = d;
-        let v = c[l] * e.at(l) + d;
-        let after = v * e.at(l);
-        lost[l] = v - after;
-        c[l] = after;
+        lost[l] = loss.at(l) * (kappa * c[l] + theta_dt * d);
+        c[l] += d;
     };
     match next {
         Some(next) => {
@@ -528,17 +733,5 @@ fn z_back<E: Lane, L: Lane>(rhs: &mut [f32], next: Option<&[f32]>, c: &mut [f32]
                 step(l, rhs[l] - sup.at(l) * 0.0, rhs, c, lost);
             }
         }
-    }
-}
-
-/// The second reaction half step without a z stage: `c = v·e`, `lost = v − c`.
-#[inline(always)]
-fn react_lost<E: Lane>(c: &mut [f32], v: &[f32], lost: &mut [f32], e: E) {
-    let n = c.len();
-    let (v, lost, e) = (&v[..n], &mut lost[..n], e.window(0, n));
-    for l in 0..n {
-        let after = v[l] * e.at(l);
-        lost[l] = v[l] - after;
-        c[l] = after;
     }
 }

@@ -130,26 +130,35 @@ pub fn conductances(out: &mut [f32], d: &[f32], bc: FaceBc, half_h: f32) {
 
 /// Coefficients of the tridiagonal systems of `lanes` grid lines of `n` cells along one axis,
 /// exactly as `adi_sweep` forms them (row `j` of line `l` at `j·lanes + l`):
-/// `sub = −θdt·w_j`, `m_j = diag_j − sub_j·sup'_{j−1}`, `sup'_j = −θdt·e_j / m_j`. `d(j)` gives
-/// the diffusivities of row `j`. Also returns the end faces' conductances per lane.
+/// `sub = −θdt·w_j`, `m_j = diag_j − sub_j·sup'_{j−1}`, `sup'_j = −θdt·e_j / m_j`, with the
+/// line's loss share `k_j/N` inside `diag_j`. Also keeps, per row, the east face coefficient
+/// `e_j` and the loss share (the explicit term of the implicit-Euler stages and the books need
+/// them), and the end faces' conductances per lane.
 pub struct LineCoefficients {
     pub lanes: usize,
     pub sub: Vec<f32>,
     pub m: Vec<f32>,
     pub sup: Vec<f32>,
+    /// `D_{j+1/2}/h²` (1/s), 0 on the last row.
+    pub east: Vec<f32>,
+    /// `k_j/N` (1/s).
+    pub loss: Vec<f32>,
     pub g_lo: Vec<f32>,
     pub g_hi: Vec<f32>,
-    /// Work rows: diffusivity of the next row, west and east face coefficients.
+    /// Work rows: diffusivity of the next row, decay of the row, west and east face coefficients.
     d_next: Vec<f32>,
+    k_row: Vec<f32>,
     west: Vec<f32>,
-    east: Vec<f32>,
+    east_row: Vec<f32>,
 }
 
-/// The numbers that fix a sweep's coefficients besides the diffusivities.
+/// The numbers that fix a sweep's coefficients besides the diffusivities and decay rates.
 #[derive(Clone, Copy)]
 pub struct SweepConstants {
     /// θ·dt (s).
     pub theta_dt: f32,
+    /// 1/(number of swept axes): each axis' share of the first-order loss.
+    pub share: f32,
     /// 1/h², 1/h (1/m², 1/m) and h/2 (m) along the axis.
     pub inv_h2: f32,
     pub inv_h: f32,
@@ -165,59 +174,76 @@ impl LineCoefficients {
             sub: Vec::new(),
             m: Vec::new(),
             sup: Vec::new(),
+            east: Vec::new(),
+            loss: Vec::new(),
             g_lo: Vec::new(),
             g_hi: Vec::new(),
             d_next: Vec::new(),
+            k_row: Vec::new(),
             west: Vec::new(),
-            east: Vec::new(),
+            east_row: Vec::new(),
         }
     }
 
-    /// Forms the coefficients; `d(j, row)` writes the diffusivities of row `j` into `row`.
-    pub fn compute(&mut self, n: usize, lanes: usize, k: &SweepConstants, mut d: impl FnMut(usize, &mut [f32])) {
+    /// Forms the coefficients; `dk(j, d, k)` writes the diffusivities and decay rates of row `j`
+    /// into `d` and `k`.
+    pub fn compute(
+        &mut self,
+        n: usize,
+        lanes: usize,
+        c: &SweepConstants,
+        mut dk: impl FnMut(usize, &mut [f32], &mut [f32]),
+    ) {
         self.lanes = lanes;
-        for v in [&mut self.sub, &mut self.m, &mut self.sup] {
+        for v in [&mut self.sub, &mut self.m, &mut self.sup, &mut self.east, &mut self.loss] {
             v.clear();
             v.resize(n * lanes, 0.0);
         }
-        for v in [&mut self.g_lo, &mut self.g_hi, &mut self.d_next, &mut self.west, &mut self.east] {
+        for v in [&mut self.g_lo, &mut self.g_hi, &mut self.d_next, &mut self.k_row, &mut self.west, &mut self.east_row]
+        {
             v.clear();
             v.resize(lanes, 0.0);
         }
         let mut d_here = vec![0.0f32; lanes];
-        d(0, &mut d_here);
-        conductances(&mut self.g_lo, &d_here, k.bc[0], k.half_h);
+        let mut k_next = vec![0.0f32; lanes];
+        dk(0, &mut d_here, &mut self.k_row);
+        conductances(&mut self.g_lo, &d_here, c.bc[0], c.half_h);
         for j in 0..n {
             if j + 1 < n {
-                d(j + 1, &mut self.d_next);
-                face_coefficients(&mut self.east, &d_here, &self.d_next, k.inv_h2);
+                dk(j + 1, &mut self.d_next, &mut k_next);
+                face_coefficients(&mut self.east_row, &d_here, &self.d_next, c.inv_h2);
             } else {
-                self.east.fill(0.0);
-                conductances(&mut self.g_hi, &d_here, k.bc[1], k.half_h);
+                self.east_row.fill(0.0);
+                conductances(&mut self.g_hi, &d_here, c.bc[1], c.half_h);
             }
             let (before, rest) = self.sup.split_at_mut(j * lanes);
             let sup_prev = if j > 0 { &before[(j - 1) * lanes..] } else { &[][..] };
             let row = j * lanes..(j + 1) * lanes;
-            let (sub, m, sup) = (&mut self.sub[row.clone()], &mut self.m[row], &mut rest[..lanes]);
+            let (sub, m, sup) = (&mut self.sub[row.clone()], &mut self.m[row.clone()], &mut rest[..lanes]);
+            let (east_out, loss_out) = (&mut self.east[row.clone()], &mut self.loss[row]);
             for l in 0..lanes {
                 let mut out_coef = 0.0f32;
                 if j == 0 {
-                    out_coef += self.g_lo[l] * k.inv_h;
+                    out_coef += self.g_lo[l] * c.inv_h;
                 }
                 if j + 1 == n {
-                    out_coef += self.g_hi[l] * k.inv_h;
+                    out_coef += self.g_hi[l] * c.inv_h;
                 }
-                let (west, east) = (self.west[l], self.east[l]);
-                let s = -k.theta_dt * west;
-                let p = -k.theta_dt * east;
-                let diag = 1.0 + k.theta_dt * (west + east + out_coef);
+                let (west, east) = (self.west[l], self.east_row[l]);
+                let loss = self.k_row[l] * c.share;
+                let s = -c.theta_dt * west;
+                let p = -c.theta_dt * east;
+                let diag = 1.0 + c.theta_dt * (west + east + out_coef + loss);
                 let mm = diag - s * if j > 0 { sup_prev[l] } else { 0.0 };
                 sub[l] = s;
                 m[l] = mm;
                 sup[l] = p / mm;
+                east_out[l] = east;
+                loss_out[l] = loss;
             }
-            std::mem::swap(&mut self.west, &mut self.east);
+            std::mem::swap(&mut self.west, &mut self.east_row);
             std::mem::swap(&mut d_here, &mut self.d_next);
+            std::mem::swap(&mut self.k_row, &mut k_next);
         }
     }
 }
@@ -235,6 +261,10 @@ impl LineCoefficients {
     #[inline(always)]
     pub fn sup_row(&self, j: usize) -> &[f32] {
         &self.sup[j * self.lanes..(j + 1) * self.lanes]
+    }
+    #[inline(always)]
+    pub fn loss_row(&self, j: usize) -> &[f32] {
+        &self.loss[j * self.lanes..(j + 1) * self.lanes]
     }
 }
 
@@ -274,36 +304,62 @@ fn forward_rows<L: Lane>(
     coef: impl Fn(usize) -> (L, L),
 ) {
     let (sub, m) = coef(0);
-    let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
     let first = &mut rhs[..lanes];
     match diff {
         None => {
+            let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
             for (l, x) in first.iter_mut().enumerate() {
                 *x = (*x - sub.at(l) * 0.0) / m.at(l);
             }
         }
-        Some((a, b)) => {
-            let (a, b) = (&a[..lanes], &b[..lanes]);
-            for l in 0..lanes {
-                first[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
-            }
-        }
+        Some((a, b)) => forward_row_diff(first, None, &a[..lanes], &b[..lanes], sub, m),
     }
     for j in 1..n {
         let (prev, here) = rhs[(j - 1) * lanes..(j + 1) * lanes].split_at_mut(lanes);
         let (sub, m) = coef(j);
-        let (sub, m) = (sub.window(0, lanes), m.window(0, lanes));
         match diff {
-            None => {
-                for l in 0..lanes {
-                    here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
-                }
+            None => forward_row(here, prev, sub, m),
+            Some((a, b)) => forward_row_diff(
+                here,
+                Some(prev),
+                &a[j * lanes..(j + 1) * lanes],
+                &b[j * lanes..(j + 1) * lanes],
+                sub,
+                m,
+            ),
+        }
+    }
+}
+
+// The rows of a recurrence are separate slices of one buffer; passing them to functions of
+// their own tells the compiler they do not overlap (else it may guard the whole recurrence
+// with one overlap check, which fails, and run it scalar).
+
+/// `here = (here − sub·prev) / m`.
+#[inline(always)]
+fn forward_row<L: Lane>(here: &mut [f32], prev: &[f32], sub: L, m: L) {
+    let n = here.len();
+    let (prev, sub, m) = (&prev[..n], sub.window(0, n), m.window(0, n));
+    for l in 0..n {
+        here[l] = (here[l] - sub.at(l) * prev[l]) / m.at(l);
+    }
+}
+
+/// `here = (a − b − sub·prev) / m` (prev 0 on the first row).
+#[inline(always)]
+fn forward_row_diff<L: Lane>(here: &mut [f32], prev: Option<&[f32]>, a: &[f32], b: &[f32], sub: L, m: L) {
+    let n = here.len();
+    let (a, b, sub, m) = (&a[..n], &b[..n], sub.window(0, n), m.window(0, n));
+    match prev {
+        Some(prev) => {
+            let prev = &prev[..n];
+            for l in 0..n {
+                here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
             }
-            Some((a, b)) => {
-                let (a, b) = (&a[j * lanes..(j + 1) * lanes], &b[j * lanes..(j + 1) * lanes]);
-                for l in 0..lanes {
-                    here[l] = (a[l] - b[l] - sub.at(l) * prev[l]) / m.at(l);
-                }
+        }
+        None => {
+            for l in 0..n {
+                here[l] = (a[l] - b[l] - sub.at(l) * 0.0) / m.at(l);
             }
         }
     }
@@ -332,43 +388,131 @@ fn back_rows<L: Lane>(
     for j in (0..n).rev() {
         let (head, tail) = rhs.split_at_mut((j + 1) * lanes);
         let here = &mut head[j * lanes..];
-        let s = sup(j).window(0, lanes);
         if j + 1 < n {
-            let next = &tail[..lanes];
-            for l in 0..lanes {
-                here[l] -= s.at(l) * next[l];
-            }
+            back_row(here, &tail[..lanes], sup(j));
         } else {
+            let s = sup(j).window(0, lanes);
             for (l, x) in here[..lanes].iter_mut().enumerate() {
                 *x -= s.at(l) * 0.0;
             }
         }
         if let Some((u, out)) = add.as_mut() {
-            let (u, out) = (&u[j * lanes..][..lanes], &mut out[j * lanes..][..lanes]);
-            for l in 0..lanes {
-                out[l] = u[l] + here[l];
-            }
+            add_row(&mut out[j * lanes..(j + 1) * lanes], &u[j * lanes..(j + 1) * lanes], here);
         }
     }
 }
 
-/// Amount per face area that the ADI scheme moves through the end faces of a row of lines:
-/// `Σ dt·g·(u − c_b) + θ·dt·g·δ` (the reference's per-entry value), in f64.
+/// `here −= sup·next`.
+#[inline(always)]
+fn back_row<L: Lane>(here: &mut [f32], next: &[f32], sup: L) {
+    let n = here.len();
+    let (next, sup) = (&next[..n], sup.window(0, n));
+    for l in 0..n {
+        here[l] -= sup.at(l) * next[l];
+    }
+}
+
+/// `out = u + delta`.
+#[inline(always)]
+fn add_row(out: &mut [f32], u: &[f32], delta: &[f32]) {
+    let n = out.len();
+    let (u, delta) = (&u[..n], &delta[..n]);
+    for l in 0..n {
+        out[l] = u[l] + delta[l];
+    }
+}
+
+/// Amount per face area that an ADI stage moves through the end faces of a row of lines:
+/// `Σ κ·g·(u − c_b) + θ·dt·g·δ` with `κ = (λ + θ − μ)·dt` (the reference's per-entry value),
+/// in f64.
 #[inline(always)]
 pub fn adi_end_outflow<L: Lane>(
     u: impl Iterator<Item = f32>,
     delta: &[f32],
     g: L,
     value: f32,
-    dt: f32,
+    kappa: f32,
     theta_dt: f32,
 ) -> f64 {
     let g = g.window(0, delta.len());
     let mut acc = Acc::default();
     for (i, (c, &d)) in u.zip(delta).enumerate() {
-        acc.push(i, (dt * g.at(i) * (c - value) + theta_dt * g.at(i) * d) as f64);
+        acc.push(i, (kappa * g.at(i) * (c - value) + theta_dt * g.at(i) * d) as f64);
     }
     acc.total()
+}
+
+/// Row `j` (of `n`) of a recurrence over rows: `rhs += edt·A_a u` with `A_a u` formed as
+/// `adi_sweep` forms it, `w·(u_{j−1} − u) + e·(u_{j+1} − u) − (boundary fluxes) − loss·u`
+/// (missing neighbours and their coefficients are 0). `lo` and `hi` are rows `j − 1` and
+/// `j + 1` of `u`. Only the implicit-Euler stages have `edt ≠ 0`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn add_explicit_row(
+    rhs: &mut [f32],
+    u: &[f32],
+    lo: Option<&[f32]>,
+    hi: Option<&[f32]>,
+    tri: Tri<'_>,
+    j: usize,
+    n: usize,
+    k: &SweepConstants,
+    edt: f32,
+) {
+    let lanes = rhs.len();
+    let c = tri.c;
+    let lane = |v: &[f32], row: usize, l: usize| if tri.per_lane { v[row * lanes + l] } else { v[row] };
+    let g = |v: &[f32], l: usize| if tri.per_lane { v[l] } else { v[0] };
+    for l in 0..lanes {
+        let x = u[l];
+        let (west, u_west) = match lo {
+            Some(lo) => (lane(&c.east, j - 1, l), lo[l]),
+            None => (0.0, 0.0),
+        };
+        let (east, u_east) = match hi {
+            Some(hi) => (lane(&c.east, j, l), hi[l]),
+            None => (0.0, 0.0),
+        };
+        let mut boundary_flux = 0.0f32;
+        if j == 0 {
+            boundary_flux += g(&c.g_lo, l) * k.inv_h * (x - k.bc[0].value);
+        }
+        if j + 1 == n {
+            boundary_flux += g(&c.g_hi, l) * k.inv_h * (x - k.bc[1].value);
+        }
+        let a_u = west * (u_west - x) + east * (u_east - x) - boundary_flux - lane(&c.loss, j, l) * x;
+        rhs[l] += edt * a_u;
+    }
+}
+
+/// `lost = loss·(κ·u + θdt·δ)`: what a sweep books as decayed per cell; given `v` (an earlier
+/// sweep's `u + δ'` of the same stage), plus that sweep's `loss·(κ·u + θdt·(v − u))`.
+#[inline(always)]
+pub fn sweep_loss<L: Lane>(
+    lost: &mut [f32],
+    loss: L,
+    u: &[f32],
+    delta: &[f32],
+    v: Option<&[f32]>,
+    kappa: f32,
+    theta_dt: f32,
+) {
+    let n = lost.len();
+    let (u, delta, loss) = (&u[..n], &delta[..n], loss.window(0, n));
+    match v {
+        Some(v) => {
+            let v = &v[..n];
+            for l in 0..n {
+                let k = loss.at(l);
+                lost[l] = k * (kappa * u[l] + theta_dt * delta[l]) + k * (kappa * u[l] + theta_dt * (v[l] - u[l]));
+            }
+        }
+        None => {
+            for l in 0..n {
+                lost[l] = loss.at(l) * (kappa * u[l] + theta_dt * delta[l]);
+            }
+        }
+    }
 }
 
 /// An f64 sum in eight interleaved partial sums (so that long rows vectorise), added in a fixed
@@ -438,6 +582,11 @@ pub fn transpose_sub(a: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: u
 /// and added to `b`, a `rows × cols` plane.
 pub fn transpose_add(src: &[f32], b: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
     transpose_op(src, None, Some(b), dst, cols, rows);
+}
+
+/// `dst[i·rows + j] = a[j·cols + i]`: a `rows × cols` plane, transposed.
+pub fn transpose(a: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    transpose_op(a, None, None, dst, rows, cols);
 }
 
 /// `dst[i·rows + j] = post[i·rows + j] + (src[j·cols + i] − pre[j·cols + i])` with the missing

@@ -5,15 +5,16 @@
 //!
 //! ```text
 //!   explicit_ftcs:  c' = c + dt·(A c − k c)
-//!   adi_douglas:    c ← c·e^{−k dt/2};  v₀ = c + dt·A c;
-//!                   (I − θ dt A_a) v_a = v_{a−1} − θ dt A_a c   for a = x, y, z;
-//!                   c ← v_z·e^{−k dt/2}
+//!   adi_douglas:    per stage (λ, θ, μ, dt) of [`Stage::of_step`]:
+//!                   r = A u;  δ₀ = λ·dt·r;  (I − θ dt A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;
+//!                   u ← u + δ_N
 //! ```
 //!
 //! with the same face rule (harmonic-mean face diffusivity, boundary conductance
-//! `g = 1/(1/rate + h/2D)`), the same Rannacher start-up (the first
-//! [`START_UP_STEPS`] steps as [`START_UP_SUBSTEPS`] substeps with θ = 1) and the same axes swept
-//! ([`adi_sweep_axes`]).
+//! `g = 1/(1/rate + h/2D)`), the loss `k` inside `A` and an equal share of it inside each `A_a`,
+//! the same start-up (the first [`START_UP_STEPS`] steps as implicit-Euler LOD substeps), the
+//! same axes swept ([`adi_sweep_axes`]) and the same rate store for the error estimate
+//! ([`Engine::track_rates`], [`Engine::local_error`]).
 //!
 //! # Design
 //!
@@ -21,41 +22,43 @@
 //!   operations in the reference's order (the same face terms in the same order, `sup/m` and
 //!   `rhs/m` as divisions, no fused multiply-adds), so the fields equal the reference's bit for
 //!   bit (measured on every test problem); the tests still allow a small mixed tolerance, as
-//!   nothing promises that a vectorised `exp` or a future reordering keeps the last bit. Only the
-//!   books, sums over many cells, are added in another order (f64 here, compensated f32 there).
+//!   nothing promises that a future reordering keeps the last bit. Only the books, sums over
+//!   many cells, are added in another order (f64 here, compensated f32 there).
 //! - **Explicit** ([`explicit_ftcs`]): one task per (species, z-plane), writing its plane of
 //!   `c_next`; inner loops run over whole x-rows.
-//! - **ADI** ([`adi_douglas`]): two passes instead of the reference's six. Pass 1, one task per
-//!   (species, z-plane): first reaction half step, predictor, x stage and y stage of that plane,
-//!   in a per-thread plane-sized scratch (the x stage on a transposed copy so that its
-//!   recurrence, like the y stage's, runs with whole rows of lines as vector lanes); writes `v_y`
-//!   to `c_next`. Pass 2, one task per (species, block of about 512 cells of whole y-rows): the z
-//!   stage with the block's cells as lanes through all planes, fused with the second reaction
-//!   half step, into `c` in place. Both passes run for a group of species at a time, as many as
-//!   fit half the last-level cache ([`CACHE_BUDGET`]), so that pass 2 reads what pass 1 wrote
-//!   from the cache rather than from memory.
+//! - **ADI** ([`adi_douglas`]), per stage: pass 1, one task per (species, z-plane): predictor,
+//!   x stage and y stage of that plane, in a per-thread plane-sized scratch (the x stage on a
+//!   transposed copy so that its recurrence, like the y stage's, runs with whole rows of lines
+//!   as vector lanes); writes `v_y` to `c_next`. Pass 2, one task per (species, block of about
+//!   512 cells of whole y-rows): the z stage with the block's cells as lanes through all planes,
+//!   into `c` in place (without a z stage the buffers swap). Both passes run for a group of
+//!   species at a time, as many as fit half the last-level cache ([`CACHE_BUDGET`]), so that
+//!   pass 2 reads what pass 1 wrote from the cache rather than from memory.
+//! - **Problems of one z-plane** cut pass 1 into blocks of [`ROWS_2D`] x-rows (predictor and x
+//!   stage) and add a pass over blocks of [`COLUMNS_2D`] columns (the y stage), so that a 2D
+//!   problem is parallel over blocks of lines, not over species only.
+//! - **Small problems** (fewer than [`SERIAL_WORK`] cell·species) and one-thread engines run
+//!   the same tasks in order on the calling thread: no thread-pool dispatch, whose cost
+//!   (tens of µs per pass) would dominate a step of a few thousand cells.
 //! - **Vector code.** Every inner loop runs over a row of cells or of grid lines, without bounds
 //!   checks, so the compiler vectorises it; the passes are compiled twice, for AVX2 (chosen at
 //!   run time where the CPU has it) and for the baseline target.
 //! - **Coefficients without per-cell arrays.** Diffusivity and decay are looked up by material
-//!   id. A species whose diffusivity (or decay) is the same in every material present gets its
-//!   face coefficients, conductances and Thomas coefficients (`sub`, `m`, `sup'`, one value per
-//!   position along each axis, recomputed per step) as single numbers; other species get them per
-//!   lane, formed in the per-thread scratch as the reference forms them.
+//!   id. A species whose diffusivity and decay are each the same in every material present gets
+//!   its face coefficients, conductances and Thomas coefficients (`sub`, `m`, `sup'`, one value
+//!   per position along each axis, recomputed per stage) as single numbers; other species get
+//!   them per lane, formed in the per-thread scratch as the reference forms them.
 //! - **Books in f64 per task.** Decay per material and outflow per face are summed in f64 per
-//!   plane (pass 1, explicit) or per block (pass 2) and added to per-species f64 totals in task
-//!   order after each step: no per-cell accumulators. Tasks are cut by the grid alone, so fields
-//!   and totals are bit-identical for any thread count (and any species grouping).
+//!   task and added to per-species f64 totals in task order after each pass: no per-cell
+//!   accumulators. Tasks are cut by the grid alone, so fields and totals are bit-identical for
+//!   any thread count (and any species grouping), serial path included.
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
 //! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
 //! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
-//! scratch (more for species with per-cell diffusivity). On 128³ cells × 10 species this is 9.5
-//! bytes per cell·species of peak resident memory, the problem included.
-//!
-//! Limits: a problem of one z-plane (2D in x–y) runs its single plane of each species as one
-//! pass-1 task, so that pass is parallel over species only.
+//! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
+//! two rate fields and the saved field (12 bytes per cell·species more).
 
 /// Defines `fn $name($args)` that runs `$body($args)` (an `#[inline(always)]` function)
 /// compiled for AVX2 where the CPU has it, else compiled for the baseline target. Vector width
@@ -93,8 +96,8 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    Difference, Engine, EngineInfo, FaceBc, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, SolverError, SpeciesTotals,
-    Tables, adi_sweep_axes, slot_error,
+    Difference, Engine, EngineInfo, FaceBc, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
+    adi_sweep_axes, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -102,6 +105,18 @@ use kernels::{LineCoefficients, SweepConstants, sum_f64};
 /// Default bytes of `c` and `c_next` that one ADI group of species may span (half the 32 MiB L3
 /// of the machine this was tuned on): pass 2 then finds what pass 1 wrote in the cache.
 pub const CACHE_BUDGET: usize = 16 << 20;
+
+/// Problems with fewer cell·species than this run every pass on the calling thread. A pass
+/// handed to the pool costs some 10–30 µs of dispatch and wake-up on the machine this was tuned
+/// on, while the ADI scheme updates a cell·species in about 8 ns on one core: below some 30 000
+/// cell·species the second thread saves less than the dispatch costs.
+pub const SERIAL_WORK: usize = 1 << 15;
+
+/// x-rows per pass-1 task of a problem of one z-plane (the lanes of its x stage).
+pub const ROWS_2D: usize = 64;
+
+/// Columns per y-stage task of a problem of one z-plane (the lanes of its y stage).
+pub const COLUMNS_2D: usize = 256;
 
 /// Grid shape and the per-cell material ids, shared read-only by every task.
 pub struct Layout {
@@ -124,18 +139,17 @@ pub struct SpeciesCoefs {
     /// Diffusivity (m²/s) and decay rate (1/s) per material.
     pub d: Vec<f32>,
     pub k: Vec<f32>,
-    /// Reaction factor `e^{−k·dt/2}` per material for the current ADI (sub)step.
-    pub e: Vec<f32>,
     /// Boundary condition per face.
     pub faces: [FaceBc; 6],
     /// The diffusivity and decay rate if they are the same in every material present.
     pub uniform_d: Option<f32>,
     pub uniform_k: Option<f32>,
-    /// The reaction factor if `uniform_k` is `Some`.
-    pub uniform_e: Option<f32>,
+    /// Whether any material has a decay rate (else the sweeps book no decay).
+    pub has_decay: bool,
     /// Interior face coefficient `D_f/h²` per axis (1/s) if `uniform_d` is `Some`.
     pub uniform_w: [f32; 3],
-    /// Thomas coefficients per axis, one lane, if `uniform_d` is `Some` (current (sub)step).
+    /// Thomas coefficients per axis, one lane, if `uniform_d` and `uniform_k` are `Some`
+    /// (current stage).
     pub lines: [LineCoefficients; 3],
 }
 
@@ -154,17 +168,17 @@ impl SpeciesCoefs {
         }
     }
 
-    /// Reaction factors of cells with the given materials (into a slice of the same length).
-    pub fn fill_e(&self, out: &mut [f32], materials: &[u32]) {
-        for (x, &m) in out.iter_mut().zip(materials) {
-            *x = self.e[m as usize];
-        }
+    /// Whether the sweeps need Thomas coefficients per lane (diffusivity or decay differ between
+    /// materials present).
+    pub fn per_lane(&self) -> bool {
+        self.uniform_d.is_none() || self.uniform_k.is_none()
     }
 
-    /// Constants of the sweep along `axis`.
-    pub fn sweep_constants(&self, lay: &Layout, axis: usize, theta_dt: f32) -> SweepConstants {
+    /// Constants of the sweep along `axis` in stage `st`.
+    pub fn sweep_constants(&self, lay: &Layout, axis: usize, st: &StageCoefs) -> SweepConstants {
         SweepConstants {
-            theta_dt,
+            theta_dt: st.theta_dt,
+            share: st.share,
             inv_h2: lay.inv_h2[axis],
             inv_h: lay.inv_h[axis],
             half_h: lay.half_h[axis],
@@ -173,10 +187,28 @@ impl SpeciesCoefs {
     }
 }
 
-/// `dt` (s) and `θ·dt` (s) of one ADI (sub)step, as f32.
-pub struct SweepStep {
-    pub dt: f32,
+/// The f32 numbers of one ADI stage, as the reference's `Params` carries them
+/// ([`Stage::time`], [`Stage::coefficients`]).
+#[derive(Clone, Copy, Debug)]
+pub struct StageCoefs {
+    /// θ·dt (s), formed as the reference forms it (`time[1]·time[0]`).
     pub theta_dt: f32,
+    /// λ·dt, (θ − μ)·dt and κ = (λ + θ − μ)·dt (s).
+    pub lambda_dt: f32,
+    pub explicit_dt: f32,
+    pub kappa: f32,
+    /// 1/(number of swept axes).
+    pub share: f32,
+    /// Whether the predictor records the rate.
+    pub record: bool,
+}
+
+impl StageCoefs {
+    pub fn new(stage: &Stage, n_swept: usize, track_rates: bool) -> Self {
+        let time = stage.time(track_rates);
+        let [lambda_dt, explicit_dt, kappa, share] = stage.coefficients(n_swept);
+        StageCoefs { theta_dt: time[1] * time[0], lambda_dt, explicit_dt, kappa, share, record: time[3] != 0.0 }
+    }
 }
 
 /// What one task removed: decay per material and outflow per face (amount density in species
@@ -203,15 +235,15 @@ impl PlaneBooks {
 pub struct Scratch {
     /// Per-cell diffusivity of planes k−1, k, k+1 (species with per-cell diffusivity).
     pub d3: [Vec<f32>; 3],
-    /// Per-cell reaction factors of planes k−1, k, k+1, or of a pass-2 block (in `[0]`).
-    pub e3: [Vec<f32>; 3],
-    /// Per-cell decay rate of plane k (explicit scheme).
+    /// Per-cell decay rate of plane k or of a pass-1 block; the y stage's output in a column
+    /// block.
     pub k0: Vec<f32>,
-    /// Reacted plane `u`, the current stage's `v`, and the Thomas right-hand sides.
+    /// Plane-sized work (a transposed `u` or `δ`, or a column block's `u`), the current stage's
+    /// `v`, and the Thomas right-hand sides.
     pub u: Vec<f32>,
     pub v: Vec<f32>,
     pub rhs: Vec<f32>,
-    /// Row-sized work: divergence, face coefficients, conductances, reacted neighbour rows.
+    /// Row-sized work: divergence, face coefficients, conductances, end rows of a z block.
     pub div: Vec<f32>,
     pub w: Vec<f32>,
     pub g: Vec<f32>,
@@ -231,17 +263,24 @@ pub struct CpuFast {
     c: Vec<f32>,
     c_next: Vec<f32>,
     scratch: Vec<Mutex<Scratch>>,
-    /// Books of the tasks of the last pass: `[species][plane]` and `[species][block]`.
-    plane_books: Vec<PlaneBooks>,
-    block_books: Vec<PlaneBooks>,
+    /// Books of the tasks of the current pass, `[species][task]`.
+    books: Vec<PlaneBooks>,
     /// y-rows per pass-2 block.
     block_rows: usize,
+    /// Whether passes run on the calling thread ([`SERIAL_WORK`]).
+    serial: bool,
     /// Since the last `reduce_totals`: decay per species and material, outflow per species and
     /// face (in the units of [`PlaneBooks`]).
     decayed: Vec<Vec<f64>>,
     outflow: Vec<[f64; 6]>,
-    /// Steps still to be taken as Rannacher start-up (ADI only).
+    /// Steps still to be taken as start-up (ADI only).
     start_up_left: u32,
+    /// Number of swept axes.
+    n_swept: usize,
+    /// The two recorded rates `A u` (ADI with rate tracking; else empty), and which is newest.
+    rate: [Vec<f32>; 2],
+    newest: usize,
+    track_rates: bool,
     /// Bytes of both fields one ADI species group may span.
     cache_budget: usize,
     /// States saved for step-size control.
@@ -249,12 +288,37 @@ pub struct CpuFast {
 }
 
 /// Everything [`Engine::save`] keeps: the field, the books since the last reduce, the start-up
-/// count.
+/// count, which rate is newest.
 struct Saved {
     c: Vec<f32>,
     decayed: Vec<Vec<f64>>,
     outflow: Vec<[f64; 6]>,
     start_up_left: u32,
+    newest: usize,
+}
+
+/// Runs `task(index, item, scratch)` for every item: in order on the calling thread where
+/// `serial`, else on the pool with the worker's scratch.
+fn run_tasks<I: Send>(
+    pool: &rayon::ThreadPool,
+    scratch: &[Mutex<Scratch>],
+    serial: bool,
+    items: Vec<I>,
+    task: impl Fn(usize, I, &mut Scratch) + Sync + Send,
+) {
+    if serial {
+        let mut scr = scratch[0].lock().unwrap();
+        for (i, item) in items.into_iter().enumerate() {
+            task(i, item, &mut scr);
+        }
+    } else {
+        pool.install(|| {
+            items.into_par_iter().enumerate().for_each(|(i, item)| {
+                let mut scr = scratch[rayon::current_thread_index().unwrap_or(0)].lock().unwrap();
+                task(i, item, &mut scr);
+            })
+        });
+    }
 }
 
 impl CpuFast {
@@ -305,13 +369,12 @@ impl CpuFast {
                 let mut faces = [FaceBc::default(); 6];
                 faces.copy_from_slice(&tables.faces[s * 6..(s + 1) * 6]);
                 SpeciesCoefs {
-                    e: vec![1.0; nm],
+                    has_decay: k.iter().any(|&x| x != 0.0),
                     d,
                     k,
                     faces,
                     uniform_d,
                     uniform_k,
-                    uniform_e: None,
                     uniform_w: [0, 1, 2].map(|a| face_diffusivity(du, du) * lay.inv_h2[a]),
                     lines: Default::default(),
                 }
@@ -327,6 +390,8 @@ impl CpuFast {
             block_rows /= 2;
         }
         let blocks = ny.div_ceil(block_rows);
+        let tasks_per_species =
+            [nz, blocks, ny.div_ceil(ROWS_2D), nx.div_ceil(COLUMNS_2D)].into_iter().max().unwrap_or(1);
         Ok(CpuFast {
             problem: problem.clone(),
             pool,
@@ -335,20 +400,25 @@ impl CpuFast {
             c_next: vec![0.0; c.len()],
             c,
             scratch: (0..threads).map(|_| Mutex::new(Scratch::default())).collect(),
-            plane_books: vec![PlaneBooks::new(nm); ns * nz],
-            block_books: vec![PlaneBooks::new(nm); ns * blocks],
+            books: vec![PlaneBooks::new(nm); ns * tasks_per_species],
             block_rows,
+            serial: threads == 1 || ns * nx * ny * nz < SERIAL_WORK,
             decayed: vec![vec![0.0; nm]; ns],
             outflow: vec![[0.0; 6]; ns],
             start_up_left: START_UP_STEPS,
+            n_swept: axes.len(),
+            rate: [Vec::new(), Vec::new()],
+            newest: 0,
+            track_rates: false,
             cache_budget: CACHE_BUDGET,
             saved: [None],
             lay,
         })
     }
 
-    /// Sets how many of the next ADI steps are taken as Rannacher start-up ([`START_UP_SUBSTEPS`] substeps with
-    /// θ = 1 each). A new engine starts with [`START_UP_STEPS`]; 0 turns the start-up off. As
+    /// Sets how many of the next ADI steps are taken as start-up
+    /// ([`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD substeps each). A new engine
+    /// starts with [`START_UP_STEPS`]; 0 turns the start-up off. As
     /// [`crate::solver::cpu::CpuReference::set_start_up_steps`].
     pub fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
@@ -365,12 +435,22 @@ impl CpuFast {
         self.threads
     }
 
-    /// Adds the books of the last pass's tasks, in task order.
-    fn collect_books(&mut self, plane: bool) {
-        let books = if plane { &mut self.plane_books } else { &mut self.block_books };
-        let per_species = books.len() / self.species.len().max(1);
-        for (i, b) in books.iter_mut().enumerate() {
-            let s = i / per_species;
+    /// Whether this engine runs its passes on the calling thread ([`SERIAL_WORK`]).
+    pub fn is_serial(&self) -> bool {
+        self.serial
+    }
+
+    /// Runs every pass on the calling thread (`true`) or on the pool (`false`), whatever the
+    /// problem size. The results do not depend on it.
+    pub fn set_serial(&mut self, serial: bool) {
+        self.serial = serial;
+    }
+
+    /// Adds the books of the last pass's first `tasks` tasks (`per_species` per species, from
+    /// species `s0` on), in task order.
+    fn collect_books(&mut self, s0: usize, tasks: usize, per_species: usize) {
+        for (i, b) in self.books[..tasks].iter_mut().enumerate() {
+            let s = s0 + i / per_species;
             for (acc, x) in self.decayed[s].iter_mut().zip(&b.decayed) {
                 *acc += x;
             }
@@ -384,87 +464,115 @@ impl CpuFast {
     fn explicit_step(&mut self, dt: f32) {
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
-        let (lay, species, c, scratch) = (&self.lay, &self.species, &self.c, &self.scratch);
-        let (c_next, books) = (&mut self.c_next, &mut self.plane_books);
-        self.pool.install(|| {
-            c_next.par_chunks_mut(nx * ny).zip(books.par_iter_mut()).enumerate().for_each(|(p, (out, books))| {
-                let (s, k) = (p / nz, p % nz);
-                let mut scr = scratch[rayon::current_thread_index().unwrap_or(0)].lock().unwrap();
-                let field = &c[s * n_cells..(s + 1) * n_cells];
-                explicit_ftcs::explicit_plane(lay, &species[s], field, out, k, dt, books, &mut scr);
-            })
+        let ns = self.species.len();
+        let (lay, species, c) = (&self.lay, &self.species, &self.c);
+        let items: Vec<_> = self.c_next.chunks_mut(nx * ny).zip(self.books.iter_mut()).collect();
+        run_tasks(&self.pool, &self.scratch, self.serial, items, |p, (out, books), scr| {
+            let (s, k) = (p / nz, p % nz);
+            let field = &c[s * n_cells..(s + 1) * n_cells];
+            explicit_ftcs::explicit_plane(lay, &species[s], field, out, k, dt, books, scr);
         });
         std::mem::swap(&mut self.c, &mut self.c_next);
-        self.collect_books(true);
+        self.collect_books(0, ns * nz, nz);
     }
 
-    /// One Douglas ADI step of `dt` (s) with implicitness `theta`.
-    fn adi_step(&mut self, dt: f32, theta: f32) {
+    /// One ADI stage (see [`adi_douglas`]).
+    fn adi_stage(&mut self, stage: &Stage) {
+        let st = StageCoefs::new(stage, self.n_swept, self.track_rates);
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
         let plane = nx * ny;
-        let step = SweepStep { dt, theta_dt: theta * dt };
         for sp in &mut self.species {
-            for (e, &k) in sp.e.iter_mut().zip(&sp.k) {
-                *e = (-k * (0.5 * dt)).exp();
-            }
-            sp.uniform_e = sp.uniform_k.map(|k| (-k * (0.5 * dt)).exp());
-            if let Some(d) = sp.uniform_d {
+            if let (Some(d), Some(k)) = (sp.uniform_d, sp.uniform_k) {
                 for a in 0..3 {
-                    let k3 = sp.sweep_constants(&self.lay, a, step.theta_dt);
-                    sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, row| row[0] = d);
+                    let k3 = sp.sweep_constants(&self.lay, a, &st);
+                    sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, dr, kr| {
+                        dr[0] = d;
+                        kr[0] = k;
+                    });
                 }
             }
         }
+        let record = st.record && !self.rate[0].is_empty();
+        if record {
+            self.newest = 1 - self.newest;
+        }
+        // A problem of one plane is cut into blocks of rows; a 3D one into whole planes.
+        let rows = if nz == 1 { ROWS_2D.min(ny) } else { ny };
+        let row_blocks = ny.div_ceil(rows);
+        let y_in_plane = rows == ny;
         // Both passes for a group of species at a time, so that the group's `c` and `c_next`
         // written by pass 1 are still in the last-level cache when pass 2 reads them.
         let ns = self.species.len();
         let group = (self.cache_budget / (8 * n_cells).max(1)).clamp(1, ns.max(1));
-        let (lay, species, scratch, pool) = (&self.lay, &self.species, &self.scratch, &self.pool);
         let block = self.block_rows * nx;
         let blocks = ny.div_ceil(self.block_rows);
         let block_rows = self.block_rows;
+        let serial = self.serial;
         for s0 in (0..ns).step_by(group) {
             let s1 = (s0 + group).min(ns);
-            // Pass 1: reaction, predictor, x and y stages, plane by plane.
-            let (c, c_next) = (&self.c, &mut self.c_next[s0 * n_cells..s1 * n_cells]);
-            let books = &mut self.plane_books[s0 * nz..s1 * nz];
-            pool.install(|| {
-                c_next.par_chunks_mut(plane).zip(books.par_iter_mut()).enumerate().for_each(|(p, (out, books))| {
-                    let (s, k) = (s0 + p / nz, p % nz);
-                    let mut scr = scratch[rayon::current_thread_index().unwrap_or(0)].lock().unwrap();
-                    let field = &c[s * n_cells..(s + 1) * n_cells];
-                    adi_douglas::plane_pass(lay, &species[s], field, out, k, &step, books, &mut scr);
-                })
-            });
-            // Pass 2: z stage and the second reaction, block by block, into `c` in place.
-            let mut slabs: Vec<Vec<&mut [f32]>> = (0..(s1 - s0) * blocks).map(|_| Vec::with_capacity(nz)).collect();
-            for (p, plane_slice) in self.c[s0 * n_cells..s1 * n_cells].chunks_mut(plane).enumerate() {
-                for (b, part) in plane_slice.chunks_mut(block).enumerate() {
-                    slabs[(p / nz) * blocks + b].push(part);
-                }
+            let (lay, species, pool, scratch) = (&self.lay, &self.species, &self.pool, &self.scratch);
+            // Pass 1: predictor, x stage (and y stage in 3D), block of rows by block of rows.
+            let c = &self.c;
+            let outs = self.c_next[s0 * n_cells..s1 * n_cells].chunks_mut(plane).flat_map(|p| p.chunks_mut(rows * nx));
+            let mut rates: Vec<Option<&mut [f32]>> = Vec::new();
+            if record {
+                let r = &mut self.rate[self.newest][s0 * n_cells..s1 * n_cells];
+                rates.extend(r.chunks_mut(plane).flat_map(|p| p.chunks_mut(rows * nx)).map(Some));
             }
-            let (c_next, books) = (&self.c_next, &mut self.block_books[s0 * blocks..s1 * blocks]);
-            pool.install(|| {
-                slabs.into_par_iter().zip(books.par_iter_mut()).enumerate().for_each(|(t, (mut slab, books))| {
-                    let (s, b) = (s0 + t / blocks, t % blocks);
-                    let mut scr = scratch[rayon::current_thread_index().unwrap_or(0)].lock().unwrap();
-                    let field = &c_next[s * n_cells..(s + 1) * n_cells];
-                    adi_douglas::column_pass(
-                        lay,
-                        &species[s],
-                        &mut slab,
-                        field,
-                        b * block_rows,
-                        &step,
-                        books,
-                        &mut scr,
-                    );
-                })
+            let per_species = nz * row_blocks;
+            let tasks = (s1 - s0) * per_species;
+            rates.resize_with(tasks, || None);
+            let items: Vec<_> = outs.zip(rates).zip(self.books.iter_mut()).collect();
+            run_tasks(pool, scratch, serial, items, |t, ((out, rate), books), scr| {
+                let (s, k, b) = (s0 + t / per_species, (t % per_species) / row_blocks, t % row_blocks);
+                let field = &c[s * n_cells..(s + 1) * n_cells];
+                adi_douglas::plane_pass(lay, &species[s], field, out, k, b * rows, y_in_plane, &st, rate, books, scr);
             });
+            self.collect_books(s0, tasks, per_species);
+            // One plane: the y stage, block of columns by block of columns, in `c_next`.
+            if !y_in_plane && self.lay.sweep[1] {
+                let (lay, species, pool, scratch, c) = (&self.lay, &self.species, &self.pool, &self.scratch, &self.c);
+                let col_blocks = nx.div_ceil(COLUMNS_2D);
+                let mut parts: Vec<Vec<&mut [f32]>> =
+                    (0..(s1 - s0) * col_blocks).map(|_| Vec::with_capacity(ny)).collect();
+                for (r, row) in self.c_next[s0 * n_cells..s1 * n_cells].chunks_mut(nx).enumerate() {
+                    for (b, part) in row.chunks_mut(COLUMNS_2D).enumerate() {
+                        parts[(r / ny) * col_blocks + b].push(part);
+                    }
+                }
+                let tasks = parts.len();
+                let items: Vec<_> = parts.into_iter().zip(self.books.iter_mut()).collect();
+                run_tasks(pool, scratch, serial, items, |t, (mut parts, books), scr| {
+                    let (s, b) = (s0 + t / col_blocks, t % col_blocks);
+                    let field = &c[s * n_cells..(s + 1) * n_cells];
+                    adi_douglas::column_y_pass(lay, &species[s], field, &mut parts, b * COLUMNS_2D, &st, books, scr);
+                });
+                self.collect_books(s0, tasks, col_blocks);
+            }
+            // Pass 2: z stage, block by block, into `c` in place.
+            if self.lay.sweep[2] {
+                let (lay, species, pool, scratch) = (&self.lay, &self.species, &self.pool, &self.scratch);
+                let mut slabs: Vec<Vec<&mut [f32]>> = (0..(s1 - s0) * blocks).map(|_| Vec::with_capacity(nz)).collect();
+                for (p, plane_slice) in self.c[s0 * n_cells..s1 * n_cells].chunks_mut(plane).enumerate() {
+                    for (b, part) in plane_slice.chunks_mut(block).enumerate() {
+                        slabs[(p / nz) * blocks + b].push(part);
+                    }
+                }
+                let c_next = &self.c_next;
+                let tasks = slabs.len();
+                let items: Vec<_> = slabs.into_iter().zip(self.books.iter_mut()).collect();
+                run_tasks(pool, scratch, serial, items, |t, (mut slab, books), scr| {
+                    let (s, b) = (s0 + t / blocks, t % blocks);
+                    let field = &c_next[s * n_cells..(s + 1) * n_cells];
+                    adi_douglas::column_pass(lay, &species[s], &mut slab, field, b * block_rows, &st, books, scr);
+                });
+                self.collect_books(s0, tasks, blocks);
+            }
         }
-        self.collect_books(true);
-        self.collect_books(false);
+        if !self.lay.sweep[2] {
+            std::mem::swap(&mut self.c, &mut self.c_next);
+        }
     }
 }
 
@@ -473,24 +581,25 @@ impl Engine for CpuFast {
         EngineInfo {
             backend: "cpu".into(),
             device: format!("CPU fast engine ({} threads)", self.threads),
-            precision: "f32 fields; f64 accumulation of decay and outflow per plane; f64 totals".into(),
+            precision: "f32 fields; f64 accumulation of decay and outflow per task; f64 totals".into(),
         }
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
+        // The pool's workers flush subnormals for good; the serial path runs here.
+        let mode = super::flush_subnormals();
         for _ in 0..steps {
             match self.problem.schedule.scheme {
                 Scheme::ExplicitFtcs => self.explicit_step(dt as f32),
-                Scheme::AdiDouglas if self.start_up_left > 0 => {
-                    let sub = (dt / START_UP_SUBSTEPS as f64) as f32;
-                    for _ in 0..START_UP_SUBSTEPS {
-                        self.adi_step(sub, 1.0);
+                Scheme::AdiDouglas => {
+                    for stage in Stage::of_step(self.start_up_left > 0, dt) {
+                        self.adi_stage(&stage);
                     }
-                    self.start_up_left -= 1;
+                    self.start_up_left = self.start_up_left.saturating_sub(1);
                 }
-                Scheme::AdiDouglas => self.adi_step(dt as f32, 0.5),
             }
         }
+        super::restore_float_mode(mode);
         Ok(())
     }
 
@@ -500,34 +609,34 @@ impl Engine for CpuFast {
         let nm = self.problem.materials.len();
         let (lay, c) = (&self.lay, &self.c);
         // Per (species, plane): Σc and max c per material.
-        let partials: Vec<(Vec<f64>, Vec<f32>)> = self.pool.install(|| {
-            c.par_chunks(plane)
-                .enumerate()
-                .map(|(p, field)| {
-                    let k = p % nz;
-                    let mut sum = vec![0.0f64; nm];
-                    let mut max = vec![f32::NEG_INFINITY; nm];
-                    for j in 0..ny {
-                        let row = &field[j * nx..(j + 1) * nx];
-                        let mats = &lay.material[k * plane + j * nx..][..nx];
-                        match lay.row_material[k * ny + j] {
-                            Some(m) => {
-                                sum[m as usize] += sum_f64(row);
-                                let hi = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                                max[m as usize] = max[m as usize].max(hi);
-                            }
-                            None => {
-                                for (&x, &m) in row.iter().zip(mats) {
-                                    sum[m as usize] += x as f64;
-                                    max[m as usize] = max[m as usize].max(x);
-                                }
-                            }
+        let plane_sums = |(p, field): (usize, &[f32])| {
+            let k = p % nz;
+            let mut sum = vec![0.0f64; nm];
+            let mut max = vec![f32::NEG_INFINITY; nm];
+            for j in 0..ny {
+                let row = &field[j * nx..(j + 1) * nx];
+                let mats = &lay.material[k * plane + j * nx..][..nx];
+                match lay.row_material[k * ny + j] {
+                    Some(m) => {
+                        sum[m as usize] += sum_f64(row);
+                        let hi = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                        max[m as usize] = max[m as usize].max(hi);
+                    }
+                    None => {
+                        for (&x, &m) in row.iter().zip(mats) {
+                            sum[m as usize] += x as f64;
+                            max[m as usize] = max[m as usize].max(x);
                         }
                     }
-                    (sum, max)
-                })
-                .collect()
-        });
+                }
+            }
+            (sum, max)
+        };
+        let partials: Vec<(Vec<f64>, Vec<f32>)> = if self.serial {
+            c.chunks(plane).enumerate().map(plane_sums).collect()
+        } else {
+            self.pool.install(|| c.par_chunks(plane).enumerate().map(plane_sums).collect())
+        };
         let g = &self.problem.grid;
         let volume = g.cell_volume();
         let counts = self.problem.material_cell_counts();
@@ -568,6 +677,7 @@ impl Engine for CpuFast {
                 s.decayed.clone_from(&self.decayed);
                 s.outflow.clone_from(&self.outflow);
                 s.start_up_left = self.start_up_left;
+                s.newest = self.newest;
             }
             None => {
                 *saved = Some(Saved {
@@ -575,6 +685,7 @@ impl Engine for CpuFast {
                     decayed: self.decayed.clone(),
                     outflow: self.outflow.clone(),
                     start_up_left: self.start_up_left,
+                    newest: self.newest,
                 })
             }
         }
@@ -587,12 +698,59 @@ impl Engine for CpuFast {
         self.decayed.clone_from(&saved.decayed);
         self.outflow.clone_from(&saved.outflow);
         self.start_up_left = saved.start_up_left;
+        self.newest = saved.newest;
         Ok(())
     }
 
-    fn track_rates(&mut self, _on: bool) {}
+    fn track_rates(&mut self, on: bool) {
+        self.track_rates = on;
+        let n = if on && self.problem.schedule.scheme == Scheme::AdiDouglas { self.c.len() } else { 0 };
+        for r in &mut self.rate {
+            if n == 0 {
+                *r = Vec::new();
+            } else {
+                r.resize(n, 0.0);
+            }
+        }
+    }
 
-    fn local_error(&mut self, _weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
-        Err(SolverError::Usage("local_error is not ported to this engine yet".into()))
+    fn local_error(&mut self, weights: [f64; 2]) -> Result<Vec<Difference>, SolverError> {
+        let saved = self.saved[0].as_ref().ok_or_else(|| slot_error(0, "is empty"))?;
+        if self.rate[0].is_empty() {
+            return Err(SolverError::Usage(
+                "local_error needs rate tracking (track_rates(true)) and the ADI scheme".into(),
+            ));
+        }
+        let [nx, ny, nz] = self.lay.cells;
+        let (plane, n_cells) = (nx * ny, nx * ny * nz);
+        let e = [weights[0] as f32, weights[1] as f32];
+        let (c, new, old) = (&self.c, &self.rate[self.newest], &self.rate[1 - self.newest]);
+        // Per (species, plane): the largest |c − ũ| and Σ (c − ũ)², ũ formed as `local_error` forms it.
+        let plane_error = |p: usize| {
+            let r = p * plane..(p + 1) * plane;
+            let (c, saved, new, old) = (&c[r.clone()], &saved.c[r.clone()], &new[r.clone()], &old[r]);
+            let mut max = 0.0f32;
+            let mut acc = kernels::Acc::default();
+            for i in 0..plane {
+                let companion = saved[i] + e[0] * new[i] + e[1] * old[i];
+                let d = (c[i] - companion).abs();
+                max = max.max(d);
+                acc.push(i, (d * d) as f64);
+            }
+            (max, acc.total())
+        };
+        let partials: Vec<(f32, f64)> = if self.serial {
+            (0..c.len() / plane).map(plane_error).collect()
+        } else {
+            self.pool.install(|| (0..c.len() / plane).into_par_iter().map(plane_error).collect())
+        };
+        Ok(partials
+            .chunks(nz)
+            .map(|planes| {
+                let max = planes.iter().fold(0.0f64, |m, p| m.max(p.0 as f64));
+                let squares: f64 = planes.iter().map(|p| p.1).sum();
+                Difference { max, rms: (squares / n_cells.max(1) as f64).sqrt() }
+            })
+            .collect())
     }
 }
