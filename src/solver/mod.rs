@@ -445,6 +445,15 @@ pub trait Engine {
     /// Advances `steps` steps of `dt` seconds each of the problem's scheme (for the ADI scheme,
     /// the [`Stage::of_step`] stages of each step).
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError>;
+    /// Sets how many of the next ADI steps are taken as start-up ([`START_UP_SUBSTEPS`]
+    /// implicit-Euler LOD substeps each). A new engine starts with [`START_UP_STEPS`]; after
+    /// anything that makes the data sharp again (a new dose), set it back to that. 0 turns the
+    /// start-up off. No effect on the explicit scheme.
+    fn set_start_up_steps(&mut self, steps: u32);
+    /// Replaces the diffusivities, loss rates and boundary conditions by those of `problem` from
+    /// the next step on; the field, books, saved state and start-up count stay. `problem` must
+    /// be this engine's problem in everything else ([`check_coefficient_update`]).
+    fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError>;
     /// Whether ADI steps keep the rates `A uⁿ` that [`Engine::local_error`] needs (off by
     /// default: a fixed-step run does not pay for the store). No effect on the explicit scheme.
     fn track_rates(&mut self, on: bool);

@@ -105,26 +105,6 @@ impl CpuReference {
         }
     }
 
-    /// Sets how many of the next ADI steps are taken as start-up
-    /// ([`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD substeps each). A new engine
-    /// starts with [`START_UP_STEPS`]; after anything that makes the data sharp again (a new
-    /// dose), set it back to that. 0 turns the start-up off.
-    pub fn set_start_up_steps(&mut self, steps: u32) {
-        self.start_up_left = steps;
-    }
-
-    /// Replaces the diffusivities, decay rates and boundary conditions by those of `problem`
-    /// from the next step on; the field, accumulators, saved states and start-up count stay.
-    /// `problem` must be this engine's problem in everything else
-    /// ([`check_coefficient_update`]).
-    pub fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
-        check_coefficient_update(&self.problem, problem)?;
-        self.tables = Tables::new(problem);
-        self.sweep_axes = adi_sweep_axes(problem);
-        self.problem = problem.clone();
-        Ok(())
-    }
-
     fn explicit_step(&mut self) {
         let t = &self.tables;
         for_each_cell_invocation(&t.params, |gid| {
@@ -196,6 +176,18 @@ impl CpuReference {
 }
 
 impl Engine for CpuReference {
+    fn set_start_up_steps(&mut self, steps: u32) {
+        self.start_up_left = steps;
+    }
+
+    fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        self.tables = Tables::new(problem);
+        self.sweep_axes = adi_sweep_axes(problem);
+        self.problem = problem.clone();
+        Ok(())
+    }
+
     fn info(&self) -> EngineInfo {
         EngineInfo {
             backend: "reference".into(),

@@ -97,7 +97,7 @@ use rayon::prelude::*;
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
     Difference, Engine, EngineInfo, FaceBc, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
-    adi_sweep_axes, slot_error,
+    adi_sweep_axes, check_coefficient_update, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -351,35 +351,8 @@ impl CpuFast {
             row_material,
             sweep: [0, 1, 2].map(|a| axes.contains(&a)),
         };
+        let species = species_coefs(problem, &tables, &lay);
         let nm = problem.materials.len();
-        let counts = problem.material_cell_counts();
-        let species = (0..problem.species.len())
-            .map(|s| {
-                let coef = &tables.coef[s * nm..(s + 1) * nm];
-                let d: Vec<f32> = coef.iter().map(|c| c.diffusivity).collect();
-                let k: Vec<f32> = coef.iter().map(|c| c.decay).collect();
-                let present = |v: &[f32]| {
-                    let mut it = (0..nm).filter(|&m| counts[m] > 0).map(|m| v[m]);
-                    let first = it.next()?;
-                    it.all(|x| x.to_bits() == first.to_bits()).then_some(first)
-                };
-                let uniform_d = present(&d);
-                let uniform_k = present(&k);
-                let du = uniform_d.unwrap_or(0.0);
-                let mut faces = [FaceBc::default(); 6];
-                faces.copy_from_slice(&tables.faces[s * 6..(s + 1) * 6]);
-                SpeciesCoefs {
-                    has_decay: k.iter().any(|&x| x != 0.0),
-                    d,
-                    k,
-                    faces,
-                    uniform_d,
-                    uniform_k,
-                    uniform_w: [0, 1, 2].map(|a| face_diffusivity(du, du) * lay.inv_h2[a]),
-                    lines: Default::default(),
-                }
-            })
-            .collect::<Vec<_>>();
         let ns = species.len();
         let c = problem.initial_field();
         // Pass-2 blocks of about 512 cells per plane (whole y-rows): wide enough to stream, small
@@ -414,14 +387,6 @@ impl CpuFast {
             saved: [None],
             lay,
         })
-    }
-
-    /// Sets how many of the next ADI steps are taken as start-up
-    /// ([`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD substeps each). A new engine
-    /// starts with [`START_UP_STEPS`]; 0 turns the start-up off. As
-    /// [`crate::solver::cpu::CpuReference::set_start_up_steps`].
-    pub fn set_start_up_steps(&mut self, steps: u32) {
-        self.start_up_left = steps;
     }
 
     /// Sets how many bytes of `c` and `c_next` the ADI scheme processes at a time (whole species;
@@ -576,7 +541,54 @@ impl CpuFast {
     }
 }
 
+/// The per-species coefficients of `problem` (from its kernel tables) on layout `lay`.
+fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<SpeciesCoefs> {
+    let nm = problem.materials.len();
+    let counts = problem.material_cell_counts();
+    (0..problem.species.len())
+        .map(|s| {
+            let coef = &tables.coef[s * nm..(s + 1) * nm];
+            let d: Vec<f32> = coef.iter().map(|c| c.diffusivity).collect();
+            let k: Vec<f32> = coef.iter().map(|c| c.decay).collect();
+            let present = |v: &[f32]| {
+                let mut it = (0..nm).filter(|&m| counts[m] > 0).map(|m| v[m]);
+                let first = it.next()?;
+                it.all(|x| x.to_bits() == first.to_bits()).then_some(first)
+            };
+            let uniform_d = present(&d);
+            let uniform_k = present(&k);
+            let du = uniform_d.unwrap_or(0.0);
+            let mut faces = [FaceBc::default(); 6];
+            faces.copy_from_slice(&tables.faces[s * 6..(s + 1) * 6]);
+            SpeciesCoefs {
+                has_decay: k.iter().any(|&x| x != 0.0),
+                d,
+                k,
+                faces,
+                uniform_d,
+                uniform_k,
+                uniform_w: [0, 1, 2].map(|a| face_diffusivity(du, du) * lay.inv_h2[a]),
+                lines: Default::default(),
+            }
+        })
+        .collect()
+}
+
 impl Engine for CpuFast {
+    fn set_start_up_steps(&mut self, steps: u32) {
+        self.start_up_left = steps;
+    }
+
+    fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        let axes = adi_sweep_axes(problem);
+        self.lay.sweep = [0, 1, 2].map(|a| axes.contains(&a));
+        self.n_swept = axes.len();
+        self.species = species_coefs(problem, &Tables::new(problem), &self.lay);
+        self.problem = problem.clone();
+        Ok(())
+    }
+
     fn info(&self) -> EngineInfo {
         EngineInfo {
             backend: "cpu".into(),

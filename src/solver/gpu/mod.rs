@@ -546,47 +546,6 @@ impl GpuEngine {
         })
     }
 
-    /// Replaces the diffusivities, decay rates and boundary conditions by those of `problem`,
-    /// from the next step on, as [`CpuReference::set_coefficients`] does: the coefficient and
-    /// boundary tables ([`Tables`]) are written to the device with `write_buffer`, which wgpu
-    /// orders after the steps already submitted. Nothing else changes: not the field, the
-    /// accumulators, the saved states, the tracked rates, or the start-up count (set that with
-    /// [`GpuEngine::set_start_up_steps`] where the change makes the data sharp again).
-    ///
-    /// `problem` must be this engine's problem in everything else: the same grid, materials,
-    /// material ids, scheme and species (number, names, units); [`SolverError::Usage`] otherwise
-    /// ([`check_coefficient_update`]). Where a boundary
-    /// change makes the ADI scheme sweep another set of axes ([`adi_sweep_axes`]: a single-cell
-    /// axis gains or loses a boundary other than no-flux), the sweeps follow; that can fail with
-    /// [`SolverError::TooLarge`] as [`GpuEngine::new`] would.
-    ///
-    /// [`CpuReference::set_coefficients`]: crate::solver::cpu::CpuReference::set_coefficients
-    pub fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
-        check_coefficient_update(&self.problem, problem)?;
-        if let Kernels::Adi(k) = &mut self.kernels {
-            let axes = adi_sweep_axes(problem);
-            let gpu = &self.context.gpu;
-            let cells = problem.grid.cells;
-            check_fits(
-                cells,
-                problem.species.len(),
-                problem.materials.len(),
-                Some(&axes),
-                &gpu.limits,
-                &gpu.adapter.name,
-            )?;
-            k.sweeps = sweep_dispatches(&self.context, &self.params, &axes);
-        }
-        let tables = Tables::new(problem);
-        scoped(&self.device, "writing the coefficient tables", || {
-            self.queue.write_buffer(&self.coef, 0, bytemuck::cast_slice(&tables.coef));
-            self.queue.write_buffer(&self.faces, 0, bytemuck::cast_slice(&tables.faces));
-            Ok(())
-        })?;
-        self.problem = problem.clone();
-        Ok(())
-    }
-
     /// The adapter this engine runs on.
     pub fn adapter(&self) -> &AdapterSummary {
         &self.context.gpu.adapter
@@ -595,15 +554,6 @@ impl GpuEngine {
     /// The compiled kernels this engine runs, shared with every engine on its device.
     pub fn context(&self) -> &Arc<GpuContext> {
         &self.context
-    }
-
-    /// Sets how many of the next ADI steps are taken as start-up ([`START_UP_SUBSTEPS`]
-    /// implicit-Euler LOD substeps each, [`Stage::lod`]), as
-    /// [`crate::solver::cpu::CpuReference::set_start_up_steps`]. A new engine
-    /// starts with [`START_UP_STEPS`]; 0 turns the start-up off. No effect on the explicit
-    /// scheme.
-    pub fn set_start_up_steps(&mut self, steps: u32) {
-        self.start_up_left = steps;
     }
 
     fn n_values(&self) -> usize {
@@ -781,6 +731,36 @@ impl GpuEngine {
 }
 
 impl Engine for GpuEngine {
+    fn set_start_up_steps(&mut self, steps: u32) {
+        self.start_up_left = steps;
+    }
+
+    fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
+        check_coefficient_update(&self.problem, problem)?;
+        if let Kernels::Adi(k) = &mut self.kernels {
+            let axes = adi_sweep_axes(problem);
+            let gpu = &self.context.gpu;
+            let cells = problem.grid.cells;
+            check_fits(
+                cells,
+                problem.species.len(),
+                problem.materials.len(),
+                Some(&axes),
+                &gpu.limits,
+                &gpu.adapter.name,
+            )?;
+            k.sweeps = sweep_dispatches(&self.context, &self.params, &axes);
+        }
+        let tables = Tables::new(problem);
+        scoped(&self.device, "writing the coefficient tables", || {
+            self.queue.write_buffer(&self.coef, 0, bytemuck::cast_slice(&tables.coef));
+            self.queue.write_buffer(&self.faces, 0, bytemuck::cast_slice(&tables.faces));
+            Ok(())
+        })?;
+        self.problem = problem.clone();
+        Ok(())
+    }
+
     fn info(&self) -> EngineInfo {
         EngineInfo {
             backend: "gpu".into(),
