@@ -7,7 +7,6 @@ mod common;
 use common::engines::{Gpu, engines};
 use common::*;
 use secretome::problem::{Boundary, Scheme};
-use secretome::solver::Engine;
 
 #[test]
 fn changed_coefficients_act_from_the_next_step_on_every_engine() {

@@ -86,7 +86,7 @@ fn slab_release_follows_crank_series() {
             let mut t_prev = 0.0;
             let mut worst: f64 = 0.0;
             for &t in &times {
-                advance_to(&mut engine, t - t_prev, 0.9 * p.explicit_step_limit());
+                advance_to(engine, t - t_prev, 0.9 * p.explicit_step_limit());
                 t_prev = t;
                 let totals = &engine.reduce_totals().unwrap()[0];
                 released += totals.outflow.iter().sum::<f64>();
