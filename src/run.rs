@@ -374,7 +374,7 @@ pub fn run(
     let unbalanced = summary
         .species
         .iter()
-        .find(|s| !(s.relative_balance_error <= BALANCE_BOUND))
+        .find(|s| s.relative_balance_error.is_nan() || s.relative_balance_error > BALANCE_BOUND)
         .map(|s| RunError::Balance { species: s.name.clone(), error: s.relative_balance_error, bound: BALANCE_BOUND });
     if let Some(e) = &unbalanced {
         summary.complete = false;
