@@ -6,10 +6,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secretome::output::OutputDir;
 use secretome::problem::Problem;
 use secretome::run::{self, Progress, StepPlan, Stepping};
-use secretome::solver::cpu::CpuReference;
-use secretome::solver::fast::CpuFast;
-use secretome::solver::gpu::{GpuContext, GpuEngine, device};
-use secretome::solver::{Engine, engine_memory_bytes};
+use secretome::solver::gpu::device;
+use secretome::solver::{self, Engine, EngineFactory, engine_memory_bytes};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -202,19 +200,13 @@ fn run_command(
 }
 
 fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Box<dyn Engine>> {
-    let gpu = match backend {
-        Backend::Reference => return Ok(Box::new(CpuReference::new(problem))),
-        Backend::Cpu => None,
-        Backend::Gpu => Some(device::open(true)?),
-        Backend::Auto => match device::auto_choice() {
-            (Some(_), _) => Some(device::open(false)?),
-            (None, _) => None,
-        },
+    let backend = match backend {
+        Backend::Auto => solver::Backend::Auto,
+        Backend::Cpu => solver::Backend::Cpu,
+        Backend::Reference => solver::Backend::Reference,
+        Backend::Gpu => solver::Backend::Gpu,
     };
-    Ok(match gpu {
-        Some(gpu) => Box::new(GpuEngine::new(&GpuContext::new(gpu)?, problem)?),
-        None => Box::new(CpuFast::new(problem, threads)?),
-    })
+    Ok(EngineFactory::new(backend, threads)?.build(problem)?)
 }
 
 /// Step counts above this are shown as "more than 1e9" (a scenario's own `dt` is refused

@@ -23,9 +23,12 @@
 //!
 //! [`FACE_NAMES`]: crate::problem::FACE_NAMES
 
+pub mod build;
 pub mod cpu;
 pub mod fast;
 pub mod gpu;
+
+pub use build::{Backend, EngineFactory};
 
 use crate::problem::{Boundary, Problem, Scheme};
 use bytemuck::{Pod, Zeroable};

@@ -101,6 +101,7 @@ use super::{
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
+use std::sync::Arc;
 
 /// Default bytes of `c` and `c_next` that one ADI group of species may span (half the 32 MiB L3
 /// of the machine this was tuned on): pass 2 then finds what pass 1 wrote in the cache.
@@ -255,7 +256,7 @@ pub struct Scratch {
 /// The fast CPU engine (see the module docs).
 pub struct CpuFast {
     problem: Problem,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
     threads: usize,
     lay: Layout,
     species: Vec<SpeciesCoefs>,
@@ -321,19 +322,31 @@ fn run_tasks<I: Send>(
     }
 }
 
+/// A pool of `threads` worker threads for fast engines (0: rayon's default, the number of
+/// logical CPUs unless `RAYON_NUM_THREADS` says otherwise). Its workers flush subnormal numbers
+/// for good ([`super::flush_subnormals`]): they run engine work only.
+pub fn thread_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, SolverError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("secretome-fast-{i}"))
+        .start_handler(|_| {
+            super::flush_subnormals();
+        })
+        .build()
+        .map(Arc::new)
+        .map_err(|e| SolverError::TooLarge(format!("cannot start {threads} worker threads: {e}")))
+}
+
 impl CpuFast {
     /// An engine for `problem` on its own pool of `threads` threads (0: rayon's default, the
     /// number of logical CPUs unless `RAYON_NUM_THREADS` says otherwise).
     pub fn new(problem: &Problem, threads: usize) -> Result<Self, SolverError> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("secretome-fast-{i}"))
-            // Worker threads belong to this engine alone: they flush subnormals for good.
-            .start_handler(|_| {
-                super::flush_subnormals();
-            })
-            .build()
-            .map_err(|e| SolverError::TooLarge(format!("cannot start {threads} worker threads: {e}")))?;
+        Ok(Self::with_pool(problem, thread_pool(threads)?))
+    }
+
+    /// An engine for `problem` on a shared pool (from [`thread_pool`]): many engines, one set of
+    /// threads (a sweep runs its cases on one pool).
+    pub fn with_pool(problem: &Problem, pool: Arc<rayon::ThreadPool>) -> Self {
         let threads = pool.current_num_threads();
         let tables = Tables::new(problem);
         let p = &tables.params;
@@ -365,7 +378,7 @@ impl CpuFast {
         let blocks = ny.div_ceil(block_rows);
         let tasks_per_species =
             [nz, blocks, ny.div_ceil(ROWS_2D), nx.div_ceil(COLUMNS_2D)].into_iter().max().unwrap_or(1);
-        Ok(CpuFast {
+        CpuFast {
             problem: problem.clone(),
             pool,
             threads,
@@ -386,7 +399,7 @@ impl CpuFast {
             cache_budget: CACHE_BUDGET,
             saved: [None],
             lay,
-        })
+        }
     }
 
     /// Sets how many bytes of `c` and `c_next` the ADI scheme processes at a time (whole species;
