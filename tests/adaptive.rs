@@ -214,3 +214,34 @@ fn embedded_estimate_tracks_the_true_local_error() {
         }
     }
 }
+
+/// A state exported after a reduction and imported into a fresh engine of the same problem
+/// continues the run bit for bit (fields, books and error estimate), on every engine; a state of
+/// another size is refused.
+#[test]
+fn exported_state_continues_the_run_bit_for_bit() {
+    let mut p = slab(1e-3);
+    p.species[0].decay_rate = vec![2e-4];
+    for (mut e, mut fresh) in engines(&p, Gpu::Include).into_iter().zip(engines(&p, Gpu::Include)) {
+        let name = e.name;
+        let (engine, fresh) = (e.engine.as_mut(), fresh.engine.as_mut());
+        engine.track_rates(true);
+        engine.step(3, 5.0).unwrap();
+        engine.reduce_totals().unwrap();
+        let state = engine.export_state().unwrap();
+        assert_eq!(state.rates.len(), 2 * state.field.len(), "{name}");
+        fresh.import_state(&state).unwrap();
+        assert_eq!(fresh.export_state().unwrap(), state, "{name}: a state must round-trip");
+        for engine in [&mut *engine, &mut *fresh] {
+            engine.save(0).unwrap();
+            engine.step(1, 8.0).unwrap();
+        }
+        let weights = secretome::solver::error_estimate(8.0, Some(5.0)).weights;
+        assert_eq!(engine.read_field().unwrap(), fresh.read_field().unwrap(), "{name}");
+        assert_eq!(engine.local_error(weights).unwrap(), fresh.local_error(weights).unwrap(), "{name}");
+        assert_eq!(engine.reduce_totals().unwrap(), fresh.reduce_totals().unwrap(), "{name}");
+        let mut wrong = state.clone();
+        wrong.field.pop();
+        assert!(fresh.import_state(&wrong).is_err(), "{name}: a state of another size must be refused");
+    }
+}

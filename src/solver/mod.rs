@@ -457,6 +457,13 @@ pub trait Engine {
     /// the next step on; the field, books, saved state and start-up count stay. `problem` must
     /// be this engine's problem in everything else ([`check_coefficient_update`]).
     fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError>;
+    /// The engine's whole state for a checkpoint: the field, the start-up count and the rate
+    /// history of the error estimate. Take it right after [`Engine::reduce_totals`], when the
+    /// engine holds no unreduced books; the run keeps the books.
+    fn export_state(&mut self) -> Result<EngineState, SolverError>;
+    /// Puts back a state from [`Engine::export_state`] of an engine of the same problem; the
+    /// books start empty. Refused ([`SolverError::Usage`]) if the sizes do not fit.
+    fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError>;
     /// Whether ADI steps keep the rates `A uⁿ` that [`Engine::local_error`] needs (off by
     /// default: a fixed-step run does not pay for the store). No effect on the explicit scheme.
     fn track_rates(&mut self, on: bool);
@@ -477,6 +484,32 @@ pub trait Engine {
     /// the field in slot 0 (the start of the step) and the rates are the last two recorded
     /// ([`Engine::track_rates`]); see [`error_estimate`].
     fn local_error(&mut self, weights: [f64; 2]) -> Result<Vec<Difference>, SolverError>;
+}
+
+/// What [`Engine::export_state`] returns: enough to continue a run bit for bit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EngineState {
+    /// Every species' field, `[species][z][y][x]`, in each species' unit.
+    pub field: Vec<f32>,
+    /// ADI steps still to be taken as start-up.
+    pub start_up_left: u32,
+    /// The newest and the previous recorded rate, one field each, concatenated; empty when the
+    /// engine does not track rates.
+    pub rates: Vec<f32>,
+}
+
+impl EngineState {
+    /// Checks that the state fits a problem of `n_values` values (cells × species).
+    pub fn check(&self, n_values: usize) -> Result<(), SolverError> {
+        if self.field.len() != n_values || !(self.rates.is_empty() || self.rates.len() == 2 * n_values) {
+            return Err(SolverError::Usage(format!(
+                "a state of {} field values and {} rate values does not fit a problem of {n_values} values",
+                self.field.len(),
+                self.rates.len()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Save slots an engine offers for step-size control (the embedded estimate needs one).

@@ -23,7 +23,7 @@ pub mod local_error;
 pub mod reduce_totals;
 
 use super::{
-    Difference, Engine, EngineInfo, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
+    Difference, Engine, EngineInfo, EngineState, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
     adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
@@ -242,6 +242,35 @@ impl Engine for CpuReference {
             acc.fill(0.0);
         }
         Ok(finish_totals(&self.problem, &partials))
+    }
+
+    fn export_state(&mut self) -> Result<EngineState, SolverError> {
+        let rates = if self.rate[0].is_empty() {
+            Vec::new()
+        } else {
+            [&self.rate[self.newest][..], &self.rate[1 - self.newest][..]].concat()
+        };
+        Ok(EngineState { field: self.c.clone(), start_up_left: self.start_up_left, rates })
+    }
+
+    fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
+        state.check(self.c.len())?;
+        let n = self.c.len();
+        self.track_rates(!state.rates.is_empty());
+        if !state.rates.is_empty() && self.rate[0].is_empty() {
+            return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
+        }
+        if !state.rates.is_empty() {
+            self.newest = 0;
+            self.rate[0].copy_from_slice(&state.rates[..n]);
+            self.rate[1].copy_from_slice(&state.rates[n..]);
+        }
+        self.c.copy_from_slice(&state.field);
+        self.start_up_left = state.start_up_left;
+        for acc in [&mut self.dec, &mut self.dec_comp, &mut self.out, &mut self.out_comp] {
+            acc.fill(0.0);
+        }
+        Ok(())
     }
 
     fn track_rates(&mut self, on: bool) {

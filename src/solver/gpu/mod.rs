@@ -49,9 +49,9 @@ pub use context::{CompiledKernel, GpuContext, context_for_tests};
 pub use device::{AdapterSummary, Gpu, auto_choice, gpu_for_tests, list_adapters, open};
 
 use super::{
-    Difference, Engine, EngineInfo, Params, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, STEP_WORKGROUP, SolverError,
-    SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, face_entries, finish_difference,
-    finish_totals, partial_len, reduce_groups, slot_error,
+    Difference, Engine, EngineInfo, EngineState, Params, SAVE_SLOTS, START_UP_STEPS, START_UP_SUBSTEPS, STEP_WORKGROUP,
+    SolverError, SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, face_entries,
+    finish_difference, finish_totals, partial_len, reduce_groups, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use std::sync::Arc;
@@ -677,6 +677,24 @@ impl GpuEngine {
 
     /// Allocates the rate buffers and `local_error`'s partials, and binds the rates to the
     /// predictor.
+    /// The first `n_values` f32 of `buffer`, copied out through a staging buffer.
+    fn copy_out(&self, buffer: &wgpu::Buffer, what: &str) -> Result<Vec<f32>, SolverError> {
+        let len = self.n_values();
+        let device = self.device.clone();
+        scoped(&device, what, || {
+            let staging = device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("state staging"),
+                size: buffer.size(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(what) });
+            encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, buffer.size());
+            self.queue.submit([encoder.finish()]);
+            read_back(&device, &staging, len)
+        })
+    }
+
     fn allocate_rates(&mut self) -> Result<(), SolverError> {
         let device = self.device.clone();
         scoped(&device, "allocating the rates of the error estimate", || {
@@ -686,7 +704,7 @@ impl GpuEngine {
                 device.create_buffer(&wgpu::BufferDescriptor {
                     label: Some(label),
                     size: bytes.max(16),
-                    usage: U::STORAGE,
+                    usage: U::STORAGE | U::COPY_SRC | U::COPY_DST,
                     mapped_at_creation: false,
                 })
             };
@@ -933,6 +951,47 @@ impl Engine for GpuEngine {
             read_back(&device, &rates.staging, (2 * ns * groups) as usize)
         })?;
         Ok(finish_difference(ns as usize, params.cells[3] as usize, &partials))
+    }
+
+    fn export_state(&mut self) -> Result<EngineState, SolverError> {
+        let field = self.read_field()?;
+        let rates = match &self.rates {
+            None => Vec::new(),
+            Some(r) => {
+                let (newest, previous) = (&r.rates[self.newest], &r.rates[1 - self.newest]);
+                let mut rates = self.copy_out(newest, "reading the rates")?;
+                rates.extend(self.copy_out(previous, "reading the rates")?);
+                rates
+            }
+        };
+        Ok(EngineState { field, start_up_left: self.start_up_left, rates })
+    }
+
+    fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
+        let n = self.n_values();
+        state.check(n)?;
+        self.track_rates(!state.rates.is_empty());
+        if !state.rates.is_empty() && self.rates.is_none() {
+            return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
+        }
+        let device = self.device.clone();
+        scoped(&device, "writing a state", || {
+            self.queue.write_buffer(&self.fields[self.current], 0, bytemuck::cast_slice(&state.field));
+            if let Some(r) = &self.rates {
+                self.queue.write_buffer(&r.rates[0], 0, bytemuck::cast_slice(&state.rates[..n]));
+                self.queue.write_buffer(&r.rates[1], 0, bytemuck::cast_slice(&state.rates[n..]));
+            }
+            let mut encoder =
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("import_state") });
+            for accumulator in [&self.dec, &self.dec_comp, &self.out, &self.out_comp] {
+                encoder.clear_buffer(accumulator, 0, None);
+            }
+            self.queue.submit([encoder.finish()]);
+            Ok(())
+        })?;
+        self.newest = 0;
+        self.start_up_left = state.start_up_left;
+        Ok(())
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
