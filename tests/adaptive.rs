@@ -1,4 +1,4 @@
-//! The error-controlled ADI step (the embedded estimate in `run.rs`): on every engine it meets
+//! The error-controlled ADI step (the embedded estimate in `src/run/control.rs`): on every engine it meets
 //! its tolerance against an exact solution, lands exactly on output times, grows the step after
 //! the initial burst, and keeps its books; save and restore return to a state exactly.
 
@@ -243,5 +243,45 @@ fn exported_state_continues_the_run_bit_for_bit() {
         let mut wrong = state.clone();
         wrong.field.pop();
         assert!(fresh.import_state(&wrong).is_err(), "{name}: a state of another size must be refused");
+    }
+}
+
+/// A run interrupted at an output time and resumed from its saved states (the driver's,
+/// through JSON, and the engine's) ends bit for bit where the uninterrupted run ends: fields,
+/// books and step statistics, on every engine.
+#[test]
+fn a_run_resumed_from_saved_states_matches_the_uninterrupted_run() {
+    use secretome::run::{Driver, DriverState};
+    let mut p = slab(1e-3);
+    p.species[0].decay_rate = vec![2e-4];
+    for (mut whole, (mut first, mut second)) in
+        engines(&p, Gpu::Include).into_iter().zip(engines(&p, Gpu::Include).into_iter().zip(engines(&p, Gpu::Include)))
+    {
+        let name = whole.name;
+        let mut driver = Driver::new(&p, whole.engine.as_mut()).unwrap();
+        while !driver.done() {
+            driver.advance(whole.engine.as_mut(), &mut run::Silent).unwrap();
+        }
+        let (end_state, end_field) = (driver.state().clone(), whole.engine.read_field().unwrap());
+
+        let mut interrupted = Driver::new(&p, first.engine.as_mut()).unwrap();
+        interrupted.advance(first.engine.as_mut(), &mut run::Silent).unwrap();
+        let saved = serde_json::to_string(interrupted.state()).unwrap();
+        let engine_state = first.engine.export_state().unwrap();
+        drop(interrupted);
+
+        second.engine.import_state(&engine_state).unwrap();
+        let state: DriverState = serde_json::from_str(&saved).unwrap();
+        let mut resumed = Driver::resume(&p, state, second.engine.as_mut()).unwrap();
+        while !resumed.done() {
+            resumed.advance(second.engine.as_mut(), &mut run::Silent).unwrap();
+        }
+        assert_eq!(second.engine.read_field().unwrap(), end_field, "{name}: fields");
+        assert_eq!(resumed.state(), &end_state, "{name}: books, controller and statistics");
+        // A state from another schedule is refused.
+        let mut other = p.clone();
+        other.schedule.output_times = vec![1000.0, 3600.0];
+        let state: DriverState = serde_json::from_str(&saved).unwrap();
+        assert!(Driver::resume(&other, state, second.engine.as_mut()).is_err(), "{name}");
     }
 }

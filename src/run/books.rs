@@ -1,0 +1,115 @@
+//! The running bookkeeping of a run, in f64 and each species' amount unit.
+
+use crate::problem::{Problem, Role};
+use crate::solver::SpeciesTotals;
+use serde::{Deserialize, Serialize};
+
+/// Running bookkeeping of every species, in its amount unit (concentration unit × volume unit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Books {
+    /// Amount unit per concentration-unit·m³, per species (1 / volume_si).
+    pub to_amount: Vec<f64>,
+    pub initial: Vec<Vec<f64>>,
+    pub present: Vec<Vec<f64>>,
+    pub max: Vec<Vec<Option<f64>>>,
+    pub decayed: Vec<Vec<f64>>,
+    pub outflow: Vec<[f64; 6]>,
+    /// (time s, cumulative released from depot materials) per species.
+    pub release_curve: Vec<Vec<(f64, f64)>>,
+}
+
+impl Books {
+    /// Number of species booked.
+    pub fn species(&self) -> usize {
+        self.initial.len()
+    }
+
+    pub fn new(problem: &Problem, at_start: &[SpeciesTotals]) -> Self {
+        let to_amount: Vec<f64> = problem.species.iter().map(|s| 1.0 / s.unit.volume_si).collect();
+        let scale = |s: usize, v: &[f64]| v.iter().map(|x| x * to_amount[s]).collect::<Vec<_>>();
+        let initial: Vec<Vec<f64>> = at_start.iter().enumerate().map(|(s, t)| scale(s, &t.present)).collect();
+        let nm = problem.materials.len();
+        Books {
+            present: initial.clone(),
+            max: at_start.iter().map(|t| t.max.clone()).collect(),
+            decayed: vec![vec![0.0; nm]; at_start.len()],
+            outflow: vec![[0.0; 6]; at_start.len()],
+            release_curve: vec![Vec::new(); at_start.len()],
+            initial,
+            to_amount,
+        }
+    }
+
+    pub fn add(&mut self, totals: &[SpeciesTotals]) {
+        for (s, t) in totals.iter().enumerate() {
+            let k = self.to_amount[s];
+            for m in 0..t.present.len() {
+                self.present[s][m] = t.present[m] * k;
+                self.decayed[s][m] += t.decayed[m] * k;
+            }
+            self.max[s] = t.max.clone();
+            for f in 0..6 {
+                self.outflow[s][f] += t.outflow[f] * k;
+            }
+        }
+    }
+
+    /// Amount that has left the depot materials (not counting decay inside them).
+    pub fn released(&self, problem: &Problem, s: usize) -> (f64, f64) {
+        let mut initial = 0.0;
+        let mut left = 0.0;
+        for (m, mat) in problem.materials.iter().enumerate() {
+            if mat.role == Role::Depot {
+                initial += self.initial[s][m];
+                left += self.initial[s][m] - self.present[s][m] - self.decayed[s][m];
+            }
+        }
+        (left, initial)
+    }
+
+    pub fn write_rows(&mut self, problem: &Problem, t: f64, rows: &mut String) {
+        let counts = problem.material_cell_counts();
+        let volume = problem.grid.cell_volume();
+        for (s, species) in problem.species.iter().enumerate() {
+            let (released, depot_initial) = self.released(problem, s);
+            self.release_curve[s].push((t, released));
+            let percent = if depot_initial > 0.0 { 100.0 * released / depot_initial } else { 0.0 };
+            for (m, mat) in problem.materials.iter().enumerate() {
+                let amount = self.present[s][m];
+                let mean = if counts[m] > 0 { amount / (self.to_amount[s] * counts[m] as f64 * volume) } else { 0.0 };
+                let max = self.max[s][m].map(|v| format!("{v:e}")).unwrap_or_default();
+                rows.push_str(&format!(
+                    "{},{},{},{},{:e},{:e},{},{:e},{},{},{}\n",
+                    t,
+                    t / 3600.0,
+                    csv_field(&species.name),
+                    csv_field(&mat.name),
+                    amount,
+                    mean,
+                    max,
+                    released,
+                    percent,
+                    csv_field(&species.unit.text),
+                    csv_field(&species.unit.amount_text),
+                ));
+            }
+        }
+    }
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+}
+
+/// First time (s) at which the release curve reaches `fraction` of `initial`, linearly
+/// interpolated between output times; `None` if it never does within the run.
+pub fn time_to_fraction(curve: &[(f64, f64)], initial: f64, fraction: f64) -> Option<f64> {
+    if initial <= 0.0 {
+        return None;
+    }
+    let target = fraction * initial;
+    curve.windows(2).find_map(|w| {
+        let ((t0, r0), (t1, r1)) = (w[0], w[1]);
+        (r1 >= target && r0 < target).then(|| t0 + (t1 - t0) * (target - r0) / (r1 - r0))
+    })
+}

@@ -1,0 +1,261 @@
+//! The contents of `summary.json`.
+
+use super::BALANCE_BOUND;
+use super::books::{Books, time_to_fraction};
+use super::control::{StepPlan, StepStats, Stepping};
+use crate::problem::{FACE_NAMES, Problem, Role};
+use crate::solver::EngineInfo;
+use serde::Serialize;
+
+/// Contents of `summary.json`.
+#[derive(Serialize)]
+pub struct Summary {
+    pub complete: bool,
+    /// Why the run is not complete, when it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The largest relative balance error a run accepts ([`BALANCE_BOUND`]).
+    pub balance_bound: f64,
+    pub scenario: ScenarioEcho,
+    pub engine: EngineEcho,
+    pub grid: GridEcho,
+    pub time: TimeEcho,
+    pub wall_time_s: f64,
+    pub species: Vec<SpeciesBooks>,
+    pub materials_file: String,
+    pub snapshots: Vec<SnapshotEntry>,
+}
+
+#[derive(Serialize)]
+pub struct ScenarioEcho {
+    pub name: String,
+    pub materials: Vec<MaterialEcho>,
+    pub species: Vec<SpeciesEcho>,
+}
+
+#[derive(Serialize)]
+pub struct MaterialEcho {
+    pub id: usize,
+    pub name: String,
+    pub role: &'static str,
+    pub cells: usize,
+}
+
+#[derive(Serialize)]
+pub struct SpeciesEcho {
+    pub name: String,
+    pub concentration_unit: String,
+    pub concentration_unit_si: f64,
+    pub amount_unit: String,
+    pub diffusivity_m2_per_s: std::collections::BTreeMap<String, f64>,
+    pub decay_rate_per_s: std::collections::BTreeMap<String, f64>,
+    pub initial_concentration: std::collections::BTreeMap<String, f64>,
+    pub boundaries: std::collections::BTreeMap<String, BoundaryEcho>,
+}
+
+#[derive(Serialize)]
+pub struct BoundaryEcho {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_m_per_s: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct EngineEcho {
+    pub backend: String,
+    pub device: String,
+    pub precision: String,
+}
+
+#[derive(Serialize)]
+pub struct GridEcho {
+    pub dimension: usize,
+    pub cells: [usize; 3],
+    pub spacing_m: [f64; 3],
+    pub extent_m: [f64; 3],
+    pub total_cells: usize,
+    /// Layout of every `.npy` field.
+    pub array_layout: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct TimeEcho {
+    pub scheme: &'static str,
+    /// `fixed` or `adaptive`.
+    pub step_control: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+    pub end_s: f64,
+    pub stability_limit_s: f64,
+    #[serde(flatten)]
+    pub stats: StepStats,
+    pub output_times_s: Vec<f64>,
+}
+
+#[derive(Serialize)]
+pub struct SpeciesBooks {
+    pub name: String,
+    pub amount_unit: String,
+    pub initial: f64,
+    pub initial_per_material: std::collections::BTreeMap<String, f64>,
+    pub present: f64,
+    pub present_per_material: std::collections::BTreeMap<String, f64>,
+    pub decayed: f64,
+    pub decayed_per_material: std::collections::BTreeMap<String, f64>,
+    pub outflow: f64,
+    pub outflow_per_face: std::collections::BTreeMap<String, f64>,
+    /// |initial − present − decayed − outflow| / initial.
+    pub relative_balance_error: f64,
+    pub released_from_depot: f64,
+    pub released_percent: f64,
+    pub time_to_50_percent_release_h: Option<f64>,
+    pub time_to_90_percent_release_h: Option<f64>,
+}
+
+#[derive(Serialize, Clone)]
+pub struct SnapshotEntry {
+    pub time_s: f64,
+    pub time_h: f64,
+    pub species: String,
+    pub unit: String,
+    pub file: String,
+}
+
+impl Summary {
+    pub fn new(
+        problem: &Problem,
+        plan: &StepPlan,
+        stats: &StepStats,
+        info: &EngineInfo,
+        books: &Books,
+        snapshots: Vec<SnapshotEntry>,
+        wall: f64,
+    ) -> Self {
+        let counts = problem.material_cell_counts();
+        let names: Vec<&str> = problem.materials.iter().map(|m| m.name.as_str()).collect();
+        let per_material = |v: &[f64]| names.iter().zip(v).map(|(n, x)| (n.to_string(), *x)).collect();
+        let species = problem
+            .species
+            .iter()
+            .enumerate()
+            .map(|(s, sp)| {
+                let initial: f64 = books.initial[s].iter().sum();
+                let present: f64 = books.present[s].iter().sum();
+                let decayed: f64 = books.decayed[s].iter().sum();
+                let outflow: f64 = books.outflow[s].iter().sum();
+                let (released, depot_initial) = books.released(problem, s);
+                let curve = &books.release_curve[s];
+                let hours = |f| time_to_fraction(curve, depot_initial, f).map(|t| t / 3600.0);
+                SpeciesBooks {
+                    name: sp.name.clone(),
+                    amount_unit: sp.unit.amount_text.clone(),
+                    initial,
+                    initial_per_material: per_material(&books.initial[s]),
+                    present,
+                    present_per_material: per_material(&books.present[s]),
+                    decayed,
+                    decayed_per_material: per_material(&books.decayed[s]),
+                    outflow,
+                    outflow_per_face: FACE_NAMES
+                        .iter()
+                        .zip(books.outflow[s])
+                        .map(|(f, x)| (f.to_string(), x))
+                        .collect(),
+                    relative_balance_error: if initial > 0.0 {
+                        (initial - present - decayed - outflow).abs() / initial
+                    } else {
+                        (present + decayed + outflow).abs()
+                    },
+                    released_from_depot: released,
+                    released_percent: if depot_initial > 0.0 { 100.0 * released / depot_initial } else { 0.0 },
+                    time_to_50_percent_release_h: hours(0.5),
+                    time_to_90_percent_release_h: hours(0.9),
+                }
+            })
+            .collect();
+        let scenario = ScenarioEcho {
+            name: problem.name.clone(),
+            materials: problem
+                .materials
+                .iter()
+                .enumerate()
+                .map(|(id, m)| MaterialEcho {
+                    id,
+                    name: m.name.clone(),
+                    role: match m.role {
+                        Role::Depot => "depot",
+                        Role::Tissue => "tissue",
+                    },
+                    cells: counts[id],
+                })
+                .collect(),
+            species: problem
+                .species
+                .iter()
+                .map(|sp| SpeciesEcho {
+                    name: sp.name.clone(),
+                    concentration_unit: sp.unit.text.clone(),
+                    concentration_unit_si: sp.unit.si,
+                    amount_unit: sp.unit.amount_text.clone(),
+                    diffusivity_m2_per_s: per_material(&sp.diffusivity),
+                    decay_rate_per_s: per_material(&sp.decay_rate),
+                    initial_concentration: per_material(&sp.initial),
+                    boundaries: FACE_NAMES
+                        .iter()
+                        .zip(&sp.boundaries)
+                        .map(|(f, b)| {
+                            use crate::problem::Boundary::*;
+                            let (value, rate_m_per_s) = match *b {
+                                NoFlux => (None, None),
+                                Fixed { value } => (Some(value), None),
+                                Clearance { rate, value } => (Some(value), Some(rate)),
+                            };
+                            (f.to_string(), BoundaryEcho { kind: b.kind_name(), value, rate_m_per_s })
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        Summary {
+            complete: true,
+            error: None,
+            balance_bound: BALANCE_BOUND,
+            scenario,
+            engine: EngineEcho {
+                backend: info.backend.clone(),
+                device: info.device.clone(),
+                precision: info.precision.clone(),
+            },
+            grid: GridEcho {
+                dimension: problem.grid.dimension(),
+                cells: problem.grid.cells,
+                spacing_m: problem.grid.spacing,
+                extent_m: problem.grid.extent(),
+                total_cells: problem.grid.n_cells(),
+                array_layout: "float32 (materials: uint32), C order, shape [nz, ny, nx], x fastest",
+            },
+            time: TimeEcho {
+                scheme: problem.schedule.scheme.name(),
+                step_control: match plan.stepping {
+                    Stepping::Fixed(_) => "fixed",
+                    Stepping::Adaptive { .. } => "adaptive",
+                },
+                tolerance: match plan.stepping {
+                    Stepping::Fixed(_) => None,
+                    Stepping::Adaptive { tolerance, .. } => Some(tolerance),
+                },
+                end_s: problem.schedule.end,
+                stability_limit_s: plan.limit,
+                stats: stats.clone(),
+                output_times_s: problem.schedule.output_times.clone(),
+            },
+            wall_time_s: wall,
+            species,
+            materials_file: "fields/materials.npy".into(),
+            snapshots,
+        }
+    }
+}
