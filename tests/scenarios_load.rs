@@ -156,3 +156,25 @@ fn validation_interface_1d_has_two_materials() {
     assert!(p.material_id[..100].iter().all(|&m| m == 0));
     assert!(s.boundaries.iter().all(|b| *b == Boundary::NoFlux));
 }
+
+/// `scheme = "auto"` takes the explicit scheme exactly while it needs no more steps than the
+/// least an adaptive ADI run costs: one ADI step (`ADI_STEP_COST` explicit steps) and one
+/// error-estimate pass per output interval.
+#[test]
+fn auto_scheme_switches_where_the_adaptive_run_becomes_cheaper() {
+    use secretome::problem::ADI_STEP_COST;
+    let mut p = load("validation_slab_1d.toml");
+    let limit = p.explicit_step_limit();
+    let floor_per_output = ADI_STEP_COST + 1.0;
+    for (outputs, expected) in [(1, Scheme::AdiDouglas), (1000, Scheme::ExplicitFtcs)] {
+        let steps = floor_per_output * outputs as f64;
+        p.schedule.output_times = (1..=outputs).map(|i| i as f64).collect();
+        // An end that needs 1 % more explicit steps than the floor (ADI expected) or 1 % fewer
+        // (explicit expected), at safety 1.
+        let factor = if expected == Scheme::AdiDouglas { 1.01 } else { 0.99 };
+        p.schedule.end = steps * factor * limit;
+        p.schedule.time_step = TimeStep::Auto { safety: 1.0 };
+        scenario::choose_scheme(&mut p, None);
+        assert_eq!(p.schedule.scheme, expected, "{outputs} outputs, {} explicit steps", steps * factor);
+    }
+}

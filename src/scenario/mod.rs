@@ -494,9 +494,9 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
 /// Resolves `scheme = "auto"`: the explicit scheme where it is cheaper, the ADI scheme otherwise.
 ///
 /// With a fixed `dt`: explicit if the step is within its stability limit. Otherwise the explicit
-/// run needs `end / (safety · limit)` steps, while the adaptive ADI run needs at least one pair
-/// of steps per output interval, each pair costing three ADI steps of [`ADI_STEP_COST`] explicit
-/// ones; the explicit scheme is chosen when it needs no more than that lower bound.
+/// run needs `end / (safety · limit)` steps, while the adaptive ADI run needs at least one step
+/// per output interval, costing [`ADI_STEP_COST`] explicit steps plus one for the pass of its
+/// error estimate; the explicit scheme is chosen when it needs no more than that lower bound.
 pub fn choose_scheme(problem: &mut Problem, tolerance: Option<f64>) {
     let limit = problem.explicit_step_limit();
     let schedule = &mut problem.schedule;
@@ -506,7 +506,7 @@ pub fn choose_scheme(problem: &mut Problem, tolerance: Option<f64>) {
         }
         TimeStep::Auto { safety } => {
             let explicit_steps = schedule.end / (safety * limit);
-            let adi_floor = 3.0 * ADI_STEP_COST * schedule.output_times.len() as f64;
+            let adi_floor = (ADI_STEP_COST + 1.0) * schedule.output_times.len() as f64;
             if explicit_steps <= adi_floor {
                 schedule.scheme = Scheme::ExplicitFtcs;
             } else {
