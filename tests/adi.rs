@@ -1,5 +1,5 @@
-//! The Douglas ADI scheme (θ = 1/2, Strang-split reactions, Rannacher start-up) on the reference
-//! engine: convergence orders in time and space against exact solutions, large-step accuracy at a
+//! The Douglas ADI scheme (θ = 1/2, the loss inside the implicit stages, implicit-Euler LOD
+//! start-up) on the reference engine: convergence orders in time and space against exact solutions, large-step accuracy at a
 //! material interface, stability on sharp data at 100× the explicit limit, conservation and
 //! bookkeeping; and naga validation of every shader with the size of its parameter structs.
 
@@ -65,7 +65,7 @@ fn adi_field(problem: &Problem, t: f64, dt: f64) -> Vec<f32> {
     adi_field_with_start_up(problem, t, dt, secretome::solver::START_UP_STEPS)
 }
 
-/// [`adi_field`] with `start_up` Rannacher start-up steps (0: θ = 1/2 from the first step).
+/// [`adi_field`] with `start_up` start-up steps (0: Douglas from the first step).
 fn adi_field_with_start_up(problem: &Problem, t: f64, dt: f64, start_up: u32) -> Vec<f32> {
     let mut engine = CpuReference::new(&with_scheme(problem.clone(), Scheme::AdiDouglas));
     engine.set_start_up_steps(start_up);
@@ -125,8 +125,7 @@ fn cosine_mode_1d_converges_at_second_order_in_time() {
 }
 
 /// A 2D product of cosines with a decay rate that varies in x and y (so reaction and diffusion
-/// do not commute and the Strang splitting error is exercised), against the same scheme at a
-/// step 64× smaller.
+/// do not commute), against the same scheme at a step 64× smaller.
 #[test]
 fn cosine_mode_2d_with_varying_decay_converges_at_second_order_in_time() {
     let (extent, t) = ([1e-3, 8e-4, 1e-4], 2000.0);
