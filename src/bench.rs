@@ -148,6 +148,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         ],
         material_id,
         species: vec![species],
+        regions: Vec::new(),
         schedule: Schedule {
             end: 600.0,
             output_times: vec![600.0],

@@ -216,9 +216,32 @@ pub struct Problem {
     pub material_id: Vec<u32>,
     pub species: Vec<Species>,
     pub schedule: Schedule,
+    /// Named regions of the grid: the scenario's `[[region]]` shapes, each with the cells whose
+    /// centre it contains (whatever material later regions paint over them). Metrics and doses
+    /// refer to regions by name; every material is also a region of its own
+    /// ([`Problem::region_cells`]).
+    pub regions: Vec<Region>,
+}
+
+/// A named set of cells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Region {
+    pub name: String,
+    /// Cell indices (x fastest), ascending.
+    pub cells: Vec<u32>,
 }
 
 impl Problem {
+    /// The cells of the region or material called `name` (regions first), ascending; `None` if
+    /// neither exists.
+    pub fn region_cells(&self, name: &str) -> Option<Vec<u32>> {
+        if let Some(r) = self.regions.iter().find(|r| r.name == name) {
+            return Some(r.cells.clone());
+        }
+        let m = self.materials.iter().position(|m| m.name == name)? as u32;
+        Some((0..self.material_id.len() as u32).filter(|&i| self.material_id[i as usize] == m).collect())
+    }
+
     /// Concentration scale of each species (its unit): the largest initial or boundary
     /// concentration, or 1 if all are zero. Error tolerances are relative to it.
     pub fn concentration_scales(&self) -> Vec<f64> {
@@ -366,6 +389,7 @@ impl Problem {
             ],
             material_id,
             species,
+            regions: Vec::new(),
             schedule: Schedule {
                 end: 1.0,
                 output_times: vec![1.0],

@@ -698,3 +698,28 @@ fn a_fixed_step_needing_more_than_1e9_steps_is_refused() {
     let text = edit("end = \"1 h\"", "end = \"1 h\"\nscheme = \"explicit\"\ndt = \"4e-6 s\"");
     scenario::from_str_with_memory(&text, FILE, None).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn region_names_are_kept_and_checked() {
+    let named = edit("[[region]]\nmaterial = \"gel\"", "[[region]]\nname = \"sheet\"\nmaterial = \"gel\"");
+    let p = scenario::from_str_with_memory(&named, FILE, Some(u64::MAX)).unwrap_or_else(|e| panic!("{e}"));
+    // The sheet is y in [0.5, 1] mm of a 1 mm, 10-cell axis: 5 rows of 20 cells.
+    assert_eq!(p.regions.len(), 1);
+    assert_eq!(p.regions[0].name, "sheet");
+    assert_eq!(p.regions[0].cells.len(), 100);
+    assert_eq!(p.region_cells("sheet"), Some(p.regions[0].cells.clone()));
+    assert_eq!(p.region_cells("tissue").map(|c| c.len()), Some(100), "materials are regions too");
+    assert_eq!(p.region_cells("nowhere"), None);
+    let unnamed = scenario::from_str_with_memory(BASE, FILE, Some(u64::MAX)).unwrap();
+    assert_eq!(unnamed.regions[0].name, "region[0]");
+
+    let twice = format!(
+        "{}\n[[region]]\nname = \"sheet\"\nmaterial = \"gel\"\nshape = \"layer\"\naxis = \"x\"\nfrom = \"0 mm\"\nto = \"0.5 mm\"\n",
+        named
+    );
+    refused(&twice, "region[1].name", &["\"sheet\"", "already the name", "a name of its own"]);
+    let as_material = edit("[[region]]\nmaterial = \"gel\"", "[[region]]\nname = \"tissue\"\nmaterial = \"gel\"");
+    refused(&as_material, "region[0].name", &["\"tissue\"", "already the name"]);
+    let empty = edit("[[region]]\nmaterial = \"gel\"", "[[region]]\nname = \"\"\nmaterial = \"gel\"");
+    refused(&empty, "region[0].name", &["empty or reserved"]);
+}

@@ -115,6 +115,7 @@ fn problem(
         materials: materials(),
         material_id,
         species,
+        regions: Vec::new(),
         schedule: Schedule {
             end: 1.0,
             output_times: vec![1.0],

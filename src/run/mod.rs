@@ -235,6 +235,7 @@ mod tests {
             materials: vec![Material { name: "gel".into(), role: Role::Depot }],
             material_id: vec![0; 50],
             species: vec![species],
+            regions: Vec::new(),
             schedule: Schedule {
                 end: 600.0,
                 output_times: vec![300.0, 600.0],

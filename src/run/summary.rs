@@ -30,7 +30,15 @@ pub struct Summary {
 pub struct ScenarioEcho {
     pub name: String,
     pub materials: Vec<MaterialEcho>,
+    /// Named regions (the scenario's `[[region]]` shapes) and their cell counts.
+    pub regions: Vec<RegionEcho>,
     pub species: Vec<SpeciesEcho>,
+}
+
+#[derive(Serialize)]
+pub struct RegionEcho {
+    pub name: String,
+    pub cells: usize,
 }
 
 #[derive(Serialize)]
@@ -191,6 +199,11 @@ impl Summary {
                     },
                     cells: counts[id],
                 })
+                .collect(),
+            regions: problem
+                .regions
+                .iter()
+                .map(|r| RegionEcho { name: r.name.clone(), cells: r.cells.len() })
                 .collect(),
             species: problem
                 .species

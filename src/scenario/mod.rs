@@ -14,8 +14,8 @@ pub use error::{InvalidValue, ScenarioError};
 pub use shapes::Shape;
 
 use crate::problem::{
-    ADI_STEP_COST, Boundary, DEFAULT_TOLERANCE, FACE_NAMES, Grid, Material, Problem, Role, Schedule, Scheme, Species,
-    TimeStep,
+    ADI_STEP_COST, Boundary, DEFAULT_TOLERANCE, FACE_NAMES, Grid, Material, Problem, Region, Role, Schedule, Scheme,
+    Species, TimeStep,
 };
 use crate::units::{self, SpeciesUnit, UnitError};
 use spec::{BoundaryKind, PerMaterial, RoleSpec, ScenarioFile, SchemeSpec, Text};
@@ -457,6 +457,26 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         let m = material_id(format!("region[{i}].material"), &r.material)?;
         shapes.push((m, shapes::compile(ctx, i, r, extent)?));
     }
+    let mut regions: Vec<Region> = Vec::with_capacity(shapes.len());
+    for (i, r) in spec.region.iter().enumerate() {
+        let name = match &r.name {
+            Some(v) => {
+                check_name(ctx, format!("region[{i}].name"), v)?;
+                let name = v.get_ref().trim().to_string();
+                if regions.iter().any(|other| other.name == name) || material_names.contains(&name) {
+                    return Err(ctx.invalid(
+                        format!("region[{i}].name"),
+                        v,
+                        "is already the name of another region or of a material",
+                        "a name of its own (materials are regions under their own names already)",
+                    ));
+                }
+                name
+            }
+            None => format!("region[{i}]"),
+        };
+        regions.push(Region { name, cells: shapes::cells_inside(&grid, &shapes[i].1) });
+    }
     let mut ids = vec![default_material as u32; n_cells];
     for (i, (m, shape)) in shapes.iter().enumerate() {
         if shapes::paint(&grid, &mut ids, shape, *m as u32) == 0 {
@@ -469,7 +489,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         }
     }
 
-    let mut problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule };
+    let mut problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule, regions };
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);
     }
@@ -706,9 +726,9 @@ fn per_material(
     Ok(out)
 }
 
-/// Refuses a species name that is empty, `all`, longer than [`MAX_NAME_BYTES`] or holds a
-/// control character (the name is part of file names and of CSV rows).
-fn check_species_name(ctx: &Ctx<'_>, key: String, v: &Text) -> Result<(), ScenarioError> {
+/// Refuses a species or region name that is empty, `all`, longer than [`MAX_NAME_BYTES`] or
+/// holds a control character (names are part of file names and of CSV rows).
+fn check_name(ctx: &Ctx<'_>, key: String, v: &Text) -> Result<(), ScenarioError> {
     let name = v.get_ref().trim();
     let accepted =
         || format!("a non-empty name other than `all`, of at most {MAX_NAME_BYTES} bytes, without control characters");
@@ -742,7 +762,7 @@ fn compile_species(
     end: f64,
 ) -> Result<(Species, (SpeciesUnit, Option<f64>)), ScenarioError> {
     let key = |k: &str| format!("species[{i}].{k}");
-    check_species_name(ctx, key("name"), &s.name)?;
+    check_name(ctx, key("name"), &s.name)?;
     let name = s.name.get_ref().trim();
     if let Some(j) = before.iter().position(|x| x.name == name) {
         return Err(ctx.invalid(

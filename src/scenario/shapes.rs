@@ -226,6 +226,22 @@ pub fn paint(grid: &Grid, ids: &mut [u32], shape: &Shape, material: u32) -> usiz
     painted
 }
 
+/// Indices (x fastest, ascending) of the cells whose centre lies inside `shape`.
+pub fn cells_inside(grid: &Grid, shape: &Shape) -> Vec<u32> {
+    let [nx, ny, nz] = grid.cells;
+    let mut cells = Vec::new();
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                if shape.contains(grid.centre(i, j, k)) {
+                    cells.push(grid.index(i, j, k) as u32);
+                }
+            }
+        }
+    }
+    cells
+}
+
 /// A length for messages, in the largest unit that keeps it ≥ 1.
 pub fn metres(x: f64) -> String {
     if x >= 1.0 {

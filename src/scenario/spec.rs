@@ -120,6 +120,8 @@ impl AxisSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionSpec {
+    /// Name the region is known by (metrics, doses); default `region[i]`.
+    pub name: Option<Text>,
     pub material: Text,
     pub shape: Spanned<ShapeKind>,
     pub axis: Option<Spanned<AxisSpec>>,

@@ -51,6 +51,7 @@ pub fn box_problem(
         grid,
         material_id,
         species,
+        regions: Vec::new(),
         schedule: Schedule {
             end,
             output_times: vec![end],
