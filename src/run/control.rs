@@ -37,10 +37,10 @@ impl StepPlan {
             }
             Stepping::Fixed(intervals)
         };
-        // The first pair's error is estimated like any other, but nothing is known before it:
+        // The first step's error is estimated like any other, but nothing is known before it:
         // start far below the explicit limit (or the first output interval where nothing limits
         // it), so that the burst from sharp initial data is resolved whatever the tolerance;
-        // the controller grows the step ×4 per accepted pair, so this costs a few cheap pairs.
+        // the controller grows the step ×4 per accepted step, so this costs a few cheap steps.
         let first = problem.schedule.output_times.first().copied().unwrap_or(problem.schedule.end);
         let initial_dt = 1e-3 * limit.min(first / 16.0);
         let stepping = match (problem.schedule.scheme, problem.schedule.time_step) {
