@@ -56,6 +56,13 @@ fn exact_1d(n_cells: usize, a: f64, t: f64) -> Vec<f64> {
 /// The exact cell averages of [`corner_depot`] at `t`: the product of one 1D factor per axis.
 fn exact(dim: usize, n: usize, depot: usize, t: f64) -> Vec<f64> {
     let line = exact_1d(n, depot as f64 * H, t);
+    product(dim, &line)
+}
+
+/// The `dim`-dimensional field (`n` = `line.len()` cells per axis, x fastest) that is the
+/// product of `line` along each axis.
+fn product(dim: usize, line: &[f64]) -> Vec<f64> {
+    let n = line.len();
     let cells = [0, 1, 2].map(|a| if a < dim { n } else { 1 });
     let mut out = Vec::with_capacity(cells.iter().product());
     for k in 0..cells[2] {
@@ -135,17 +142,7 @@ fn semi_discrete(dim: usize, n: usize, depot: usize, t: f64) -> Vec<f64> {
         }
         out
     };
-    let cells = [0, 1, 2].map(|a| if a < dim { n } else { 1 });
-    let mut out = Vec::with_capacity(cells.iter().product());
-    for k in 0..cells[2] {
-        for j in 0..cells[1] {
-            for i in 0..cells[0] {
-                let f = |a: usize, idx: usize| if a < dim { line[idx] } else { 1.0 };
-                out.push(f(0, i) * f(1, j) * f(2, k));
-            }
-        }
-    }
-    out
+    product(dim, &line)
 }
 
 /// With the adaptive step, the largest time error (the distance from the semi-discrete

@@ -512,6 +512,46 @@ impl EngineState {
     }
 }
 
+/// The fields of a CPU engine that an [`EngineState`] holds, borrowed: the CPU engines export
+/// and import through it.
+pub struct CpuStateParts<'a> {
+    pub c: &'a mut [f32],
+    /// The two rate buffers (empty while rates are not tracked) and which is newest.
+    pub rate: &'a mut [Vec<f32>; 2],
+    pub newest: &'a mut usize,
+    pub start_up_left: &'a mut u32,
+}
+
+impl CpuStateParts<'_> {
+    /// The state of these parts.
+    pub fn export(&self) -> EngineState {
+        let rates = if self.rate[0].is_empty() {
+            Vec::new()
+        } else {
+            [&self.rate[*self.newest][..], &self.rate[1 - *self.newest][..]].concat()
+        };
+        EngineState { field: self.c.to_vec(), start_up_left: *self.start_up_left, rates }
+    }
+
+    /// Puts `state` into these parts; the rate buffers must already be allocated (or not) as
+    /// the state needs. Nothing changes if the state is refused.
+    pub fn import(&mut self, state: &EngineState) -> Result<(), SolverError> {
+        let n = self.c.len();
+        state.check(n)?;
+        if !state.rates.is_empty() && self.rate[0].len() != n {
+            return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
+        }
+        if !state.rates.is_empty() {
+            *self.newest = 0;
+            self.rate[0].copy_from_slice(&state.rates[..n]);
+            self.rate[1].copy_from_slice(&state.rates[n..]);
+        }
+        self.c.copy_from_slice(&state.field);
+        *self.start_up_left = state.start_up_left;
+        Ok(())
+    }
+}
+
 /// Save slots an engine offers for step-size control (the embedded estimate needs one).
 pub const SAVE_SLOTS: usize = 1;
 

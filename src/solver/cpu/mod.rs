@@ -23,8 +23,8 @@ pub mod local_error;
 pub mod reduce_totals;
 
 use super::{
-    Difference, Engine, EngineInfo, EngineState, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage, Tables,
-    adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
+    CpuStateParts, Difference, Engine, EngineInfo, EngineState, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals,
+    Stage, Tables, adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -175,6 +175,18 @@ impl CpuReference {
     }
 }
 
+impl CpuReference {
+    /// What an [`EngineState`] holds, borrowed from this engine.
+    fn state_parts(&mut self) -> CpuStateParts<'_> {
+        CpuStateParts {
+            c: &mut self.c,
+            rate: &mut self.rate,
+            newest: &mut self.newest,
+            start_up_left: &mut self.start_up_left,
+        }
+    }
+}
+
 impl Engine for CpuReference {
     fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
@@ -245,28 +257,13 @@ impl Engine for CpuReference {
     }
 
     fn export_state(&mut self) -> Result<EngineState, SolverError> {
-        let rates = if self.rate[0].is_empty() {
-            Vec::new()
-        } else {
-            [&self.rate[self.newest][..], &self.rate[1 - self.newest][..]].concat()
-        };
-        Ok(EngineState { field: self.c.clone(), start_up_left: self.start_up_left, rates })
+        Ok(self.state_parts().export())
     }
 
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
         state.check(self.c.len())?;
-        let n = self.c.len();
         self.track_rates(!state.rates.is_empty());
-        if !state.rates.is_empty() && self.rate[0].is_empty() {
-            return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
-        }
-        if !state.rates.is_empty() {
-            self.newest = 0;
-            self.rate[0].copy_from_slice(&state.rates[..n]);
-            self.rate[1].copy_from_slice(&state.rates[n..]);
-        }
-        self.c.copy_from_slice(&state.field);
-        self.start_up_left = state.start_up_left;
+        self.state_parts().import(state)?;
         for acc in [&mut self.dec, &mut self.dec_comp, &mut self.out, &mut self.out_comp] {
             acc.fill(0.0);
         }

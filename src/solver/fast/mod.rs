@@ -96,8 +96,8 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    Difference, Engine, EngineInfo, EngineState, FaceBc, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals, Stage,
-    Tables, adi_sweep_axes, check_coefficient_update, slot_error,
+    CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, SAVE_SLOTS, START_UP_STEPS, SolverError,
+    SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, slot_error,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, sum_f64};
@@ -587,6 +587,18 @@ fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<Specie
         .collect()
 }
 
+impl CpuFast {
+    /// What an [`EngineState`] holds, borrowed from this engine.
+    fn state_parts(&mut self) -> CpuStateParts<'_> {
+        CpuStateParts {
+            c: &mut self.c,
+            rate: &mut self.rate,
+            newest: &mut self.newest,
+            start_up_left: &mut self.start_up_left,
+        }
+    }
+}
+
 impl Engine for CpuFast {
     fn set_start_up_steps(&mut self, steps: u32) {
         self.start_up_left = steps;
@@ -728,28 +740,13 @@ impl Engine for CpuFast {
     }
 
     fn export_state(&mut self) -> Result<EngineState, SolverError> {
-        let rates = if self.rate[0].is_empty() {
-            Vec::new()
-        } else {
-            [&self.rate[self.newest][..], &self.rate[1 - self.newest][..]].concat()
-        };
-        Ok(EngineState { field: self.c.clone(), start_up_left: self.start_up_left, rates })
+        Ok(self.state_parts().export())
     }
 
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
         state.check(self.c.len())?;
-        let n = self.c.len();
         self.track_rates(!state.rates.is_empty());
-        if !state.rates.is_empty() && self.rate[0].is_empty() {
-            return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
-        }
-        if !state.rates.is_empty() {
-            self.newest = 0;
-            self.rate[0].copy_from_slice(&state.rates[..n]);
-            self.rate[1].copy_from_slice(&state.rates[n..]);
-        }
-        self.c.copy_from_slice(&state.field);
-        self.start_up_left = state.start_up_left;
+        self.state_parts().import(state)?;
         for d in &mut self.decayed {
             d.fill(0.0);
         }
