@@ -10,5 +10,6 @@ pub mod output;
 pub mod problem;
 pub mod run;
 pub mod scenario;
+pub mod scheme;
 pub mod solver;
 pub mod units;
