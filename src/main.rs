@@ -335,6 +335,12 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         };
         writeln!(s, "  {:<14} {:<6} {:>10} cells", mat.name, role, counts[m])?;
     }
+    if !problem.regions.is_empty() {
+        writeln!(s, "regions")?;
+        for r in &problem.regions {
+            writeln!(s, "  {:<21} {:>10} cells", r.name, r.cells.len())?;
+        }
+    }
     writeln!(s, "species  {}", problem.species.len())?;
     for sp in &problem.species {
         let d_max = sp.diffusivity.iter().cloned().fold(0.0, f64::max);

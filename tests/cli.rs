@@ -43,7 +43,8 @@ fn validate_describes_the_run_without_running_it() {
     let o = secretome(&["validate", &scenario("wound_gel_2d.toml")]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
-    for part in ["is valid", "800 × 260 × 1", "gel", "depot", "VEGF", "limit", "steps", "MiB"] {
+    for part in ["is valid", "800 × 260 × 1", "gel", "depot", "VEGF", "limit", "steps", "MiB", "regions", "gel_sheet"]
+    {
         assert!(text.contains(part), "validate output lacks {part:?}:\n{text}");
     }
 }
