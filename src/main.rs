@@ -106,7 +106,19 @@ fn parse_threads(text: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Mesa's window-system probing (reached through wgpu's GL and Vulkan backends) prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." on headless machines,
+/// where it is no error for a compute program. Where the variable is unset, it points at the
+/// temporary directory for this process.
+fn quiet_window_system_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_window_system_probe();
     match real_main() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

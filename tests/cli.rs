@@ -296,3 +296,17 @@ decay = { a = "0 1/s" }
         assert!(err.contains("error:") && err.contains("many_steps.toml"), "{err}");
     }
 }
+
+/// On a headless machine without XDG_RUNTIME_DIR, probing for adapters printed Mesa's
+/// "error: XDG_RUNTIME_DIR is invalid or not set" twice before every run, although nothing
+/// was wrong.
+#[test]
+fn adapter_probe_on_a_headless_machine_prints_no_false_error() {
+    let o = Command::new(env!("CARGO_BIN_EXE_secretome"))
+        .arg("info")
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("the binary runs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
+}
