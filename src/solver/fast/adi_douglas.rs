@@ -351,15 +351,7 @@ fn sweep_y(
     let lanes = u.len() / ny;
     let mats = |j: usize| &lay.material[k * plane + j * nx + x0..k * plane + j * nx + x0 + lanes];
     let k3 = sp.sweep_constants(lay, 1, st);
-    let tri = if sp.per_lane() {
-        lines.compute(ny, lanes, &k3, |j, d, kk| {
-            sp.fill_d(d, mats(j));
-            sp.fill_k(kk, mats(j));
-        });
-        Tri { c: lines, per_lane: true }
-    } else {
-        Tri { c: &sp.lines[1], per_lane: false }
-    };
+    let tri = sp.tri(lay, 1, st, lines, (ny, lanes), mats);
     rhs.resize(ny * lanes, 0.0);
     if st.explicit_dt != 0.0 {
         for (x, (&a, &b)) in rhs.iter_mut().zip(v.iter().zip(u)) {
@@ -594,15 +586,7 @@ fn column_pass_body(
     div.resize(lanes, 0.0);
     let cn_row = |k: usize| &cn[k * plane + offset..k * plane + offset + lanes];
     let k3 = sp.sweep_constants(lay, 2, st);
-    let tri = if sp.per_lane() {
-        lines.compute(nz, lanes, &k3, |k, d, kk| {
-            sp.fill_d(d, mats(k));
-            sp.fill_k(kk, mats(k));
-        });
-        Tri { c: lines, per_lane: true }
-    } else {
-        Tri { c: &sp.lines[2], per_lane: false }
-    };
+    let tri = sp.tri(lay, 2, st, lines, (nz, lanes), mats);
     // Forward elimination with r = v_y − u. The block's rows are a plane apart, too far for the
     // hardware prefetcher: fetch two planes ahead.
     for k in 0..nz {

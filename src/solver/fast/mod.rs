@@ -100,7 +100,7 @@ use super::{
     SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, slot_error,
 };
 use crate::problem::{Problem, Scheme};
-use kernels::{LineCoefficients, SweepConstants, sum_f64};
+use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
 use std::sync::Arc;
 
 /// Default bytes of `c` and `c_next` that one ADI group of species may span (half the 32 MiB L3
@@ -173,6 +173,30 @@ impl SpeciesCoefs {
     /// materials present).
     pub fn per_lane(&self) -> bool {
         self.uniform_d.is_none() || self.uniform_k.is_none()
+    }
+
+    /// The Thomas coefficients of the sweep along `axis` over `n` rows of `lanes` lanes: computed
+    /// per lane into `lines` where diffusivity or decay differ between the materials present
+    /// (`materials(j)` gives row `j`'s), else the species' own line for the stage.
+    pub fn tri<'a, 'm>(
+        &'a self,
+        lay: &Layout,
+        axis: usize,
+        st: &StageCoefs,
+        lines: &'a mut LineCoefficients,
+        (n, lanes): (usize, usize),
+        materials: impl Fn(usize) -> &'m [u32],
+    ) -> Tri<'a> {
+        if self.per_lane() {
+            let k3 = self.sweep_constants(lay, axis, st);
+            lines.compute(n, lanes, &k3, |j, d, kk| {
+                self.fill_d(d, materials(j));
+                self.fill_k(kk, materials(j));
+            });
+            Tri { c: lines, per_lane: true }
+        } else {
+            Tri { c: &self.lines[axis], per_lane: false }
+        }
     }
 
     /// Constants of the sweep along `axis` in stage `st`.
