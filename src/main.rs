@@ -1,13 +1,13 @@
 //! The `secretome` command line: `run`, `validate`, `info`.
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use secretome::output::OutputDir;
 use secretome::problem::Problem;
 use secretome::run::{self, Progress, StepPlan, Stepping};
 use secretome::solver::gpu::device;
-use secretome::solver::{self, Engine, EngineFactory, engine_memory_bytes};
+use secretome::solver::{Backend, Engine, EngineFactory, engine_memory_bytes};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -72,18 +72,6 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Backend {
-    /// A hardware GPU if there is one, otherwise the CPU engine.
-    Auto,
-    /// The fast CPU engine (multi-threaded).
-    Cpu,
-    /// The CPU reference engine: the GPU kernels' twins in plain single-threaded loops.
-    Reference,
-    /// The GPU engine on any adapter, software ones included.
-    Gpu,
 }
 
 /// Most threads per core `--threads` accepts: more only adds switching, and a slip such as
@@ -212,12 +200,6 @@ fn run_command(
 }
 
 fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Box<dyn Engine>> {
-    let backend = match backend {
-        Backend::Auto => solver::Backend::Auto,
-        Backend::Cpu => solver::Backend::Cpu,
-        Backend::Reference => solver::Backend::Reference,
-        Backend::Gpu => solver::Backend::Gpu,
-    };
     Ok(EngineFactory::new(backend, threads)?.build(problem)?)
 }
 

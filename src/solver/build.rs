@@ -9,12 +9,12 @@ use super::{Engine, SolverError};
 use crate::problem::Problem;
 use std::sync::Arc;
 
-/// Which engine runs a problem.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which engine runs a problem (also the command line's `--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// A hardware GPU if there is one, otherwise the fast CPU engine.
+    /// A hardware GPU if there is one, otherwise the CPU engine.
     Auto,
-    /// The fast CPU engine.
+    /// The fast CPU engine (multi-threaded).
     Cpu,
     /// The CPU reference engine: the GPU kernels' twins in plain single-threaded loops.
     Reference,

@@ -505,14 +505,7 @@ fn predict_interior_row(
                 let rate = &mut rate[..n - 2];
                 for i in 0..n - 2 {
                     let c = mid[i];
-                    let mut d = 0.0f32;
-                    d += wx * (left[i] - c);
-                    d += wx * (right[i] - c);
-                    d += wy * (ym[i] - c);
-                    d += wy * (yp[i] - c);
-                    d += wz * (zm[i] - c);
-                    d += wz * (zp[i] - c);
-                    let rr = d - decay * c;
+                    let rr = interior_rate(c, [left[i], right[i], ym[i], yp[i], zm[i], zp[i]], [wx, wy, wz], decay);
                     rate[i] = rr;
                     inner[i] = c + lambda_dt * rr;
                 }
@@ -520,14 +513,8 @@ fn predict_interior_row(
             None => {
                 for i in 0..n - 2 {
                     let c = mid[i];
-                    let mut d = 0.0f32;
-                    d += wx * (left[i] - c);
-                    d += wx * (right[i] - c);
-                    d += wy * (ym[i] - c);
-                    d += wy * (yp[i] - c);
-                    d += wz * (zm[i] - c);
-                    d += wz * (zp[i] - c);
-                    inner[i] = c + lambda_dt * (d - decay * c);
+                    let rr = interior_rate(c, [left[i], right[i], ym[i], yp[i], zm[i], zp[i]], [wx, wy, wz], decay);
+                    inner[i] = c + lambda_dt * rr;
                 }
             }
         }
@@ -718,4 +705,15 @@ fn z_back<L: Lane>(
             }
         }
     }
+}
+
+/// `A u` of an interior cell of value `c` whose six neighbours are `nb` (x−, x+, y−, y+, z−,
+/// z+) with uniform face coefficients `w` per axis, in the reference's operation order.
+#[inline(always)]
+fn interior_rate(c: f32, nb: [f32; 6], w: [f32; 3], decay: f32) -> f32 {
+    let mut d = 0.0f32;
+    for (j, &x) in nb.iter().enumerate() {
+        d += w[j / 2] * (x - c);
+    }
+    d - decay * c
 }
