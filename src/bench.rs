@@ -136,7 +136,11 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         unit: ConcentrationUnit { text: "ng/mL".into(), amount_text: "ng".into(), si: 1e-6, volume_si: 1e-6 },
         diffusivity: vec![1e-10, 1e-10],
         decay_rate: vec![0.0, 0.0],
+        clearance_rate: vec![0.0; (vec![0.0, 0.0]).len()],
+        uptake_rate: vec![0.0; (vec![0.0, 0.0]).len()],
         initial: vec![1.0, 0.0],
+        initial_is_total: false,
+        molar_per_unit: None,
         boundaries: [Boundary::NoFlux; 6],
     };
     Problem {
@@ -149,6 +153,8 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         material_id,
         species: vec![species],
         regions: Vec::new(),
+        pools: Vec::new(),
+        reactions: Vec::new(),
         schedule: Schedule {
             end: 600.0,
             output_times: vec![600.0],

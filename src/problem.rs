@@ -6,11 +6,16 @@
 //! The model, for each species `s` on a box of cell-centred finite volumes:
 //!
 //! ```text
-//!   ∂c_s/∂t = ∇·(D_s(x) ∇c_s) − k_s(x) c_s
+//!   ∂c_s/∂t = ∇·(D_s(x) ∇c_s) − (k_decay + k_clear + k_uptake)_s(x) c_s + R_s(c, b; x)
+//!   ∂b_s/∂t = R_b,s(c, b; x)                       (bound form: a field that does not diffuse)
 //! ```
 //!
-//! `D_s` and `k_s` are constant within a material; the face diffusivity between two cells is the
-//! harmonic mean of the two cell values, so the flux is continuous across a material interface.
+//! `D_s` and the first-order rates are constant within a material; the face diffusivity between
+//! two cells is the harmonic mean of the two cell values, so the flux is continuous across a
+//! material interface. The local terms `R` are the [`Reaction`]s of the cell's material:
+//! reversible binding to a named pool of immobile sites (several species may compete for one
+//! pool), Michaelis–Menten uptake, and first-order conversion of one species (free or bound)
+//! into another. Every species that binds somewhere has a bound field ([`Problem::bound_species`]).
 //! How it is advanced in time is in [`crate::scheme`] and [`crate::solver`].
 //!
 //! Concentrations inside the engines are held as multiples of the species' own concentration unit
@@ -132,12 +137,78 @@ pub struct Species {
     pub unit: ConcentrationUnit,
     /// Diffusivity per material, m²/s (indexed by material id).
     pub diffusivity: Vec<f64>,
-    /// First-order decay rate per material, 1/s.
+    /// First-order decay rate (proteolysis) per material, 1/s.
     pub decay_rate: Vec<f64>,
-    /// Initial concentration per material, in `unit`.
+    /// First-order clearance rate (by vessels) per material, 1/s; booked apart from decay.
+    pub clearance_rate: Vec<f64>,
+    /// First-order uptake rate by cells per material, 1/s: the linear limit `V_max/K_m` of
+    /// receptor-mediated uptake, booked as taken up. (Saturable uptake is a [`Reaction::Uptake`].)
+    pub uptake_rate: Vec<f64>,
+    /// Initial concentration per material, in `unit`: the free concentration, or the total
+    /// (free + bound) when `initial_is_total`. The bound part starts at equilibrium
+    /// ([`Problem::initial_fields`]).
     pub initial: Vec<f64>,
+    pub initial_is_total: bool,
+    /// Molar concentration (mol/m³) of one `unit`, where the unit has a molar meaning (a molar
+    /// unit, a mass unit with a molecular weight, or particles); binding needs it.
+    pub molar_per_unit: Option<f64>,
     /// Boundary condition per face, in [`FACE_NAMES`] order.
     pub boundaries: [Boundary; 6],
+}
+
+impl Species {
+    /// Total first-order loss rate per material (decay + clearance + linear uptake), 1/s: what
+    /// the engines solve inside the implicit stages.
+    pub fn linear_loss(&self) -> Vec<f64> {
+        (0..self.decay_rate.len()).map(|m| self.decay_rate[m] + self.clearance_rate[m] + self.uptake_rate[m]).collect()
+    }
+}
+
+/// A named pool of immobile binding sites (heparin in a gel, heparan sulfate in the dermis).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SitePool {
+    pub name: String,
+    /// Total site density per material, mol/m³ (0 where the pool is absent).
+    pub density: Vec<f64>,
+}
+
+/// The form of a species a conversion acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    Free,
+    Bound,
+}
+
+/// A local (per-cell) reaction term in one material. Each is solved exactly over a substep by
+/// the engines (`solver::react`); see docs/numerics.md.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reaction {
+    /// `c + site ⇌ b` with `∂b/∂t = k_on·c·(B_T − Σ bound in the pool) − k_off·b`, in molar
+    /// terms; `k_on` in m³/(mol·s), `k_off` in 1/s. At most one per species and material.
+    Binding { material: usize, species: usize, pool: usize, k_on: f64, k_off: f64 },
+    /// Michaelis–Menten uptake by cells, `∂c/∂t = −V_max·c/(K_m + c)`; `vmax` in species unit/s,
+    /// `km` in species unit.
+    Uptake { material: usize, species: usize, vmax: f64, km: f64 },
+    /// First order conversion of `from` (free or bound form of a species) into the free form of
+    /// species `to` at `rate` 1/s. Molecules are conserved: one unit of `from` becomes `yield_`
+    /// units of `to` (the ratio of their molar values; 1 for the same unit and molecule size).
+    Conversion { material: usize, from: usize, form: Form, to: usize, rate: f64, yield_: f64 },
+}
+
+impl Reaction {
+    pub fn material(&self) -> usize {
+        match *self {
+            Reaction::Binding { material, .. }
+            | Reaction::Uptake { material, .. }
+            | Reaction::Conversion { material, .. } => material,
+        }
+    }
+
+    /// Whether the term moves amounts into a book (uptake, conversion); binding only moves
+    /// amounts between a species' free and bound fields.
+    pub fn is_booked(&self) -> bool {
+        !matches!(self, Reaction::Binding { .. })
+    }
 }
 
 /// When the run ends and what it writes on the way.
@@ -168,6 +239,10 @@ pub struct Problem {
     /// refer to regions by name; every material is also a region of its own
     /// ([`Problem::region_cells`]).
     pub regions: Vec<Region>,
+    /// Pools of binding sites ([`Reaction::Binding`] refers to them by index).
+    pub pools: Vec<SitePool>,
+    /// The local reaction terms of every material.
+    pub reactions: Vec<Reaction>,
 }
 
 /// A named set of cells.
@@ -214,14 +289,122 @@ impl Problem {
         counts
     }
 
-    /// The initial field of every species, `[species][z][y][x]`, in each species' unit.
+    /// The species that bind somewhere, in species order: bound field `i` is that of species
+    /// `bound_species()[i]`.
+    pub fn bound_species(&self) -> Vec<usize> {
+        (0..self.species.len())
+            .filter(|&s| self.reactions.iter().any(|r| matches!(r, Reaction::Binding { species, .. } if *species == s)))
+            .collect()
+    }
+
+    /// Number of book slots per cell of the local reactions: the most booked terms
+    /// ([`Reaction::is_booked`]) any one material has.
+    pub fn book_slots(&self) -> usize {
+        (0..self.materials.len())
+            .map(|m| self.reactions.iter().filter(|r| r.material() == m && r.is_booked()).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Free and bound concentration of every species in every material at t = 0, in each
+    /// species' unit: `(free[species][material], bound[species][material])`. Where a species
+    /// binds, the bound part is at equilibrium with the free part, all binding species of a pool
+    /// competing for its sites: from the free concentration, `b_i = B_T·(c_i/K_i)/(1 + Σ_j
+    /// c_j/K_j)`; from a total, by solving each species' pair in turn (Gauss–Seidel) until no
+    /// value moves by more than 1e-13 of its total.
+    pub fn initial_state(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let ns = self.species.len();
+        let nm = self.materials.len();
+        let mut free: Vec<Vec<f64>> = self.species.iter().map(|s| s.initial.clone()).collect();
+        let mut bound = vec![vec![0.0; nm]; ns];
+        for m in 0..nm {
+            let terms: Vec<(usize, usize, f64)> = self
+                .reactions
+                .iter()
+                .filter_map(|r| match *r {
+                    Reaction::Binding { material, species, pool, k_on, k_off } if material == m => {
+                        Some((species, pool, k_off / k_on))
+                    }
+                    _ => None,
+                })
+                .collect();
+            for pool in 0..self.pools.len() {
+                let members: Vec<(usize, f64)> =
+                    terms.iter().filter(|t| t.1 == pool).map(|&(s, _, kd)| (s, kd)).collect();
+                let sites = self.pools[pool].density[m];
+                if members.is_empty() || sites <= 0.0 {
+                    continue;
+                }
+                let molar = |s: usize| self.species[s].molar_per_unit.unwrap_or(1.0);
+                // Species given as free concentrations: closed form (their free values are fixed).
+                let occupancy: f64 = members
+                    .iter()
+                    .filter(|&&(s, _)| !self.species[s].initial_is_total)
+                    .map(|&(s, kd)| free[s][m] * molar(s) / kd)
+                    .sum();
+                let total_given = members.iter().any(|&(s, _)| self.species[s].initial_is_total);
+                if !total_given {
+                    for &(s, kd) in &members {
+                        bound[s][m] = sites * (free[s][m] * molar(s) / kd) / (1.0 + occupancy) / molar(s);
+                    }
+                    continue;
+                }
+                // Gauss–Seidel over the members, each pair solved exactly with the others fixed.
+                let totals: Vec<f64> = members.iter().map(|&(s, _)| free[s][m]).collect();
+                for _ in 0..10_000 {
+                    let mut moved = 0.0f64;
+                    for (i, &(s, kd)) in members.iter().enumerate() {
+                        let f = molar(s);
+                        let others: f64 =
+                            members.iter().filter(|&&(o, _)| o != s).map(|&(o, _)| bound[o][m] * molar(o)).sum();
+                        let available = (sites - others).max(0.0);
+                        let new = if self.species[s].initial_is_total {
+                            let t = totals[i] * f;
+                            equilibrium_bound(t, available, kd) / f
+                        } else {
+                            available * (free[s][m] * f / kd) / (1.0 + free[s][m] * f / kd) / f
+                        };
+                        let scale = totals[i].abs().max(f64::MIN_POSITIVE);
+                        moved = moved.max((new - bound[s][m]).abs() / scale);
+                        bound[s][m] = new;
+                    }
+                    if moved <= 1e-13 {
+                        break;
+                    }
+                }
+                for (i, &(s, _)) in members.iter().enumerate() {
+                    if self.species[s].initial_is_total {
+                        free[s][m] = (totals[i] - bound[s][m]).max(0.0);
+                    }
+                }
+            }
+        }
+        (free, bound)
+    }
+
+    /// The initial field of every species, `[species][z][y][x]`, then every bound field
+    /// ([`Problem::bound_species`] order), in each species' unit.
     pub fn initial_field(&self) -> Vec<f32> {
-        let mut field = Vec::with_capacity(self.species.len() * self.material_id.len());
-        for species in &self.species {
-            field.extend(self.material_id.iter().map(|&m| species.initial[m as usize] as f32));
+        let (free, bound) = self.initial_state();
+        let bound_species = self.bound_species();
+        let rows = free.iter().chain(bound_species.iter().map(|&s| &bound[s]));
+        let mut field = Vec::with_capacity((self.species.len() + bound_species.len()) * self.material_id.len());
+        for values in rows {
+            field.extend(self.material_id.iter().map(|&m| values[m as usize] as f32));
         }
         field
     }
+}
+
+/// Bound concentration at equilibrium of a total `t` with `sites` free sites (both mol/m³) and
+/// dissociation constant `kd`: the smaller root of `x² − (t + sites + kd)·x + t·sites = 0`,
+/// written without cancellation.
+pub fn equilibrium_bound(t: f64, sites: f64, kd: f64) -> f64 {
+    if t <= 0.0 || sites <= 0.0 {
+        return 0.0;
+    }
+    let disc = ((t - sites + kd).powi(2) + 4.0 * kd * sites).sqrt();
+    2.0 * t * sites / (t + sites + kd + disc)
 }
 
 impl Problem {
@@ -256,7 +439,11 @@ impl Problem {
                     },
                     diffusivity: vec![0.1 * d, d],
                     decay_rate: vec![1e-3, 1e-3],
+                    clearance_rate: vec![0.0, 0.0],
+                    uptake_rate: vec![0.0, 0.0],
                     initial: vec![100.0, 0.0],
+                    initial_is_total: false,
+                    molar_per_unit: None,
                     boundaries: [Boundary::NoFlux; 6],
                 }
             })
@@ -271,6 +458,8 @@ impl Problem {
             material_id,
             species,
             regions: Vec::new(),
+            pools: Vec::new(),
+            reactions: Vec::new(),
             schedule: Schedule {
                 end: 1.0,
                 output_times: vec![1.0],

@@ -79,7 +79,11 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             unit: pg_per_ml(),
             diffusivity: vec![1e-10, 1e-11, 2e-12],
             decay_rate: vec![0.0, k(2e-4), k(5e-5)],
+            clearance_rate: vec![0.0; (vec![0.0, k(2e-4), k(5e-5)]).len()],
+            uptake_rate: vec![0.0; (vec![0.0, k(2e-4), k(5e-5)]).len()],
             initial: vec![100.0, 0.0, 0.0],
+            initial_is_total: false,
+            molar_per_unit: None,
             boundaries: boundaries[0],
         },
         Species {
@@ -87,7 +91,11 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             unit: pg_per_ml(),
             diffusivity: vec![6e-11, 3e-12, 6e-12],
             decay_rate: vec![k(1e-4), k(3e-4), 0.0],
+            clearance_rate: vec![0.0; (vec![k(1e-4), k(3e-4), 0.0]).len()],
+            uptake_rate: vec![0.0; (vec![k(1e-4), k(3e-4), 0.0]).len()],
             initial: vec![50.0, 5.0, 1.0],
+            initial_is_total: false,
+            molar_per_unit: None,
             boundaries: boundaries[1],
         },
     ]
@@ -116,6 +124,8 @@ fn problem(
         material_id,
         species,
         regions: Vec::new(),
+        pools: Vec::new(),
+        reactions: Vec::new(),
         schedule: Schedule {
             end: 1.0,
             output_times: vec![1.0],

@@ -226,7 +226,11 @@ mod tests {
             unit,
             diffusivity: vec![1e-10],
             decay_rate: vec![0.0],
+            clearance_rate: vec![0.0; (vec![0.0]).len()],
+            uptake_rate: vec![0.0; (vec![0.0]).len()],
             initial: vec![1.0],
+            initial_is_total: false,
+            molar_per_unit: None,
             boundaries: [Boundary::NoFlux; 6],
         };
         Problem {
@@ -236,6 +240,8 @@ mod tests {
             material_id: vec![0; 50],
             species: vec![species],
             regions: Vec::new(),
+            pools: Vec::new(),
+            reactions: Vec::new(),
             schedule: Schedule {
                 end: 600.0,
                 output_times: vec![300.0, 600.0],

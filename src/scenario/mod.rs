@@ -489,7 +489,17 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         }
     }
 
-    let mut problem = Problem { name: name.to_string(), grid, materials, material_id: ids, species, schedule, regions };
+    let mut problem = Problem {
+        name: name.to_string(),
+        grid,
+        materials,
+        material_id: ids,
+        species,
+        schedule,
+        regions,
+        pools: Vec::new(),
+        reactions: Vec::new(),
+    };
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);
     }
@@ -817,8 +827,12 @@ fn compile_species(
         name: name.to_string(),
         unit: unit.unit.clone(),
         diffusivity,
+        clearance_rate: vec![0.0; decay_rate.len()],
+        uptake_rate: vec![0.0; decay_rate.len()],
         decay_rate,
         initial,
+        initial_is_total: false,
+        molar_per_unit: None,
         boundaries: [Boundary::NoFlux; 6],
     };
     Ok((species, (unit, molar_mass)))

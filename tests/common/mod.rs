@@ -18,7 +18,11 @@ pub fn species(name: &str, d: &[f64], k: &[f64], initial: &[f64], boundaries: [B
         unit: ng_per_ml(),
         diffusivity: d.to_vec(),
         decay_rate: k.to_vec(),
+        clearance_rate: vec![0.0; (k.to_vec()).len()],
+        uptake_rate: vec![0.0; (k.to_vec()).len()],
         initial: initial.to_vec(),
+        initial_is_total: false,
+        molar_per_unit: None,
         boundaries,
     }
 }
@@ -52,6 +56,8 @@ pub fn box_problem(
         material_id,
         species,
         regions: Vec::new(),
+        pools: Vec::new(),
+        reactions: Vec::new(),
         schedule: Schedule {
             end,
             output_times: vec![end],
