@@ -2,7 +2,8 @@
 // Twin of src/solver/cpu/adi_predictor.rs: same bindings, index arithmetic and operation order.
 //
 //   r    = A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b) - k u
-//   rate = r                 (only when params.time.w != 0: the error estimate needs it)
+//   rate = r                 (when params.time.w == 1: the error estimate needs it;
+//                             params.time.w == 2: rate += r, after react stored its rate)
 //   v0   = u + lambda dt r   (lambda dt = params.stage.x)
 //
 // The face rule of diffuse_explicit, without bookkeeping: what the stage removes is booked by the
@@ -69,7 +70,9 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     let r = div - here.decay * c;
-    if (params.time.w != 0.0) {
+    if (params.time.w == 2.0) {
+        rate[i] = rate[i] + r;
+    } else if (params.time.w != 0.0) {
         rate[i] = r;
     }
     v[i] = c + params.stage.x * r;

@@ -25,6 +25,24 @@ struct Params {
     stage: vec4<f32>,         // ADI stage coefficients: lambda dt, (theta - mu) dt,
                               // (lambda + theta - mu) dt (s), 1 / number of swept axes
     error: vec4<f32>,         // local_error weights of the newest and the previous rate (s), -, -
+    local: vec4<u32>,         // bound fields, book slots per cell, reaction terms, -
+}
+
+// Twin of `Term` in src/solver/mod.rs: one local reaction term of one material.
+struct Term {
+    kind: u32,          // 1 binding, 2 uptake, 3 free conversion, 4 bound conversion
+    field: u32,         // species (binding, uptake, free conversion) or bound row (bound conversion)
+    other: u32,         // bound row (binding) or target species (conversions)
+    slot: u32,          // pool (binding) or book slot
+    p: vec4<f32>,       // see src/solver/mod.rs
+}
+
+// exp(x) - 1 without cancellation near 0. Twin of `expm1_f32` in src/solver/cpu/react.rs.
+fn expm1_f32(x: f32) -> f32 {
+    if (abs(x) < 1e-2) {
+        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))));
+    }
+    return exp(x) - 1.0;
 }
 
 // Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.

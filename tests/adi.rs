@@ -354,7 +354,7 @@ fn adi_books_balance_with_every_sink() {
             engine.step(5, 50.0 * p.explicit_step_limit()).unwrap();
             last = engine.reduce_totals().unwrap();
             for s in 0..ns {
-                decayed[s] += last[s].decayed.iter().sum::<f64>();
+                decayed[s] += last[s].decayed().iter().sum::<f64>();
                 outflow[s] += last[s].outflow.iter().sum::<f64>();
             }
         }

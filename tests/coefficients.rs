@@ -38,7 +38,7 @@ fn changed_coefficients_act_from_the_next_step_on_every_engine() {
         let field = engine.read_field().unwrap();
         let present: f64 = second.iter().map(total).sum();
         let removed: f64 =
-            first.iter().chain(&second).map(|t| t.decayed.iter().sum::<f64>() + t.outflow.iter().sum::<f64>()).sum();
+            first.iter().chain(&second).map(|t| t.decayed().iter().sum::<f64>() + t.outflow.iter().sum::<f64>()).sum();
         let balance = (initial - present - removed).abs() / initial;
         let outflow_after: f64 = second.iter().map(|t| t.outflow[1]).sum();
         eprintln!(

@@ -53,7 +53,7 @@ fn books_balance_with_every_sink() {
                 engine.step(steps, dt).unwrap();
                 last = engine.reduce_totals().unwrap();
                 for s in 0..2 {
-                    decayed[s] += last[s].decayed.iter().sum::<f64>();
+                    decayed[s] += last[s].decayed().iter().sum::<f64>();
                     outflow[s] += last[s].outflow.iter().sum::<f64>();
                 }
             }

@@ -160,7 +160,7 @@ fn assert_totals_close(what: &str, fast: &[SpeciesTotals], reference: &[SpeciesT
             .iter()
             .zip(&b.present)
             .map(|(x, y)| ("present", *x, *y))
-            .chain(a.decayed.iter().zip(&b.decayed).map(|(x, y)| ("decayed", *x, *y)))
+            .chain(a.decayed().iter().zip(b.decayed()).map(|(x, y)| ("decayed", *x, *y)))
             .chain(a.outflow.iter().zip(&b.outflow).map(|(x, y)| ("outflow", *x, *y)));
         for (name, x, y) in pairs {
             let rel = (x - y).abs() / scale[s];
@@ -283,7 +283,7 @@ fn books_balance_with_every_sink() {
                 engine.step(if scheme == Scheme::AdiDouglas { 5 } else { 100 }, step_for(&p)).unwrap();
                 last = engine.reduce_totals().unwrap();
                 for s in 0..ns {
-                    decayed[s] += last[s].decayed.iter().sum::<f64>();
+                    decayed[s] += last[s].decayed().iter().sum::<f64>();
                     outflow[s] += last[s].outflow.iter().sum::<f64>();
                 }
             }

@@ -319,7 +319,7 @@ fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cp
         for m in 0..problem.materials.len() {
             let material = &problem.materials[m].name;
             close(format!("present in {material}"), g.present[m], c.present[m], amounts[s]);
-            close(format!("decayed in {material}"), g.decayed[m], c.decayed[m], amounts[s]);
+            close(format!("decayed in {material}"), g.decayed()[m], c.decayed()[m], amounts[s]);
             match (g.max[m], c.max[m]) {
                 (Some(a), Some(b)) => close(format!("max in {material}"), a, b, peak),
                 (a, b) => assert_eq!(a, b, "{label}: {name} max in {material}"),
@@ -348,7 +348,7 @@ fn totals_difference(problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTot
     let amounts = initial_amounts(problem);
     let mut worst = 0.0f64;
     for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let pairs = g.present.iter().zip(&c.present).chain(g.decayed.iter().zip(&c.decayed));
+        let pairs = g.present.iter().zip(&c.present).chain(g.decayed().iter().zip(c.decayed()));
         for (a, b) in pairs.chain(g.outflow.iter().zip(&c.outflow)) {
             worst = worst.max((a - b).abs() / amounts[s]);
         }
@@ -577,7 +577,7 @@ fn assert_conserves(name: &str, engine: &mut dyn Engine, problem: &Problem, dt: 
                 problem.species[s].name,
                 initial[s]
             );
-            assert!(totals[s].decayed.iter().all(|&d| d == 0.0), "{name}: decay booked without decay");
+            assert!(totals[s].decayed().iter().all(|&d| d == 0.0), "{name}: decay booked without decay");
             assert!(totals[s].outflow.iter().all(|&f| f == 0.0), "{name}: outflow booked through no-flux walls");
         }
     }
@@ -608,7 +608,7 @@ fn assert_books_balance(name: &str, engine: &mut dyn Engine, problem: &Problem, 
         engine.step(steps, dt).expect("step");
         let totals = engine.reduce_totals().expect("reduce_totals");
         for (s, t) in totals.iter().enumerate() {
-            decayed[s] += t.decayed.iter().sum::<f64>();
+            decayed[s] += t.decayed().iter().sum::<f64>();
             for (sum, f) in outflow[s].iter_mut().zip(t.outflow) {
                 *sum += f;
             }
@@ -782,7 +782,7 @@ fn gpu_exposure_accumulator_stays_compensated() {
         engine.step(steps, dt).expect("step");
         let totals = engine.reduce_totals().expect("reduce_totals");
         assert!(engine.read_field().expect("read_field").iter().all(|&c| c == 1.0), "{name}: field changed");
-        let decayed: f64 = totals[0].decayed.iter().sum();
+        let decayed: f64 = totals[0].decayed().iter().sum();
         let error = (decayed - expected).abs() / expected;
         assert!(error <= 1e-6, "{name}: decayed {decayed:e}, exact {expected:e}: relative error {error:e}");
     }
@@ -917,7 +917,7 @@ fn compare_coefficient_change(
     assert_totals_match(&label, problem, &gpu_totals, &cpu_totals, tol);
     let (old_field, old_totals) = (unchanged.read_field().expect("read"), unchanged.reduce_totals().expect("reduce"));
     let (changed, _) = field_difference(problem, &gpu_field, &old_field);
-    let decayed = |t: &[SpeciesTotals]| t.iter().map(|s| s.decayed.iter().sum::<f64>()).sum::<f64>();
+    let decayed = |t: &[SpeciesTotals]| t.iter().map(|s| s.decayed().iter().sum::<f64>()).sum::<f64>();
     let decayed_ratio = decayed(&gpu_totals) / decayed(&old_totals);
     eprintln!("{label}: field moved {changed:.2e} × peak from the unchanged run; decayed ×{decayed_ratio:.3}");
     (changed, decayed_ratio)

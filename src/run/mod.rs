@@ -124,7 +124,7 @@ pub fn first_non_finite(problem: &Problem, field: &[f32], t: f64) -> Option<RunE
 /// cell of the engine's field.
 fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTotals], t: f64) -> Result<(), RunError> {
     let finite = totals.iter().all(|s| {
-        s.present.iter().chain(&s.decayed).chain(&s.outflow).all(|v| v.is_finite())
+        s.present.iter().chain(&s.bound).chain(s.channels.iter().flatten()).chain(&s.outflow).all(|v| v.is_finite())
             && s.max.iter().flatten().all(|v| v.is_finite())
     });
     if finite {
@@ -136,7 +136,9 @@ fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTot
         None => {
             let s = totals
                 .iter()
-                .position(|s| !s.present.iter().chain(&s.decayed).chain(&s.outflow).all(|v| v.is_finite()));
+                .position(|s| {
+                    !s.present.iter().chain(&s.bound).chain(s.channels.iter().flatten()).chain(&s.outflow).all(|v| v.is_finite())
+                });
             Err(RunError::Balance {
                 species: s.map(|s| problem.species[s].name.clone()).unwrap_or_default(),
                 error: f64::NAN,

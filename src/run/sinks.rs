@@ -20,13 +20,19 @@ pub fn write_snapshot(
 ) -> Result<(), RunError> {
     let field = engine.read_field()?;
     let n = problem.grid.n_cells();
-    for (s, species) in problem.species.iter().enumerate() {
-        let file = format!("fields/{}_t{}s.npy", stems[s], format_seconds(t));
-        out.write_atomic(&file, &encode_npy(&field[s * n..(s + 1) * n], &field_shape(problem)))?;
+    let ns = problem.species.len();
+    let rows = (0..ns).map(|s| (s, "", "free")).chain(
+        problem.bound_species().into_iter().map(|s| (s, "_bound", "bound")),
+    );
+    for (row, (s, suffix, form)) in rows.enumerate() {
+        let species = &problem.species[s];
+        let file = format!("fields/{}{suffix}_t{}s.npy", stems[s], format_seconds(t));
+        out.write_atomic(&file, &encode_npy(&field[row * n..(row + 1) * n], &field_shape(problem)))?;
         snapshots.push(SnapshotEntry {
             time_s: t,
             time_h: t / 3600.0,
             species: species.name.clone(),
+            form,
             unit: species.unit.text.clone(),
             file,
         });
@@ -61,5 +67,8 @@ pub fn file_safe(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-pub const TIMESERIES_HEADER: &str =
-    "time_s,time_h,species,material,amount,mean,max,released,released_percent,concentration_unit,amount_unit\n";
+/// The columns of `timeseries.csv` (README): amounts and means are free + bound; `max` is the
+/// highest free concentration; the channel columns are cumulative amounts in the material.
+pub const TIMESERIES_HEADER: &str = "time_s,time_h,species,material,amount,mean,max,released,released_percent,\
+concentration_unit,amount_unit,free_amount,bound_amount,free_mean,bound_mean,bound_max,decayed,cleared,taken_up,\
+converted_out,converted_in\n";

@@ -4,7 +4,7 @@ use super::BALANCE_BOUND;
 use super::books::{Books, time_to_fraction};
 use super::control::{StepPlan, StepStats, Stepping};
 use crate::problem::{FACE_NAMES, Problem, Role};
-use crate::solver::EngineInfo;
+use crate::solver::{Channel, EngineInfo};
 use serde::Serialize;
 
 /// Contents of `summary.json`.
@@ -109,13 +109,19 @@ pub struct SpeciesBooks {
     pub amount_unit: String,
     pub initial: f64,
     pub initial_per_material: std::collections::BTreeMap<String, f64>,
+    /// Free amount present at the end.
     pub present: f64,
     pub present_per_material: std::collections::BTreeMap<String, f64>,
-    pub decayed: f64,
-    pub decayed_per_material: std::collections::BTreeMap<String, f64>,
+    /// Bound amount present at the end.
+    pub bound: f64,
+    pub bound_per_material: std::collections::BTreeMap<String, f64>,
+    /// Cumulative amount of every book channel (decayed, cleared, taken_up, converted_out,
+    /// converted_in), in total and per material.
+    pub channels: std::collections::BTreeMap<&'static str, ChannelBooks>,
     pub outflow: f64,
     pub outflow_per_face: std::collections::BTreeMap<String, f64>,
-    /// |initial − present − decayed − outflow| / initial.
+    /// |initial − present − bound − decayed − cleared − taken_up − converted_out + converted_in
+    /// − outflow| / initial.
     pub relative_balance_error: f64,
     pub released_from_depot: f64,
     pub released_percent: f64,
@@ -123,11 +129,19 @@ pub struct SpeciesBooks {
     pub time_to_90_percent_release_h: Option<f64>,
 }
 
+#[derive(Serialize)]
+pub struct ChannelBooks {
+    pub total: f64,
+    pub per_material: std::collections::BTreeMap<String, f64>,
+}
+
 #[derive(Serialize, Clone)]
 pub struct SnapshotEntry {
     pub time_s: f64,
     pub time_h: f64,
     pub species: String,
+    /// `free` or `bound`.
+    pub form: &'static str,
     pub unit: String,
     pub file: String,
 }
@@ -152,8 +166,15 @@ impl Summary {
             .map(|(s, sp)| {
                 let initial: f64 = books.initial[s].iter().sum();
                 let present: f64 = books.present[s].iter().sum();
-                let decayed: f64 = books.decayed[s].iter().sum();
+                let bound: f64 = books.bound[s].iter().sum();
                 let outflow: f64 = books.outflow[s].iter().sum();
+                let channels = Channel::ALL
+                    .iter()
+                    .map(|&c| {
+                        let per = &books.channels[s][c as usize];
+                        (c.name(), ChannelBooks { total: per.iter().sum(), per_material: per_material(per) })
+                    })
+                    .collect();
                 let (released, depot_initial) = books.released(problem, s);
                 let curve = &books.release_curve[s];
                 let hours = |f| time_to_fraction(curve, depot_initial, f).map(|t| t / 3600.0);
@@ -164,19 +185,16 @@ impl Summary {
                     initial_per_material: per_material(&books.initial[s]),
                     present,
                     present_per_material: per_material(&books.present[s]),
-                    decayed,
-                    decayed_per_material: per_material(&books.decayed[s]),
+                    bound,
+                    bound_per_material: per_material(&books.bound[s]),
+                    channels,
                     outflow,
                     outflow_per_face: FACE_NAMES
                         .iter()
                         .zip(books.outflow[s])
                         .map(|(f, x)| (f.to_string(), x))
                         .collect(),
-                    relative_balance_error: if initial > 0.0 {
-                        (initial - present - decayed - outflow).abs() / initial
-                    } else {
-                        (present + decayed + outflow).abs()
-                    },
+                    relative_balance_error: books.balance_error(s),
                     released_from_depot: released,
                     released_percent: if depot_initial > 0.0 { 100.0 * released / depot_initial } else { 0.0 },
                     time_to_50_percent_release_h: hours(0.5),

@@ -105,9 +105,15 @@ impl Stage {
         }
     }
 
-    /// `Params::time` of this stage (`track` gates the rate store).
-    pub fn time(&self, track: bool) -> [f32; 4] {
-        [self.dt as f32, self.theta as f32, 1.0, if track && self.record_rate { 1.0 } else { 0.0 }]
+    /// `Params::time` of this stage (`track` gates the rate store; with `reactions` the
+    /// predictor adds `A u` to the reaction rate the first react pass stored: 2.0, else 1.0).
+    pub fn time(&self, track: bool, reactions: bool) -> [f32; 4] {
+        let record = match (track && self.record_rate, reactions) {
+            (false, _) => 0.0,
+            (true, false) => RECORD_STORE,
+            (true, true) => RECORD_ADD,
+        };
+        [self.dt as f32, self.theta as f32, 1.0, record]
     }
 
     /// `Params::stage` of this stage with `n_swept` swept axes.
@@ -148,6 +154,11 @@ pub fn error_estimate(dt: f64, previous: Option<f64>) -> ErrorEstimate {
         _ => ErrorEstimate { weights: [dt, 0.0], factor: 0.5, order: 2.0 },
     }
 }
+
+/// `Params::time[3]` of a pass that stores its rate (and makes it the newest).
+pub const RECORD_STORE: f32 = 1.0;
+/// `Params::time[3]` of an ADI predictor that adds `A u` to the rate a react pass stored.
+pub const RECORD_ADD: f32 = 2.0;
 
 /// Safety factor on the Milne estimate of [`error_estimate`].
 pub const ERROR_SAFETY: f64 = 4.0;
@@ -191,6 +202,129 @@ pub struct Params {
     /// Error-estimate weights of the newest and the previous rate (s) for `local_error`
     /// ([`ErrorEstimate::weights`]); last two unused.
     pub error: [f32; 4],
+    /// Local reactions: number of bound fields, book slots per cell, reaction terms; last unused.
+    pub local: [u32; 4],
+}
+
+/// One local reaction term of one material, as `react` reads it. Twin of `struct Term` in
+/// `shaders/common.wgsl`. The terms of material `m` are `term_range[m]..term_range[m + 1]`.
+///
+/// | kind | term | `field` | `other` | `slot` | `p` |
+/// |---|---|---|---|---|---|
+/// | [`TERM_BINDING`] | `c + site ⇌ b` | species | bound row | pool | k_on (m³/(mol·s)), k_off (1/s), B_T (mol/m³), mol/m³ per species unit |
+/// | [`TERM_UPTAKE`] | `−V c/(K + c)` | species | – | book slot | V (unit/s), K (unit) |
+/// | [`TERM_CONVERT_FREE`] | free `from` → free `to` | from | to | book slot | k (1/s), yield |
+/// | [`TERM_CONVERT_BOUND`] | bound `from` → free `to` | bound row of from | to | book slot | k (1/s), yield |
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Term {
+    pub kind: u32,
+    pub field: u32,
+    pub other: u32,
+    pub slot: u32,
+    pub p: [f32; 4],
+}
+
+pub const TERM_BINDING: u32 = 1;
+pub const TERM_UPTAKE: u32 = 2;
+pub const TERM_CONVERT_FREE: u32 = 3;
+pub const TERM_CONVERT_BOUND: u32 = 4;
+
+/// The reaction table of a problem: the terms grouped by material (in the order of
+/// `problem.reactions`), `term_range` (`n_materials + 1` entries), and for every (material,
+/// slot) the index in `problem.reactions` of the booked term that slot holds.
+pub fn reaction_table(problem: &Problem) -> (Vec<Term>, Vec<u32>, Vec<Vec<usize>>) {
+    use crate::problem::{Form, Reaction};
+    let bound = problem.bound_species();
+    let bound_row = |s: usize| bound.iter().position(|&b| b == s).expect("a binding species has a bound field") as u32;
+    let mut terms = Vec::new();
+    let mut range = vec![0u32];
+    let mut slots = Vec::new();
+    for m in 0..problem.materials.len() {
+        let mut booked = Vec::new();
+        for (r, reaction) in problem.reactions.iter().enumerate().filter(|(_, r)| r.material() == m) {
+            let slot = booked.len() as u32;
+            let term = match *reaction {
+                Reaction::Binding { species, pool, k_on, k_off, .. } => Term {
+                    kind: TERM_BINDING,
+                    field: species as u32,
+                    other: bound_row(species),
+                    slot: pool as u32,
+                    p: [
+                        k_on as f32,
+                        k_off as f32,
+                        problem.pools[pool].density[m] as f32,
+                        problem.species[species].molar_per_unit.unwrap_or(1.0) as f32,
+                    ],
+                },
+                Reaction::Uptake { species, vmax, km, .. } => {
+                    Term { kind: TERM_UPTAKE, field: species as u32, other: 0, slot, p: [vmax as f32, km as f32, 0.0, 0.0] }
+                }
+                Reaction::Conversion { from, form, to, rate, yield_, .. } => Term {
+                    kind: if form == Form::Free { TERM_CONVERT_FREE } else { TERM_CONVERT_BOUND },
+                    field: if form == Form::Free { from as u32 } else { bound_row(from) },
+                    other: to as u32,
+                    slot,
+                    p: [rate as f32, yield_ as f32, 0.0, 0.0],
+                },
+            };
+            if reaction.is_booked() {
+                booked.push(r);
+            }
+            terms.push(term);
+        }
+        range.push(terms.len() as u32);
+        slots.push(booked);
+    }
+    (terms, range, slots)
+}
+
+/// What an engine runs for one step, in order. The scheme is written here once; every engine
+/// implements the passes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pass {
+    /// The local reactions of every cell over `tau` s, solved exactly term by term
+    /// ([`cpu::react`]); `record` stores their rate at the start for the error estimate.
+    React { tau: f64, record: bool },
+    /// One ADI stage.
+    Adi(Stage),
+    /// One explicit step of `dt` s.
+    Explicit(f64),
+}
+
+/// The passes of one step of `dt`.
+///
+/// ADI: `React(dt/2) · stages · React(dt/2)` (Strang splitting of the local reactions around the
+/// diffusion step, whose linear losses sit inside the implicit stages); without reaction terms
+/// only the stages. Explicit: the step, then `React(dt)` (its steps are short).
+pub fn step_passes(scheme: Scheme, start_up: bool, dt: f64, reactions: bool, track: bool) -> Vec<Pass> {
+    match scheme {
+        Scheme::ExplicitFtcs => {
+            let mut passes = vec![Pass::Explicit(dt)];
+            if reactions {
+                passes.push(Pass::React { tau: dt, record: false });
+            }
+            passes
+        }
+        Scheme::AdiDouglas => {
+            let mut passes = Vec::new();
+            if reactions {
+                passes.push(Pass::React { tau: 0.5 * dt, record: track });
+            }
+            passes.extend(Stage::of_step(start_up, dt).into_iter().map(Pass::Adi));
+            if reactions {
+                passes.push(Pass::React { tau: 0.5 * dt, record: false });
+            }
+            passes
+        }
+    }
+}
+
+impl Pass {
+    /// `Params::time` of a react pass of `tau` (`record`: store the rate).
+    pub fn react_time(tau: f64, record: bool) -> [f32; 4] {
+        [tau as f32, 0.0, 1.0, if record { 1.0 } else { 0.0 }]
+    }
 }
 
 /// Diffusivity and first-order loss rate of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
@@ -285,7 +419,7 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
 }
 
 /// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
-/// between steps: diffusivities, decay rates and boundary conditions (and what no engine reads
+/// between steps: diffusivities, loss rates, reaction rates, site densities and boundary conditions (and what no engine reads
 /// after it starts: the name, initial values, schedule times). Anything else is
 /// [`SolverError::Usage`] naming what differs.
 pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), SolverError> {
@@ -297,6 +431,13 @@ pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), Solv
         (old.material_id != new.material_id, "material ids"),
         (old.schedule.scheme != new.schedule.scheme, "scheme"),
         (!same_species, "species (number, names or units)"),
+        (
+            old.bound_species() != new.bound_species()
+                || old.book_slots() != new.book_slots()
+                || reaction_table(old).2 != reaction_table(new).2
+                || old.pools.len() != new.pools.len(),
+            "set of reaction terms (only their rates and site densities can change)",
+        ),
     ];
     match differs.iter().find(|(differ, _)| *differ) {
         Some((_, what)) => Err(SolverError::Usage(format!(
@@ -314,6 +455,10 @@ pub struct Tables {
     pub coef: Vec<Coef>,
     pub faces: Vec<FaceBc>,
     pub material: Vec<u32>,
+    /// Local reaction terms grouped by material, and each material's range of them
+    /// ([`reaction_table`]).
+    pub terms: Vec<Term>,
+    pub term_range: Vec<u32>,
 }
 
 impl Tables {
@@ -333,12 +478,19 @@ impl Tables {
             time: [0.0, 0.0, 1.0, 0.0],
             stage: [0.0, 0.0, 0.0, 1.0],
             error: [0.0; 4],
+            local: [
+                problem.bound_species().len() as u32,
+                problem.book_slots() as u32,
+                problem.reactions.len() as u32,
+                0,
+            ],
         };
         let mut coef = Vec::with_capacity(problem.species.len() * nm);
         let mut faces = Vec::with_capacity(problem.species.len() * 6);
         for s in &problem.species {
+            let loss = s.linear_loss();
             for m in 0..nm {
-                coef.push(Coef { diffusivity: s.diffusivity[m] as f32, decay: s.decay_rate[m] as f32 });
+                coef.push(Coef { diffusivity: s.diffusivity[m] as f32, decay: loss[m] as f32 });
             }
             for b in &s.boundaries {
                 faces.push(match *b {
@@ -350,62 +502,241 @@ impl Tables {
                 });
             }
         }
-        Tables { params, coef, faces, material: problem.material_id.clone() }
+        let (terms, term_range, _) = reaction_table(problem);
+        Tables { params, coef, faces, material: problem.material_id.clone(), terms, term_range }
+    }
+}
+
+/// A book of amounts removed from (or, for [`Channel::ConvertedIn`], added to) a species'
+/// free and bound fields inside the domain. Outflow through the faces is booked per face apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// First-order decay (proteolysis).
+    Decayed,
+    /// First-order clearance by vessels.
+    Cleared,
+    /// Uptake by cells (linear and Michaelis–Menten).
+    TakenUp,
+    /// Converted into another species.
+    ConvertedOut,
+    /// Converted from another species (an addition).
+    ConvertedIn,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 5] =
+        [Channel::Decayed, Channel::Cleared, Channel::TakenUp, Channel::ConvertedOut, Channel::ConvertedIn];
+
+    /// The channel's name in summary.json and timeseries.csv.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Decayed => "decayed",
+            Channel::Cleared => "cleared",
+            Channel::TakenUp => "taken_up",
+            Channel::ConvertedOut => "converted_out",
+            Channel::ConvertedIn => "converted_in",
+        }
+    }
+
+    /// +1 for a channel that removes, −1 for one that adds (in the balance, removals count
+    /// against what is present).
+    pub fn sign(self) -> f64 {
+        if self == Channel::ConvertedIn { -1.0 } else { 1.0 }
     }
 }
 
 /// Bookkeeping of one species over one reduce interval, in concentration-unit × m³.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SpeciesTotals {
-    /// Amount present in each material at the end of the interval.
+    /// Free amount present in each material at the end of the interval.
     pub present: Vec<f64>,
-    /// Highest concentration in each material (species unit); `None` for a material with no cells.
+    /// Highest free concentration in each material (species unit); `None` for a material with
+    /// no cells.
     pub max: Vec<Option<f64>>,
-    /// Amount removed by decay in each material during the interval.
-    pub decayed: Vec<f64>,
+    /// Bound amount present in each material at the end of the interval (0 for a species that
+    /// binds nowhere).
+    pub bound: Vec<f64>,
+    /// Highest bound concentration in each material; `None` where there is no cell or no bound
+    /// field.
+    pub bound_max: Vec<Option<f64>>,
+    /// Amount moved by each [`Channel`] in each material during the interval
+    /// (`channels[channel as usize][material]`).
+    pub channels: [Vec<f64>; 5],
     /// Amount that left through each face during the interval (negative: entered).
     pub outflow: [f64; 6],
 }
 
-/// Turns reduce partials (`[species][workgroup][partial_len]`, f32) into f64 totals.
-pub fn finish_totals(problem: &Problem, partials: &[f32]) -> Vec<SpeciesTotals> {
+impl SpeciesTotals {
+    /// The amounts of `channel` per material.
+    pub fn channel(&self, channel: Channel) -> &[f64] {
+        &self.channels[channel as usize]
+    }
+
+    /// The amounts decayed per material.
+    pub fn decayed(&self) -> &[f64] {
+        self.channel(Channel::Decayed)
+    }
+
+    fn empty(nm: usize) -> Self {
+        SpeciesTotals {
+            present: vec![0.0; nm],
+            max: vec![None; nm],
+            bound: vec![0.0; nm],
+            bound_max: vec![None; nm],
+            channels: std::array::from_fn(|_| vec![0.0; nm]),
+            outflow: [0.0; 6],
+        }
+    }
+
+    /// Adds the flows of `earlier` (an interval just before this one) to these; what is present
+    /// stays this interval's.
+    pub fn add_earlier(&mut self, earlier: &SpeciesTotals) {
+        for (mine, theirs) in self.channels.iter_mut().zip(&earlier.channels) {
+            for (a, b) in mine.iter_mut().zip(theirs) {
+                *a += b;
+            }
+        }
+        for f in 0..6 {
+            self.outflow[f] += earlier.outflow[f];
+        }
+    }
+}
+
+/// Adds the flows of totals reduced before a coefficient change (`pending`) to `totals`.
+pub fn merge_pending(pending: &mut Option<Vec<SpeciesTotals>>, totals: &mut [SpeciesTotals]) {
+    if let Some(earlier) = pending.take() {
+        for (t, e) in totals.iter_mut().zip(&earlier) {
+            t.add_earlier(e);
+        }
+    }
+}
+
+/// Turns reduce partials into f64 totals: `partials` from `reduce_totals`
+/// (`[species][workgroup][partial_len]`, f32), `rows` from `reduce_rows` (`[row][workgroup][2 ·
+/// n_materials]`, [`reduce_groups`] workgroups per row: Σ and max per material of each bound
+/// field, then of each book slot; empty without local reactions).
+pub fn finish_totals(problem: &Problem, partials: &[f32], rows: &[f32]) -> Vec<SpeciesTotals> {
     let g = &problem.grid;
     let nm = problem.materials.len();
     let q = partial_len(nm);
     let groups = reduce_groups(g.cells);
-    let volume = g.cell_volume();
-    let counts = problem.material_cell_counts();
-    (0..problem.species.len())
+    let sums: Vec<CellSums> = (0..problem.species.len())
         .map(|s| {
-            let mut t = SpeciesTotals {
+            let mut sums = CellSums {
                 present: vec![0.0; nm],
-                max: vec![None; nm],
-                decayed: vec![0.0; nm],
+                max: vec![f64::NEG_INFINITY; nm],
+                lost: vec![0.0; nm],
                 outflow: [0.0; 6],
             };
-            let mut max = vec![f64::NEG_INFINITY; nm];
             for w in 0..groups {
                 let p = &partials[(s * groups + w) * q..(s * groups + w + 1) * q];
                 for m in 0..nm {
-                    t.present[m] += p[3 * m] as f64;
-                    max[m] = max[m].max(p[3 * m + 1] as f64);
-                    t.decayed[m] += p[3 * m + 2] as f64;
+                    sums.present[m] += p[3 * m] as f64;
+                    sums.max[m] = sums.max[m].max(p[3 * m + 1] as f64);
+                    sums.lost[m] += p[3 * m + 2] as f64;
                 }
                 for f in 0..6 {
-                    t.outflow[f] += p[3 * nm + f] as f64;
+                    sums.outflow[f] += p[3 * nm + f] as f64;
                 }
             }
+            sums
+        })
+        .collect();
+    let mut totals = totals_from_sums(problem, &sums);
+    add_local_rows(problem, &mut totals, rows);
+    totals
+}
+
+/// What an engine summed over the cells of one species: per material Σc, max c and Σ linear
+/// loss (amount densities), per face Σ outflow (amount per face area).
+pub struct CellSums {
+    pub present: Vec<f64>,
+    pub max: Vec<f64>,
+    pub lost: Vec<f64>,
+    pub outflow: [f64; 6],
+}
+
+/// Totals from per-species [`CellSums`]: amounts from densities, and the linear loss the sweeps
+/// booked split into decay, clearance and uptake in proportion to the problem's rates in each
+/// material.
+pub fn totals_from_sums(problem: &Problem, sums: &[CellSums]) -> Vec<SpeciesTotals> {
+    let g = &problem.grid;
+    let nm = problem.materials.len();
+    let volume = g.cell_volume();
+    let counts = problem.material_cell_counts();
+    problem
+        .species
+        .iter()
+        .zip(sums)
+        .map(|(species, sums)| {
+            let mut t = SpeciesTotals::empty(nm);
             for m in 0..nm {
-                t.present[m] *= volume;
-                t.decayed[m] *= volume;
-                t.max[m] = (counts[m] > 0).then_some(max[m]);
+                t.present[m] = sums.present[m] * volume;
+                t.max[m] = (counts[m] > 0).then_some(sums.max[m]);
+                let lost = sums.lost[m] * volume;
+                let rates = [species.decay_rate[m], species.clearance_rate[m], species.uptake_rate[m]];
+                let total: f64 = rates.iter().sum();
+                if total > 0.0 {
+                    for (channel, rate) in [Channel::Decayed, Channel::Cleared, Channel::TakenUp].into_iter().zip(rates) {
+                        // A single channel takes the whole loss exactly.
+                        t.channels[channel as usize][m] += if rate == total { lost } else { lost * (rate / total) };
+                    }
+                } else {
+                    t.channels[Channel::Decayed as usize][m] += lost;
+                }
             }
             for f in 0..6 {
-                t.outflow[f] *= g.face_area(f / 2);
+                t.outflow[f] = sums.outflow[f] * g.face_area(f / 2);
             }
             t
         })
         .collect()
+}
+
+/// Adds the bound amounts and the local reactions' books from the `reduce_rows` partials.
+pub fn add_local_rows(problem: &Problem, totals: &mut [SpeciesTotals], rows: &[f32]) {
+    use crate::problem::Reaction;
+    let g = &problem.grid;
+    let nm = problem.materials.len();
+    let groups = reduce_groups(g.cells);
+    let volume = g.cell_volume();
+    let counts = problem.material_cell_counts();
+    if rows.is_empty() {
+        return;
+    }
+    // Σ and max of row `r` in material `m`.
+    let row_total = |r: usize, m: usize| -> (f64, f64) {
+        let mut sum = 0.0;
+        let mut max = f64::NEG_INFINITY;
+        for w in 0..groups {
+            let p = &rows[(r * groups + w) * 2 * nm..][..2 * nm];
+            sum += p[2 * m] as f64;
+            max = max.max(p[2 * m + 1] as f64);
+        }
+        (sum * volume, max)
+    };
+    let bound = problem.bound_species();
+    for (b, &s) in bound.iter().enumerate() {
+        for m in 0..nm {
+            let (sum, max) = row_total(b, m);
+            totals[s].bound[m] = sum;
+            totals[s].bound_max[m] = (counts[m] > 0).then_some(max);
+        }
+    }
+    let (_, _, slots) = reaction_table(problem);
+    for (m, booked) in slots.iter().enumerate() {
+        for (slot, &r) in booked.iter().enumerate() {
+            let (amount, _) = row_total(bound.len() + slot, m);
+            match problem.reactions[r] {
+                Reaction::Uptake { species, .. } => totals[species].channels[Channel::TakenUp as usize][m] += amount,
+                Reaction::Conversion { from, to, yield_, .. } => {
+                    totals[from].channels[Channel::ConvertedOut as usize][m] += amount;
+                    totals[to].channels[Channel::ConvertedIn as usize][m] += amount * yield_;
+                }
+                Reaction::Binding { .. } => unreachable!("binding terms hold no book slot"),
+            }
+        }
+    }
 }
 
 /// What an engine is and how it computes, for reports.
@@ -469,7 +800,8 @@ pub trait Engine {
     fn track_rates(&mut self, on: bool);
     /// Totals since the previous call (or the start), then clears the accumulators.
     fn reduce_totals(&mut self) -> Result<Vec<SpeciesTotals>, SolverError>;
-    /// The current field of every species, `[species][z][y][x]`, in each species' unit.
+    /// The current field of every species, `[species][z][y][x]`, then every bound field
+    /// ([`Problem::bound_species`] order), in each species' unit.
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError>;
     /// Copies the whole state (field, accumulators, start-up counter, which rate is newest) into save slot
     /// `slot` (< [`SAVE_SLOTS`]). Used by the step-size control; the first call allocates the slot.
@@ -489,7 +821,7 @@ pub trait Engine {
 /// What [`Engine::export_state`] returns: enough to continue a run bit for bit.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EngineState {
-    /// Every species' field, `[species][z][y][x]`, in each species' unit.
+    /// Every species' field, `[species][z][y][x]`, then every bound field, in each species' unit.
     pub field: Vec<f32>,
     /// ADI steps still to be taken as start-up.
     pub start_up_left: u32,
@@ -499,11 +831,13 @@ pub struct EngineState {
 }
 
 impl EngineState {
-    /// Checks that the state fits a problem of `n_values` values (cells × species).
-    pub fn check(&self, n_values: usize) -> Result<(), SolverError> {
-        if self.field.len() != n_values || !(self.rates.is_empty() || self.rates.len() == 2 * n_values) {
+    /// Checks that the state fits a problem of `n_field` field values (cells × (species + bound
+    /// fields)) and `n_free` free values (cells × species, the size of one rate).
+    pub fn check(&self, n_field: usize, n_free: usize) -> Result<(), SolverError> {
+        if self.field.len() != n_field || !(self.rates.is_empty() || self.rates.len() == 2 * n_free) {
             return Err(SolverError::Usage(format!(
-                "a state of {} field values and {} rate values does not fit a problem of {n_values} values",
+                "a state of {} field values and {} rate values does not fit a problem of {n_field} field values \
+                 ({n_free} free)",
                 self.field.len(),
                 self.rates.len()
             )));
@@ -516,6 +850,8 @@ impl EngineState {
 /// and import through it.
 pub struct CpuStateParts<'a> {
     pub c: &'a mut [f32],
+    /// The bound fields.
+    pub bound: &'a mut [f32],
     /// The two rate buffers (empty while rates are not tracked) and which is newest.
     pub rate: &'a mut [Vec<f32>; 2],
     pub newest: &'a mut usize,
@@ -530,14 +866,14 @@ impl CpuStateParts<'_> {
         } else {
             [&self.rate[*self.newest][..], &self.rate[1 - *self.newest][..]].concat()
         };
-        EngineState { field: self.c.to_vec(), start_up_left: *self.start_up_left, rates }
+        EngineState { field: [&self.c[..], &self.bound[..]].concat(), start_up_left: *self.start_up_left, rates }
     }
 
     /// Puts `state` into these parts; the rate buffers must already be allocated (or not) as
     /// the state needs. Nothing changes if the state is refused.
     pub fn import(&mut self, state: &EngineState) -> Result<(), SolverError> {
         let n = self.c.len();
-        state.check(n)?;
+        state.check(n + self.bound.len(), n)?;
         if !state.rates.is_empty() && self.rate[0].len() != n {
             return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
         }
@@ -546,7 +882,8 @@ impl CpuStateParts<'_> {
             self.rate[0].copy_from_slice(&state.rates[..n]);
             self.rate[1].copy_from_slice(&state.rates[n..]);
         }
-        self.c.copy_from_slice(&state.field);
+        self.c.copy_from_slice(&state.field[..n]);
+        self.bound.copy_from_slice(&state.field[n..]);
         *self.start_up_left = state.start_up_left;
         Ok(())
     }

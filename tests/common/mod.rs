@@ -188,7 +188,7 @@ pub fn assert_closed_box_keeps_mass(label: &str, engine: &mut dyn Engine, steps:
         eprintln!("{label} species {s}: relative mass drift after {steps} steps {drift:.2e}");
         assert!(drift < 1e-5, "{label} species {s} drifted by {drift:e}");
         assert!(end[s].outflow.iter().all(|&f| f == 0.0), "{label} species {s}: outflow booked");
-        assert!(end[s].decayed.iter().all(|&d| d == 0.0), "{label} species {s}: decay booked");
+        assert!(end[s].decayed().iter().all(|&d| d == 0.0), "{label} species {s}: decay booked");
     }
     assert!(end[0].present[0] < gel_kept * start[0].present[0], "{label}: the gel must lose mass");
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!   r  = A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b) − k u
-//!   rate = r                     (only when `time[3]` = 1: the error estimate needs it)
+//!   rate = r                     (when `time[3]` = 1: the error estimate needs it;
+//!                                 `time[3]` = 2: rate += r, after a react pass stored its rate)
 //!   v0 = u + λ·dt · r
 //! ```
 //!
@@ -12,7 +13,7 @@
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
 use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
-use crate::solver::{Coef, FaceBc, Params};
+use crate::solver::{Coef, FaceBc, Params, RECORD_ADD};
 
 /// Predicts one cell of one species: `gid = (x, y, z + nz * species)`, as in the shader.
 pub fn adi_predictor(
@@ -62,7 +63,9 @@ pub fn adi_predictor(
         }
     }
     let r = div - here.decay * c;
-    if params.time[3] != 0.0 {
+    if params.time[3] == RECORD_ADD {
+        rate[i] += r;
+    } else if params.time[3] != 0.0 {
         rate[i] = r;
     }
     v[i] = c + params.stage[0] * r;

@@ -10,7 +10,9 @@
 //! - ADI, per [`Stage`] of the step ([`Stage::of_step`]: one Douglas stage, or
 //!   [`crate::solver::START_UP_SUBSTEPS`] implicit-Euler LOD stages while the start-up lasts):
 //!   `adi_predictor` (c → c_next, and the rate when recording), `adi_sweep` along each axis of
-//!   [`adi_sweep_axes`] (c, c_next, scratch, books), swap.
+//!   [`adi_sweep_axes`] (c, c_next, scratch, books), swap;
+//! - with local reactions, `react` (c and the local rows in place) around them, as
+//!   [`step_passes`] says.
 //!
 //! For the error estimate the engine keeps two rates, `rate[newest]` and `rate[1 − newest]`; a
 //! recording predictor writes the older one and `newest` flips. `save`/`restore` keep `newest`
@@ -20,11 +22,14 @@ pub mod adi_predictor;
 pub mod adi_sweep;
 pub mod diffuse_explicit;
 pub mod local_error;
+pub mod react;
+pub mod reduce_rows;
 pub mod reduce_totals;
 
 use super::{
-    CpuStateParts, Difference, Engine, EngineInfo, EngineState, SAVE_SLOTS, START_UP_STEPS, SolverError, SpeciesTotals,
-    Stage, Tables, adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals, slot_error,
+    CpuStateParts, Difference, Engine, EngineInfo, EngineState, Pass, RECORD_STORE, SAVE_SLOTS, START_UP_STEPS,
+    SolverError, SpeciesTotals, Tables, adi_sweep_axes, check_coefficient_update, finish_difference, finish_totals,
+    merge_pending, slot_error, step_passes,
 };
 use crate::problem::{Problem, Scheme};
 
@@ -34,6 +39,12 @@ pub struct CpuReference {
     tables: Tables,
     c: Vec<f32>,
     c_next: Vec<f32>,
+    /// The local rows, `[row][cell]`: every bound field, then every book slot of the local
+    /// reactions; and the book slots' compensation.
+    local: Vec<f32>,
+    local_comp: Vec<f32>,
+    /// Totals reduced before a coefficient change, added to the next reduce.
+    pending: Option<Vec<SpeciesTotals>>,
     /// Decay accumulator and its compensation, laid out like the field.
     dec: Vec<f32>,
     dec_comp: Vec<f32>,
@@ -71,6 +82,8 @@ fn for_each_cell_invocation(params: &super::Params, mut invocation: impl FnMut([
 #[derive(Clone)]
 struct Saved {
     c: Vec<f32>,
+    local: Vec<f32>,
+    local_comp: Vec<f32>,
     dec: Vec<f32>,
     dec_comp: Vec<f32>,
     out: Vec<f32>,
@@ -79,11 +92,23 @@ struct Saved {
     newest: usize,
 }
 
+/// The initial free fields, the local rows (bound fields at equilibrium, then empty book slots)
+/// and the book slots' compensation, as every CPU engine starts.
+pub fn initial_rows(problem: &Problem, tables: &Tables) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut c = problem.initial_field();
+    let n_cells = problem.grid.n_cells();
+    let free = problem.species.len() * n_cells;
+    let [_, slots, _, _] = tables.params.local;
+    let mut local = c.split_off(free);
+    local.resize(local.len() + slots as usize * n_cells, 0.0);
+    (c, local, vec![0.0; slots as usize * n_cells])
+}
+
 impl CpuReference {
     pub fn new(problem: &Problem) -> Self {
-        let c = problem.initial_field();
-        let n = c.len();
         let tables = Tables::new(problem);
+        let (c, local, local_comp) = initial_rows(problem, &tables);
+        let n = c.len();
         let n_out = (tables.params.face_entries[0] * tables.params.counts[0]) as usize;
         let adi = problem.schedule.scheme == Scheme::AdiDouglas;
         CpuReference {
@@ -91,6 +116,9 @@ impl CpuReference {
             tables,
             c_next: vec![0.0; n],
             c,
+            local,
+            local_comp,
+            pending: None,
             dec: vec![0.0; n],
             dec_comp: vec![0.0; n],
             out: vec![0.0; n_out],
@@ -130,7 +158,7 @@ impl CpuReference {
         let n_cells = self.tables.params.cells[3];
         let ns = self.tables.params.counts[0];
         let recording = self.tables.params.time[3] != 0.0;
-        if recording {
+        if self.tables.params.time[3] == RECORD_STORE {
             self.newest = 1 - self.newest;
         }
         let t = &self.tables;
@@ -173,13 +201,43 @@ impl CpuReference {
         }
         std::mem::swap(&mut self.c, &mut self.c_next);
     }
+
+    /// One react pass with the parameters already set.
+    fn react_pass(&mut self) {
+        if self.tables.params.time[3] == RECORD_STORE {
+            self.newest = 1 - self.newest;
+        }
+        let t = &self.tables;
+        let mut unused = Vec::new();
+        let rate = if t.params.time[3] != 0.0 { &mut self.rate[self.newest] } else { &mut unused };
+        let [nx, ny, nz, _] = t.params.cells;
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    react::react(
+                        &t.params,
+                        &t.material,
+                        &t.terms,
+                        &t.term_range,
+                        &mut self.c,
+                        &mut self.local,
+                        &mut self.local_comp,
+                        rate,
+                        [x, y, z],
+                    );
+                }
+            }
+        }
+    }
 }
 
 impl CpuReference {
     /// What an [`EngineState`] holds, borrowed from this engine.
     fn state_parts(&mut self) -> CpuStateParts<'_> {
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
         CpuStateParts {
             c: &mut self.c,
+            bound: &mut self.local[..bound],
             rate: &mut self.rate,
             newest: &mut self.newest,
             start_up_left: &mut self.start_up_left,
@@ -194,6 +252,9 @@ impl Engine for CpuReference {
 
     fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
         check_coefficient_update(&self.problem, problem)?;
+        let mut earlier = self.reduce_totals()?;
+        merge_pending(&mut self.pending, &mut earlier);
+        self.pending = Some(earlier);
         self.tables = Tables::new(problem);
         self.sweep_axes = adi_sweep_axes(problem);
         self.problem = problem.clone();
@@ -204,28 +265,35 @@ impl Engine for CpuReference {
         EngineInfo {
             backend: "reference".into(),
             device: "CPU reference engine (kernel twins, single thread)".into(),
-            precision: "f32 fields; compensated f32 decay and outflow accumulators; f64 totals".into(),
+            precision: "f32 fields; compensated f32 accumulators of every book; f64 totals".into(),
         }
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
         let mode = super::flush_subnormals();
+        let reactions = !self.tables.terms.is_empty();
+        let n_swept = self.sweep_axes.len();
         for _ in 0..steps {
-            match self.problem.schedule.scheme {
-                Scheme::ExplicitFtcs => {
-                    self.tables.params.time = [dt as f32, 0.0, 1.0, 0.0];
-                    self.explicit_step();
-                }
-                Scheme::AdiDouglas => {
-                    let start_up = self.start_up_left > 0;
-                    let n_swept = self.sweep_axes.len();
-                    for stage in Stage::of_step(start_up, dt) {
-                        self.tables.params.time = stage.time(self.track_rates);
+            let start_up = self.start_up_left > 0;
+            for pass in step_passes(self.problem.schedule.scheme, start_up, dt, reactions, self.track_rates) {
+                match pass {
+                    Pass::Explicit(dt) => {
+                        self.tables.params.time = [dt as f32, 0.0, 1.0, 0.0];
+                        self.explicit_step();
+                    }
+                    Pass::Adi(stage) => {
+                        self.tables.params.time = stage.time(self.track_rates, reactions);
                         self.tables.params.stage = stage.coefficients(n_swept);
                         self.adi_stage();
                     }
-                    self.start_up_left = self.start_up_left.saturating_sub(1);
+                    Pass::React { tau, record } => {
+                        self.tables.params.time = Pass::react_time(tau, record && !self.rate[0].is_empty());
+                        self.react_pass();
+                    }
                 }
+            }
+            if self.problem.schedule.scheme == Scheme::AdiDouglas {
+                self.start_up_left = self.start_up_left.saturating_sub(1);
             }
         }
         super::restore_float_mode(mode);
@@ -250,10 +318,22 @@ impl Engine for CpuReference {
                 );
             }
         }
+        let n_rows = t.params.local[0] + t.params.local[1];
+        let mut rows = vec![0.0f32; (n_rows * groups * 2 * t.params.counts[1]) as usize];
+        for r in 0..n_rows {
+            for w in 0..groups {
+                reduce_rows::reduce_rows(&t.params, &t.material, &self.local, &mut rows, [w, r]);
+            }
+        }
         for acc in [&mut self.dec, &mut self.dec_comp, &mut self.out, &mut self.out_comp] {
             acc.fill(0.0);
         }
-        Ok(finish_totals(&self.problem, &partials))
+        let bound = t.params.local[0] as usize * t.params.cells[3] as usize;
+        self.local[bound..].fill(0.0);
+        self.local_comp.fill(0.0);
+        let mut totals = finish_totals(&self.problem, &partials, &rows);
+        merge_pending(&mut self.pending, &mut totals);
+        Ok(totals)
     }
 
     fn export_state(&mut self) -> Result<EngineState, SolverError> {
@@ -261,12 +341,16 @@ impl Engine for CpuReference {
     }
 
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
-        state.check(self.c.len())?;
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
+        state.check(self.c.len() + bound, self.c.len())?;
         self.track_rates(!state.rates.is_empty());
         self.state_parts().import(state)?;
         for acc in [&mut self.dec, &mut self.dec_comp, &mut self.out, &mut self.out_comp] {
             acc.fill(0.0);
         }
+        self.local[bound..].fill(0.0);
+        self.local_comp.fill(0.0);
+        self.pending = None;
         Ok(())
     }
 
@@ -279,13 +363,16 @@ impl Engine for CpuReference {
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
-        Ok(self.c.clone())
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
+        Ok([&self.c[..], &self.local[..bound]].concat())
     }
 
     fn save(&mut self, slot: usize) -> Result<(), SolverError> {
         let saved = self.saved.get_mut(slot).ok_or_else(|| slot_error(slot, "does not exist"))?;
         *saved = Some(Saved {
             c: self.c.clone(),
+            local: self.local.clone(),
+            local_comp: self.local_comp.clone(),
             dec: self.dec.clone(),
             dec_comp: self.dec_comp.clone(),
             out: self.out.clone(),
@@ -299,6 +386,8 @@ impl Engine for CpuReference {
     fn restore(&mut self, slot: usize) -> Result<(), SolverError> {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         self.c.copy_from_slice(&saved.c);
+        self.local.copy_from_slice(&saved.local);
+        self.local_comp.copy_from_slice(&saved.local_comp);
         self.dec.copy_from_slice(&saved.dec);
         self.dec_comp.copy_from_slice(&saved.dec_comp);
         self.out.copy_from_slice(&saved.out);

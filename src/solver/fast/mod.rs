@@ -89,6 +89,7 @@ pub(crate) use with_avx2;
 pub mod adi_douglas;
 pub mod explicit_ftcs;
 pub mod kernels;
+pub mod react;
 
 use std::sync::Mutex;
 
@@ -96,8 +97,9 @@ use rayon::prelude::*;
 
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
-    CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, SAVE_SLOTS, START_UP_STEPS, SolverError,
-    SpeciesTotals, Stage, Tables, adi_sweep_axes, check_coefficient_update, slot_error,
+    CellSums, CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, Pass, SAVE_SLOTS, START_UP_STEPS,
+    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update,
+    merge_pending, slot_error, step_passes, totals_from_sums,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
@@ -230,7 +232,7 @@ pub struct StageCoefs {
 
 impl StageCoefs {
     pub fn new(stage: &Stage, n_swept: usize, track_rates: bool) -> Self {
-        let time = stage.time(track_rates);
+        let time = stage.time(track_rates, false);
         let [lambda_dt, explicit_dt, kappa, share] = stage.coefficients(n_swept);
         StageCoefs { theta_dt: time[1] * time[0], lambda_dt, explicit_dt, kappa, share, record: time[3] != 0.0 }
     }
@@ -287,6 +289,16 @@ pub struct CpuFast {
     /// Current field and the second field, `[species][z][y][x]`.
     c: Vec<f32>,
     c_next: Vec<f32>,
+    /// The kernel tables (the react pass reads the reaction terms).
+    tables: Tables,
+    /// The local rows (bound fields, then book slots) and the book slots' compensation, as the
+    /// reference holds them.
+    local: Vec<f32>,
+    local_comp: Vec<f32>,
+    /// The reaction rate a recording react pass stored, while the stage's predictor records `A u`.
+    react_rate: Vec<f32>,
+    /// Totals reduced before a coefficient change, added to the next reduce.
+    pending: Option<Vec<SpeciesTotals>>,
     scratch: Vec<Mutex<Scratch>>,
     /// Books of the tasks of the current pass, `[species][task]`.
     books: Vec<PlaneBooks>,
@@ -316,6 +328,8 @@ pub struct CpuFast {
 /// count, which rate is newest.
 struct Saved {
     c: Vec<f32>,
+    local: Vec<f32>,
+    local_comp: Vec<f32>,
     decayed: Vec<Vec<f64>>,
     outflow: Vec<[f64; 6]>,
     start_up_left: u32,
@@ -391,7 +405,7 @@ impl CpuFast {
         let species = species_coefs(problem, &tables, &lay);
         let nm = problem.materials.len();
         let ns = species.len();
-        let c = problem.initial_field();
+        let (c, local, local_comp) = crate::solver::cpu::initial_rows(problem, &tables);
         // Pass-2 blocks of about 512 cells per plane (whole y-rows): wide enough to stream, small
         // enough that a block's slab of both fields stays in L2; at least 16 tasks where the grid
         // allows. Not chosen by the thread count, which thus cannot change the order of the sums.
@@ -409,6 +423,11 @@ impl CpuFast {
             species,
             c_next: vec![0.0; c.len()],
             c,
+            tables,
+            local,
+            local_comp,
+            react_rate: Vec::new(),
+            pending: None,
             scratch: (0..threads).map(|_| Mutex::new(Scratch::default())).collect(),
             books: vec![PlaneBooks::new(nm); ns * tasks_per_species],
             block_rows,
@@ -614,8 +633,10 @@ fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<Specie
 impl CpuFast {
     /// What an [`EngineState`] holds, borrowed from this engine.
     fn state_parts(&mut self) -> CpuStateParts<'_> {
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
         CpuStateParts {
             c: &mut self.c,
+            bound: &mut self.local[..bound],
             rate: &mut self.rate,
             newest: &mut self.newest,
             start_up_left: &mut self.start_up_left,
@@ -630,10 +651,14 @@ impl Engine for CpuFast {
 
     fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError> {
         check_coefficient_update(&self.problem, problem)?;
+        let mut earlier = self.reduce_totals()?;
+        merge_pending(&mut self.pending, &mut earlier);
+        self.pending = Some(earlier);
+        self.tables = Tables::new(problem);
         let axes = adi_sweep_axes(problem);
         self.lay.sweep = [0, 1, 2].map(|a| axes.contains(&a));
         self.n_swept = axes.len();
-        self.species = species_coefs(problem, &Tables::new(problem), &self.lay);
+        self.species = species_coefs(problem, &self.tables, &self.lay);
         self.problem = problem.clone();
         Ok(())
     }
@@ -642,22 +667,56 @@ impl Engine for CpuFast {
         EngineInfo {
             backend: "cpu".into(),
             device: format!("CPU fast engine ({} threads)", self.threads),
-            precision: "f32 fields; f64 accumulation of decay and outflow per task; f64 totals".into(),
+            precision: "f32 fields; f64 accumulation of decay and outflow per task, compensated f32 reaction books; \
+                        f64 totals"
+                .into(),
         }
     }
 
     fn step(&mut self, steps: u64, dt: f64) -> Result<(), SolverError> {
         // The pool's workers flush subnormals for good; the serial path runs here.
         let mode = super::flush_subnormals();
+        let reactions = !self.tables.terms.is_empty();
+        let tracking = !self.rate[0].is_empty();
         for _ in 0..steps {
-            match self.problem.schedule.scheme {
-                Scheme::ExplicitFtcs => self.explicit_step(dt as f32),
-                Scheme::AdiDouglas => {
-                    for stage in Stage::of_step(self.start_up_left > 0, dt) {
+            let start_up = self.start_up_left > 0;
+            for pass in step_passes(self.problem.schedule.scheme, start_up, dt, reactions, self.track_rates) {
+                match pass {
+                    Pass::Explicit(dt) => self.explicit_step(dt as f32),
+                    Pass::Adi(stage) if reactions && tracking && stage.record_rate => {
+                        // The predictor stores `A u` into the newest rate; the react pass's rate
+                        // is added after, as the reference's predictor adds it.
+                        std::mem::swap(&mut self.react_rate, &mut self.rate[self.newest]);
+                        self.rate[self.newest].resize(self.react_rate.len(), 0.0);
+                        self.newest = 1 - self.newest;
                         self.adi_stage(&stage);
+                        let rate = &mut self.rate[self.newest];
+                        for (r, &x) in rate.iter_mut().zip(&self.react_rate) {
+                            *r = x + *r;
+                        }
                     }
-                    self.start_up_left = self.start_up_left.saturating_sub(1);
+                    Pass::Adi(stage) => self.adi_stage(&stage),
+                    Pass::React { tau, record } => {
+                        let record = record && tracking;
+                        if record {
+                            self.newest = 1 - self.newest;
+                        }
+                        self.tables.params.time = Pass::react_time(tau, record);
+                        let rate = if record { &mut self.rate[self.newest][..] } else { &mut [][..] };
+                        react::react_pass(
+                            &self.pool,
+                            self.serial,
+                            &self.tables,
+                            &mut self.c,
+                            &mut self.local,
+                            &mut self.local_comp,
+                            rate,
+                        );
+                    }
                 }
+            }
+            if self.problem.schedule.scheme == Scheme::AdiDouglas {
+                self.start_up_left = self.start_up_left.saturating_sub(1);
             }
         }
         super::restore_float_mode(mode);
@@ -698,9 +757,6 @@ impl Engine for CpuFast {
         } else {
             self.pool.install(|| c.par_chunks(plane).enumerate().map(plane_sums).collect())
         };
-        let g = &self.problem.grid;
-        let volume = g.cell_volume();
-        let counts = self.problem.material_cell_counts();
         let totals = (0..self.species.len())
             .map(|s| {
                 let mut present = vec![0.0; nm];
@@ -711,23 +767,33 @@ impl Engine for CpuFast {
                         max[m] = max[m].max(hi[m] as f64);
                     }
                 }
-                SpeciesTotals {
-                    present: present.iter().map(|x| x * volume).collect(),
-                    max: (0..nm).map(|m| (counts[m] > 0).then_some(max[m])).collect(),
-                    decayed: self.decayed[s].iter().map(|x| x * volume).collect(),
-                    outflow: std::array::from_fn(|f| self.outflow[s][f] * g.face_area(f / 2)),
-                }
+                CellSums { present, max, lost: self.decayed[s].clone(), outflow: self.outflow[s] }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut totals = totals_from_sums(&self.problem, &totals);
+        let t = &self.tables;
+        let n_rows = t.params.local[0] + t.params.local[1];
+        let mut rows = vec![0.0f32; (n_rows * t.params.counts[2] * 2 * t.params.counts[1]) as usize];
+        for r in 0..n_rows {
+            for w in 0..t.params.counts[2] {
+                crate::solver::cpu::reduce_rows::reduce_rows(&t.params, &t.material, &self.local, &mut rows, [w, r]);
+            }
+        }
+        add_local_rows(&self.problem, &mut totals, &rows);
         for d in &mut self.decayed {
             d.fill(0.0);
         }
         self.outflow.fill([0.0; 6]);
+        let bound = t.params.local[0] as usize * t.params.cells[3] as usize;
+        self.local[bound..].fill(0.0);
+        self.local_comp.fill(0.0);
+        merge_pending(&mut self.pending, &mut totals);
         Ok(totals)
     }
 
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError> {
-        Ok(self.c.clone())
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
+        Ok([&self.c[..], &self.local[..bound]].concat())
     }
 
     fn save(&mut self, slot: usize) -> Result<(), SolverError> {
@@ -735,6 +801,8 @@ impl Engine for CpuFast {
         match saved {
             Some(s) => {
                 s.c.copy_from_slice(&self.c);
+                s.local.copy_from_slice(&self.local);
+                s.local_comp.copy_from_slice(&self.local_comp);
                 s.decayed.clone_from(&self.decayed);
                 s.outflow.clone_from(&self.outflow);
                 s.start_up_left = self.start_up_left;
@@ -743,6 +811,8 @@ impl Engine for CpuFast {
             None => {
                 *saved = Some(Saved {
                     c: self.c.clone(),
+                    local: self.local.clone(),
+                    local_comp: self.local_comp.clone(),
                     decayed: self.decayed.clone(),
                     outflow: self.outflow.clone(),
                     start_up_left: self.start_up_left,
@@ -756,6 +826,8 @@ impl Engine for CpuFast {
     fn restore(&mut self, slot: usize) -> Result<(), SolverError> {
         let saved = self.saved.get(slot).and_then(|s| s.as_ref()).ok_or_else(|| slot_error(slot, "is empty"))?;
         self.c.copy_from_slice(&saved.c);
+        self.local.copy_from_slice(&saved.local);
+        self.local_comp.copy_from_slice(&saved.local_comp);
         self.decayed.clone_from(&saved.decayed);
         self.outflow.clone_from(&saved.outflow);
         self.start_up_left = saved.start_up_left;
@@ -768,13 +840,17 @@ impl Engine for CpuFast {
     }
 
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
-        state.check(self.c.len())?;
+        let bound = self.tables.params.local[0] as usize * self.problem.grid.n_cells();
+        state.check(self.c.len() + bound, self.c.len())?;
         self.track_rates(!state.rates.is_empty());
         self.state_parts().import(state)?;
         for d in &mut self.decayed {
             d.fill(0.0);
         }
         self.outflow.fill([0.0; 6]);
+        self.local[bound..].fill(0.0);
+        self.local_comp.fill(0.0);
+        self.pending = None;
         Ok(())
     }
 

@@ -568,7 +568,7 @@ impl GpuEngine {
             Kernels::Adi(k) => {
                 let (track, n_swept) = (self.rates.is_some(), k.sweeps.len());
                 let of = |stage: &Stage| Params {
-                    time: stage.time(track),
+                    time: stage.time(track, false),
                     stage: stage.coefficients(n_swept),
                     ..self.params
                 };
@@ -845,7 +845,7 @@ impl Engine for GpuEngine {
             self.queue.submit([encoder.finish()]);
             read_back(&device, &self.partials_staging, len)
         })?;
-        Ok(finish_totals(&self.problem, &partials))
+        Ok(finish_totals(&self.problem, &partials, &[]))
     }
 
     fn save(&mut self, slot: usize) -> Result<(), SolverError> {
@@ -969,7 +969,7 @@ impl Engine for GpuEngine {
 
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError> {
         let n = self.n_values();
-        state.check(n)?;
+        state.check(n, n)?;
         self.track_rates(!state.rates.is_empty());
         if !state.rates.is_empty() && self.rates.is_none() {
             return Err(SolverError::Usage("the state has rates but this engine cannot track them".into()));
