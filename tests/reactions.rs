@@ -207,7 +207,7 @@ fn fast_linear_binding_slows_diffusion_to_d_over_one_plus_bt_over_kd() {
         .collect();
     let norm = exact.iter().map(|v| v * v).sum::<f64>().sqrt();
     for mut e in engines(&p, Gpu::Include) {
-        e.engine.step(600, 1.0).unwrap();
+        e.engine.step(20, 30.0).unwrap();
         let f = e.engine.read_field().unwrap();
         let total: Vec<f64> = (0..n).map(|i| (f[i] + f[n + i]) as f64).collect();
         let error = total.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / norm;
