@@ -925,8 +925,17 @@ pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> 
 /// its compensation: five more; an upper bound, since a fixed-step run allocates none); two f32 per
 /// boundary-face entry (outflow and its compensation, twice more per save slot); the reduce
 /// partials. The small tables are left out.
+///
+/// With local reactions add the local rows (bound fields, book slots and their compensation,
+/// anchors; twice, with the save slot) and the capacities.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
+    let n_cells = problem.grid.n_cells() as u64;
+    let bound = problem.bound_species().len() as u64;
+    let slots = problem.book_slots() as u64;
+    let capacity = if bound > 0 { problem.species.len() as u64 } else { 0 };
+    let local = (1 + SAVE_SLOTS as u64) * (2 * bound + 2 * slots) + capacity;
     engine_memory_bytes_for(problem.grid.cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
+        + 4 * local * n_cells
 }
 
 /// [`engine_memory_bytes`] from the sizes alone, before a problem is built.
