@@ -3,7 +3,7 @@
 //! The source of kernel `NAME` is `shaders/common.wgsl` followed by `shaders/NAME.wgsl`, joined
 //! at compile time by `concat!` of `include_str!` ([`KERNELS`]). The shared file holds what more
 //! than one kernel needs: the structs that cross the Rust/WGSL border ([`Params`], [`Coef`],
-//! [`FaceBc`]), the workgroup sizes, and the helpers with CPU twins (`face_offset`,
+//! [`FaceBc`], [`Term`]), the workgroup sizes, and the helpers with CPU twins (`face_offset`,
 //! `plane_index`, `compensated_add`, …); it declares no binding. A kernel file declares its
 //! bindings, in the order of its CPU twin's arguments, and its entry points.
 //!
@@ -23,6 +23,7 @@
 //! [`Params`]: crate::solver::Params
 //! [`Coef`]: crate::solver::Coef
 //! [`FaceBc`]: crate::solver::FaceBc
+//! [`Term`]: crate::solver::Term
 
 /// `shaders/common.wgsl`: the definitions every kernel is composed with.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
@@ -51,11 +52,13 @@ macro_rules! kernel {
 }
 
 /// Every kernel the GPU engine runs, each composed with `common.wgsl`.
-pub const KERNELS: [KernelSource; 5] = [
+pub const KERNELS: [KernelSource; 7] = [
     kernel!("diffuse_explicit"),
     kernel!("adi_predictor"),
     kernel!("adi_sweep"),
+    kernel!("react"),
     kernel!("reduce_totals"),
+    kernel!("reduce_rows"),
     kernel!("local_error"),
 ];
 
