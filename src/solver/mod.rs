@@ -920,12 +920,22 @@ pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> 
 /// coefficients), two rates and the save slot of the adaptive step (field, decay accumulator and
 /// its compensation: five more; an upper bound, since a fixed-step run allocates none); two f32 per
 /// boundary-face entry (outflow and its compensation, twice more per save slot); the reduce
-/// partials. The small tables are left out.
+/// partials. With local reactions, per cell one f32 per bound field and two per book slot (the
+/// slot and its compensation), as many again for the save slot, and their reduce partials. The
+/// small tables are left out.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
-    engine_memory_bytes_for(problem.grid.cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
+    let cells = problem.grid.cells;
+    let n_cells = problem.grid.n_cells() as u64;
+    let (bound, slots) = (problem.bound_species().len() as u64, problem.book_slots() as u64);
+    let local = 4 * n_cells * (bound + 2 * slots) * (1 + SAVE_SLOTS as u64);
+    let rows_partials = 8 * reduce_groups(cells) as u64 * (bound + slots) * problem.materials.len() as u64;
+    engine_memory_bytes_for(cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
+        + local
+        + rows_partials
 }
 
-/// [`engine_memory_bytes`] from the sizes alone, before a problem is built.
+/// [`engine_memory_bytes`] from the sizes alone, before a problem is built (without local
+/// reactions).
 pub fn engine_memory_bytes_for(cells: [usize; 3], n_species: usize, n_materials: usize, scheme: Scheme) -> u64 {
     let n_cells = cells.iter().map(|&n| n as u64).product::<u64>();
     let species = n_species as u64;
