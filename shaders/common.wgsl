@@ -25,7 +25,8 @@ struct Params {
     stage: vec4<f32>,         // ADI stage coefficients: lambda dt, (theta - mu) dt,
                               // (lambda + theta - mu) dt (s), 1 / number of swept axes
     error: vec4<f32>,         // local_error weights of the newest and the previous rate (s), -, -
-    local: vec4<u32>,         // bound fields, book slots per cell, reaction terms, -
+    local: vec4<u32>,         // bound fields, book slots per cell, reaction terms, react phase
+                              // (1 first pass of an ADI step, 2 last, else 0)
 }
 
 // Twin of `Term` in src/solver/mod.rs: one local reaction term of one material.

@@ -17,8 +17,15 @@
 // params.time.w != 0 the pass first stores the reaction rate of every species at the cell in
 // `rate` (the ADI predictor then adds A u to it).
 //
-// Layouts: c [species][cell]; local [bound rows, then book slots][cell] (params.local.x bound
-// rows); local_comp [book slot][cell]; rate [species][cell].
+// Fast binding inside the ADI stages (params.local.w, the phase): the first react pass of an ADI
+// step (PHASE_FIRST) ends by leaving, for every binding species at the cell, its capacity
+// cap = 1 + phi db_eq/dc (leave_capacity), which the stages solve with, and its free value (the
+// anchor); the last (PHASE_LAST) first moves the bound share (cap - 1)(c - anchor) of what the
+// stages changed into the bound field (settle_bound_share).
+//
+// Layouts: c [species][cell]; local [bound rows, book slots, anchors (one per bound row)][cell]
+// (params.local.x bound rows, params.local.y book slots); local_comp [book slot][cell]; rate and
+// cap [species][cell].
 // Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz); gid = (x, y, z), one invocation per cell.
 //
 // The structs, workgroup sizes and helpers it uses without declaring are in common.wgsl, which
@@ -32,12 +39,18 @@
 @group(0) @binding(5) var<storage, read_write> local: array<f32>;
 @group(0) @binding(6) var<storage, read_write> local_comp: array<f32>;
 @group(0) @binding(7) var<storage, read_write> rate: array<f32>;
+@group(0) @binding(8) var<storage, read_write> cap: array<f32>;
 
 // Twins of TERM_* in src/solver/mod.rs.
 const TERM_BINDING: u32 = 1u;
 const TERM_UPTAKE: u32 = 2u;
 const TERM_CONVERT_FREE: u32 = 3u;
 const TERM_CONVERT_BOUND: u32 = 4u;
+
+// Twins of PHASE_FIRST and PHASE_LAST in src/solver/cpu/react.rs: params.local.w of the first
+// and the last react pass of an ADI step.
+const PHASE_FIRST: u32 = 1u;
+const PHASE_LAST: u32 = 2u;
 
 // Twin of UPTAKE_ITERATIONS in src/solver/cpu/react.rs: Newton iterations of the uptake solve,
 // at most.
@@ -75,6 +88,23 @@ fn rate_of(s: u32, cell: u32) -> f32 {
 
 fn set_rate(s: u32, cell: u32, v: f32) {
     rate[s * params.cells.w + cell] = v;
+}
+
+fn cap_of(s: u32, cell: u32) -> f32 {
+    return cap[s * params.cells.w + cell];
+}
+
+fn set_cap(s: u32, cell: u32, v: f32) {
+    cap[s * params.cells.w + cell] = v;
+}
+
+// The free value of bound row `row`'s species after the first react pass of the step.
+fn anchor(row: u32, cell: u32) -> f32 {
+    return local[(params.local.x + params.local.y + row) * params.cells.w + cell];
+}
+
+fn set_anchor(row: u32, cell: u32, v: f32) {
+    local[(params.local.x + params.local.y + row) * params.cells.w + cell] = v;
 }
 
 // Sites of term t's pool available to its species at this cell (mol/m^3): B_T less what the
@@ -223,6 +253,51 @@ fn record_rate(start: u32, end: u32, cell: u32) {
     }
 }
 
+// Moves the bound share of what the diffusion stages changed into the bound field of every
+// binding species at the cell (PHASE_LAST); a bound value that would fall below 0 stays 0 and the
+// free value takes the rest, so nothing is lost.
+fn settle_bound_share(start: u32, end: u32, cell: u32) {
+    for (var t = start; t < end; t++) {
+        let term = terms[t];
+        if (term.kind != TERM_BINDING) {
+            continue;
+        }
+        let cf = free(term.field, cell);
+        let share = (cap_of(term.field, cell) - 1.0) * (cf - anchor(term.other, cell));
+        let b = bound(term.other, cell) + share;
+        if (b >= 0.0) {
+            set_bound(term.other, cell, b);
+        } else {
+            set_bound(term.other, cell, 0.0);
+            set_free(term.field, cell, cf + b);
+        }
+    }
+}
+
+// Leaves the capacity and the anchor of every binding species at the cell for a step of `dt` s
+// (PHASE_FIRST).
+fn leave_capacity(start: u32, end: u32, dt: f32, cell: u32) {
+    for (var t = start; t < end; t++) {
+        let term = terms[t];
+        if (term.kind != TERM_BINDING) {
+            continue;
+        }
+        let k_on = term.p.x;
+        let k_off = term.p.y;
+        let f = term.p.w;
+        let cf = free(term.field, cell);
+        let sites = available_sites(start, end, t, cell);
+        let kd = k_off / k_on;
+        let cm = f * max(cf, 0.0);
+        let slope = sites * kd / ((kd + cm) * (kd + cm));
+        let free_sites = max(sites - f * bound(term.other, cell), 0.0);
+        let z = (k_on * (free_sites + cm) + k_off) * dt;
+        let phi = z * z / (1.0 + z * z);
+        set_cap(term.field, cell, 1.0 + phi * slope);
+        set_anchor(term.other, cell, cf);
+    }
+}
+
 @compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn react(@builtin(global_invocation_id) gid: vec3<u32>) {
     let nx = params.cells.x;
@@ -241,11 +316,17 @@ fn react(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (params.time.w != 0.0) {
         record_rate(start, end, cell);
     }
+    if (params.local.w == PHASE_LAST) {
+        settle_bound_share(start, end, cell);
+    }
     let half = 0.5 * params.time.x;
     for (var t = start; t < end; t++) {
         apply(t, start, end, half, cell);
     }
     for (var t = end; t > start; t--) {
         apply(t - 1u, start, end, half, cell);
+    }
+    if (params.local.w == PHASE_FIRST) {
+        leave_capacity(start, end, 2.0 * params.time.x, cell);
     }
 }

@@ -351,6 +351,9 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
     let note = format!("dt = 0.6 s is above its limit {limit:.3} s");
     push(timed(&explicit, fast2, options.cube_steps, limit, &note)?, &mut rows);
     push(timed(&adi, EngineKind::Reference, 2, 0.6, "kernel twins, plain loops")?, &mut rows);
+    let binding = peer_cube_binding(options.cube);
+    let note = "one binding pair per species; binding species' stages through the reference kernels";
+    push(timed(&binding, fast2, 2, 0.6, note)?, &mut rows);
     let gpu_ok = options.gpu && gpu::open(true).is_ok();
     if gpu_ok {
         push(timed(&adi, EngineKind::Gpu, 3, 0.6, "")?, &mut rows);
@@ -370,51 +373,80 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
         push(slab_row(fast1, scheme, n, "largest step reaching 1e-3")?, &mut rows);
     }
 
-    // The everyday job: the shipped wound scenario, run for 14 days with hourly outputs.
+    // The everyday job: the shipped wound scenario, run for 14 days with hourly outputs, as
+    // shipped (with its binding terms) and without them.
     if let Some(path) = &options.wound {
-        let mut problem = crate::scenario::load(path)?;
-        let end = 14.0 * 86400.0;
-        problem.schedule.end = end;
-        problem.schedule.output_times = (1..=14 * 24).map(|h| h as f64 * 3600.0).collect();
-        problem.schedule.snapshot_times = vec![end];
-        let dir = std::env::temp_dir().join(format!("secretome-bench-{}", std::process::id()));
-        let out = crate::output::OutputDir::create(&dir, true)?;
-        reset_peak();
-        let before = resident().map(|r| r.0);
-        let (mut engine, name) = build(fast2, &problem)?;
-        let summary = crate::run::run(&problem, engine.as_mut(), &out, &mut crate::run::Silent);
-        let after = resident();
-        let _ = std::fs::remove_dir_all(&dir);
-        let summary = summary?;
-        let cell_species = (problem.grid.n_cells() * problem.species.len()) as u64;
-        let steps = summary.time.stats.steps_computed;
-        let worst_balance = summary.species.iter().map(|s| s.relative_balance_error).fold(0.0, f64::max);
-        push(
-            Row {
-                problem: format!("{}_14d", problem.name),
-                engine: name,
-                scheme: problem.schedule.scheme.name().into(),
-                cell_species,
-                steps,
-                dt: summary.time.stats.largest_step_s,
-                wall_s: summary.wall_time_s,
-                updates_per_s: (cell_species * steps) as f64 / summary.wall_time_s,
-                peak_mib: after.map(|a| a.1 as f64 / 1048576.0),
-                bytes_per_cell_species: after
-                    .zip(before)
-                    .map(|(a, b)| a.1.saturating_sub(b) as f64 / cell_species as f64),
-                error: None,
-                gpu_time_s: None,
-                bandwidth_gb_s: None,
-                note: format!(
-                    "14 d, {} steps kept of {} computed, dt up to {:.0} s, f32 balance error {worst_balance:.1e}, output written",
-                    summary.time.stats.steps, steps, summary.time.stats.largest_step_s
-                ),
-            },
-            &mut rows,
-        );
+        let problem = crate::scenario::load(path)?;
+        if !problem.reactions.is_empty() {
+            let mut plain = problem.clone();
+            plain.reactions.clear();
+            plain.pools.clear();
+            plain.name = format!("{}_without_reactions", problem.name);
+            push(wound_row(&plain, fast2)?, &mut rows);
+        }
+        push(wound_row(&problem, fast2)?, &mut rows);
     }
     Ok(rows)
+}
+
+/// 14 days of `problem` (a wound scenario) with hourly outputs on `kind`, output written.
+fn wound_row(problem: &Problem, kind: EngineKind) -> anyhow::Result<Row> {
+    let mut problem = problem.clone();
+    let end = 14.0 * 86400.0;
+    problem.schedule.end = end;
+    problem.schedule.output_times = (1..=14 * 24).map(|h| h as f64 * 3600.0).collect();
+    problem.schedule.snapshot_times = vec![end];
+    let dir = std::env::temp_dir().join(format!("secretome-bench-{}", std::process::id()));
+    let out = crate::output::OutputDir::create(&dir, true)?;
+    reset_peak();
+    let before = resident().map(|r| r.0);
+    let (mut engine, name) = build(kind, &problem)?;
+    let summary = crate::run::run(&problem, engine.as_mut(), &out, &mut crate::run::Silent);
+    let after = resident();
+    let _ = std::fs::remove_dir_all(&dir);
+    let summary = summary?;
+    let cell_species = (problem.grid.n_cells() * problem.species.len()) as u64;
+    let steps = summary.time.stats.steps_computed;
+    let worst_balance = summary.species.iter().map(|s| s.relative_balance_error).fold(0.0, f64::max);
+    let binding = problem.bound_species().len();
+    Ok(Row {
+        problem: format!("{}_14d", problem.name),
+        engine: name,
+        scheme: problem.schedule.scheme.name().into(),
+        cell_species,
+        steps,
+        dt: summary.time.stats.largest_step_s,
+        wall_s: summary.wall_time_s,
+        updates_per_s: (cell_species * steps) as f64 / summary.wall_time_s,
+        peak_mib: after.map(|a| a.1 as f64 / 1048576.0),
+        bytes_per_cell_species: after.zip(before).map(|(a, b)| a.1.saturating_sub(b) as f64 / cell_species as f64),
+        error: None,
+        gpu_time_s: None,
+        bandwidth_gb_s: None,
+        note: format!(
+            "14 d, {} steps kept of {} computed, dt up to {:.0} s, f32 balance error {worst_balance:.1e}, \
+             {binding} binding species, output written",
+            summary.time.stats.steps, steps, summary.time.stats.largest_step_s
+        ),
+    })
+}
+
+/// [`peer_cube`] with one binding pair per species: a pool of sites at 4·K_d (K_d = 100 nM
+/// for a species of 20 kDa in its unit) in both materials, k_on = 1e6 1/(M·s).
+pub fn peer_cube_binding(n: usize) -> Problem {
+    let mut p = peer_cube(n, Scheme::AdiDouglas);
+    p.name = format!("peer_cube_binding_{n}");
+    let kd = 100e-6; // mol/m³
+    p.pools.push(crate::problem::SitePool { name: "sites".into(), density: vec![4.0 * kd; p.materials.len()] });
+    let k_on = 1e6 * 1e-3;
+    for s in 0..p.species.len() {
+        // pg/mL of a 20 kDa factor: 1e-9 kg/m³ / 20 kg/mol.
+        p.species[s].molar_per_unit = Some(p.species[s].unit.si / 20.0);
+        for m in 0..p.materials.len() {
+            p.reactions.push(crate::problem::Reaction::Binding { material: m, species: s, pool: 0, k_on, k_off: kd * k_on });
+        }
+    }
+    p
 }
 
 /// Header of the printed table.

@@ -343,8 +343,23 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
             .zip(&sp.boundaries)
             .map(|(f, b)| format!("{f}={}", b.kind_name()))
             .collect();
-        writeln!(s, "  {:<10} [{}] D max {} µm²/s; {}", sp.name, sp.unit.text, fmt_g(d_max * 1e12), faces.join(" "))?;
+        let mut losses = String::new();
+        if sp.clearance_rate.iter().any(|&k| k > 0.0) {
+            losses.push_str("; clearance");
+        }
+        if sp.uptake_rate.iter().any(|&k| k > 0.0) {
+            losses.push_str("; linear uptake");
+        }
+        writeln!(
+            s,
+            "  {:<10} [{}] D max {} µm²/s{losses}; {}",
+            sp.name,
+            sp.unit.text,
+            fmt_g(d_max * 1e12),
+            faces.join(" ")
+        )?;
     }
+    write!(s, "{}", describe_reactions(problem))?;
     writeln!(
         s,
         "time     scheme {}, end {} h, {} outputs, {} snapshots",
@@ -364,6 +379,67 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
+}
+
+/// The pools and reaction terms, one line per term and the materials it acts in.
+fn describe_reactions(problem: &Problem) -> String {
+    use secretome::problem::{Form, Reaction};
+    let mut s = String::new();
+    if !problem.pools.is_empty() {
+        s.push_str("pools\n");
+        for pool in &problem.pools {
+            let sites: Vec<String> = (0..problem.materials.len())
+                .filter(|&m| pool.density[m] > 0.0)
+                .map(|m| format!("{} {} µM", problem.materials[m].name, fmt_g(pool.density[m] * 1e3)))
+                .collect();
+            let sites = if sites.is_empty() { "no sites".to_string() } else { sites.join(", ") };
+            s.push_str(&format!("  {:<14} {sites}\n", pool.name));
+        }
+    }
+    // Terms equal but for their material are listed once, with every material.
+    let mut lines: Vec<((String, String), Vec<&str>)> = Vec::new();
+    for r in &problem.reactions {
+        let name = |i: usize| problem.species[i].name.as_str();
+        let text = match *r {
+            Reaction::Binding { species, pool, k_on, k_off, .. } => (
+                format!("binding: {} ⇌ {}", name(species), problem.pools[pool].name),
+                format!(
+                    "(k_on {:.3e} 1/(M·s), k_off {} 1/s, K_d {} nM)",
+                    k_on * 1e3,
+                    fmt_g(k_off),
+                    fmt_g(k_off / k_on * 1e6)
+                ),
+            ),
+            Reaction::Uptake { species, vmax, km, .. } => {
+                let unit = &problem.species[species].unit.text;
+                (
+                    format!("uptake: {}", name(species)),
+                    format!("(V_max {} {unit}/h, K_m {} {unit})", fmt_g(vmax * 3600.0), fmt_g(km)),
+                )
+            }
+            Reaction::Conversion { from, form, to, rate, yield_, .. } => (
+                format!(
+                    "conversion: {}{} → {}",
+                    name(from),
+                    if form == Form::Bound { " (bound)" } else { "" },
+                    name(to)
+                ),
+                format!("(rate {} 1/h, yield {})", fmt_g(rate * 3600.0), fmt_g(yield_)),
+            ),
+        };
+        let material = problem.materials[r.material()].name.as_str();
+        match lines.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, materials)) => materials.push(material),
+            None => lines.push((text, vec![material])),
+        }
+    }
+    if !lines.is_empty() {
+        s.push_str("reactions\n");
+        for ((head, tail), materials) in lines {
+            s.push_str(&format!("  {head} in {} {tail}\n", materials.join(", ")));
+        }
+    }
+    s
 }
 
 fn bench_command(

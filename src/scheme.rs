@@ -100,7 +100,8 @@ impl Problem {
                     for i in 0..nx {
                         let cell = g.index(i, j, k);
                         let d = species.diffusivity[self.material_id[cell] as usize];
-                        let mut sum = species.decay_rate[self.material_id[cell] as usize];
+                        let m = self.material_id[cell] as usize;
+                        let mut sum = species.decay_rate[m] + species.clearance_rate[m] + species.uptake_rate[m];
                         let pos = [i, j, k];
                         for axis in 0..3 {
                             for side in 0..2 {

@@ -8,8 +8,11 @@
 //! the unit starts with a letter, `"2d"`). A unit is a product of unit atoms, each with an optional
 //! integer power (`^2`, `^-1`, `²`, `³`, `⁻¹`), joined by `*`, `·` or a space; every atom after
 //! the first `/` is in the denominator (`mg/mL/h` and `mg/mL h` are both mg·mL⁻¹·h⁻¹). A leading
-//! `1` or a bare `/` starts a reciprocal: `1/s`, `/h`. Atoms are case-sensitive (`mm` is a
-//! millimetre, `mM` millimolar, `M` molar).
+//! `1` or a bare `/` starts a reciprocal: `1/s`, `/h`. The atoms of a denominator may be put in
+//! parentheses, `1/(M*s)` = `1/(M·s)` = `/M/s`; that changes nothing, since they are in the
+//! denominator anyway, but it is how rate constants are usually written. Parentheses are refused
+//! anywhere else (not nested, not before the first `/`, no `/` or power inside or after them).
+//! Atoms are case-sensitive (`mm` is a millimetre, `mM` millimolar, `M` molar).
 
 use crate::problem::ConcentrationUnit;
 
@@ -77,8 +80,16 @@ pub const MOLAR_CONCENTRATION: Dim = Dim::new(-3, 0, 0, 1);
 pub const COUNT_CONCENTRATION: Dim = Dim::new(-3, 0, 0, 0);
 /// kg/mol.
 pub const MOLAR_MASS: Dim = Dim::new(0, 0, 1, -1);
+/// m³/(mol·s): a second-order (association) rate constant, `k_on`.
+pub const ASSOCIATION_RATE: Dim = Dim::new(3, -1, 0, -1);
+/// kg/(m³·s).
+pub const MASS_CONCENTRATION_RATE: Dim = Dim::new(-3, -1, 1, 0);
+/// mol/(m³·s).
+pub const MOLAR_CONCENTRATION_RATE: Dim = Dim::new(-3, -1, 0, 1);
+/// 1/(m³·s).
+pub const COUNT_CONCENTRATION_RATE: Dim = Dim::new(-3, -1, 0, 0);
 
-const NAMED_DIMS: [(Dim, &str); 10] = [
+const NAMED_DIMS: [(Dim, &str); 14] = [
     (DIMENSIONLESS, "dimensionless"),
     (LENGTH, "length"),
     (TIME, "time"),
@@ -89,6 +100,10 @@ const NAMED_DIMS: [(Dim, &str); 10] = [
     (MOLAR_CONCENTRATION, "molar concentration (amount/volume)"),
     (COUNT_CONCENTRATION, "number concentration (count/volume)"),
     (MOLAR_MASS, "molecular weight (mass/amount)"),
+    (ASSOCIATION_RATE, "association rate constant (1/(molar concentration·time))"),
+    (MASS_CONCENTRATION_RATE, "mass concentration per time"),
+    (MOLAR_CONCENTRATION_RATE, "molar concentration per time"),
+    (COUNT_CONCENTRATION_RATE, "number concentration per time"),
 ];
 
 /// Accepted spellings, for error messages.
@@ -103,6 +118,16 @@ pub const DECAY_UNITS: &str =
 pub const CONCENTRATION_UNITS: &str = "mass/volume (pg/mL, ng/mL, ug/L, mg/cm^3, …), molar (M, mM, \
      uM, µM, nM, pM, mol/L, nmol/mL, …) or count/volume (particles/mL, 1/mL)";
 pub const MOLAR_MASS_UNITS: &str = "Da, kDa, g/mol, kg/mol";
+/// Molar concentrations only (site densities, dissociation constants).
+pub const MOLAR_UNITS: &str = "M, mM, uM, µM, nM, pM, mol/L, nmol/mL (any molar concentration)";
+/// Association rate constants.
+pub const ASSOCIATION_RATE_UNITS: &str =
+    "1/(M*s), /M/s, M^-1 s^-1, 1/(nM*h), 1/(uM·min) (any 1/(molar concentration·time))";
+/// A concentration per time (maximum uptake rates).
+pub const CONCENTRATION_RATE_UNITS: &str =
+    "a concentration per time: pg/mL/h, ng/mL/min, nM/s, M/s, particles/mL/h (any concentration/time)";
+/// Avogadro's number, 1/mol (exact, SI 2019).
+pub const AVOGADRO: f64 = 6.022_140_76e23;
 
 /// What went wrong with a quantity's text. The scenario layer adds the file, key and line.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -273,14 +298,36 @@ fn terms(text: &str) -> Result<Vec<Term<'_>>, UnitError> {
     let mut chars = text.char_indices().peekable();
     let mut divide = false;
     let mut expect_term = true;
+    // Inside `( … )` after a `/`; just after its `)` (where only an operator, a space or the
+    // end may follow).
+    let mut in_group = false;
+    let mut group_closed = false;
     while let Some(&(start, c)) = chars.peek() {
+        if c == '(' {
+            if !(divide && expect_term) || in_group {
+                return Err(bad());
+            }
+            chars.next();
+            in_group = true;
+            continue;
+        }
+        if c == ')' {
+            if !in_group || expect_term {
+                return Err(bad());
+            }
+            chars.next();
+            in_group = false;
+            group_closed = true;
+            continue;
+        }
         if c == '/' {
-            if divide && expect_term && !out.is_empty() {
+            if in_group || divide && expect_term && !out.is_empty() {
                 return Err(bad());
             }
             chars.next();
             divide = true;
             expect_term = true;
+            group_closed = false;
             continue;
         }
         if c == '*' || c == '·' || c.is_whitespace() {
@@ -291,9 +338,10 @@ fn terms(text: &str) -> Result<Vec<Term<'_>>, UnitError> {
             if !c.is_whitespace() {
                 expect_term = true;
             }
+            group_closed = false;
             continue;
         }
-        if !(c.is_alphabetic() || c == '1') {
+        if group_closed || !(c.is_alphabetic() || c == '1') {
             return Err(bad());
         }
         let mut end = start;
@@ -347,7 +395,7 @@ fn terms(text: &str) -> Result<Vec<Term<'_>>, UnitError> {
         out.push(Term { atom: name, power: if divide { -power } else { power } });
         expect_term = false;
     }
-    if out.is_empty() || expect_term && divide {
+    if out.is_empty() || expect_term && divide || in_group {
         return Err(bad());
     }
     Ok(out)
@@ -561,6 +609,26 @@ pub fn concentration_in(text: &str, to: &SpeciesUnit, molar_mass: Option<f64>) -
     if dim != MASS_CONCENTRATION && dim != MOLAR_CONCENTRATION && dim != COUNT_CONCENTRATION {
         return Err(q.wrong_dimension("concentration"));
     }
+    convert_concentration(&q, dim, to, molar_mass)
+}
+
+/// Converts a concentration per time (`"0.5 pg/mL/h"`, `"2e-12 M/s"`) to a species' unit per
+/// second, as [`concentration_in`] converts a concentration (through `molar_mass` between mass
+/// and molar units).
+pub fn concentration_rate_in(text: &str, to: &SpeciesUnit, molar_mass: Option<f64>) -> Result<f64, UnitError> {
+    let q = parse_quantity(text)?;
+    // The concentration part: the dimension times a time.
+    let dim = q.unit.dim.mul(TIME, 1);
+    if q.unit.dim.time != -1 || (dim != MASS_CONCENTRATION && dim != MOLAR_CONCENTRATION && dim != COUNT_CONCENTRATION)
+    {
+        return Err(q.wrong_dimension("concentration per time"));
+    }
+    convert_concentration(&q, dim, to, molar_mass)
+}
+
+/// The SI value of `q`, whose concentration part has dimension `dim`, in units of `to` (times
+/// whatever else `q` carries, e.g. 1/s).
+fn convert_concentration(q: &Quantity, dim: Dim, to: &SpeciesUnit, molar_mass: Option<f64>) -> Result<f64, UnitError> {
     if q.value == 0.0 {
         return Ok(0.0);
     }
@@ -575,6 +643,30 @@ pub fn concentration_in(text: &str, to: &SpeciesUnit, molar_mass: Option<f64>) -
         if dim == MASS_CONCENTRATION { si / mw } else { si * mw }
     };
     Ok(si_in_target_dim / to.unit.si)
+}
+
+/// A molar concentration (site densities, dissociation constants), in mol/m³.
+pub fn molar_concentration(text: &str) -> Result<f64, UnitError> {
+    quantity_as(text, MOLAR_CONCENTRATION)
+}
+
+/// An association rate constant (`"1e5 1/(M*s)"`, `"3.6e-4 1/(nM*h)"`), in m³/(mol·s).
+pub fn association_rate(text: &str) -> Result<f64, UnitError> {
+    quantity_as(text, ASSOCIATION_RATE)
+}
+
+/// Molar concentration (mol/m³) of one `unit`: its SI value for a molar unit, SI value / molar
+/// mass for a mass unit with a molecular weight (kg/mol), SI value / Avogadro's number for a
+/// number concentration; `None` for a mass unit without a molecular weight.
+pub fn molar_per_unit(unit: &SpeciesUnit, molar_mass: Option<f64>) -> Option<f64> {
+    let si = unit.unit.si;
+    if unit.dim == MOLAR_CONCENTRATION {
+        Some(si)
+    } else if unit.dim == MASS_CONCENTRATION {
+        molar_mass.map(|mw| si / mw)
+    } else {
+        Some(si / AVOGADRO)
+    }
 }
 
 #[cfg(test)]
@@ -720,6 +812,69 @@ mod tests {
         assert!(close(concentration_in("1 particles/uL", &per_ml, None).unwrap(), 1000.0));
         assert!(concentration_in("1 pg/mL", &per_ml, Some(1.0)).is_err());
         assert!(matches!(concentration_in("1 mm", &pg_ml, None), Err(UnitError::WrongDimension { .. })));
+    }
+
+    #[test]
+    fn parenthesised_denominators() {
+        // 1/(M·s) = 1e-3 m³/(mol·s).
+        for text in ["1e5 1/(M*s)", "1e5 1/(M·s)", "1e5 1/(M s)", "1e5 /M/s", "1e5 M^-1 s^-1", "1e5 1/ (M * s)"] {
+            assert!(close(association_rate(text).unwrap(), 100.0), "{text}");
+        }
+        // 1/(nM·h) = 1/(1e-6 mol/m³ · 3600 s).
+        assert!(close(association_rate("3.6e-4 1/(nM*h)").unwrap(), 0.1));
+        assert!(close(association_rate("1 1/(uM·min)").unwrap(), 1.0 / (1e-3 * 60.0)));
+        assert!(close(association_rate("1 1/(M)/s").unwrap(), 1e-3));
+        assert!(close(rate("2 1/(h)").unwrap(), 2.0 / 3600.0));
+        assert!(close(parse_quantity("1 m^3/(mol*s)").unwrap().si(), 1.0));
+        for bad in [
+            "1 (M*s)",
+            "1 1/(M*s",
+            "1 1/M*s)",
+            "1 1/()",
+            "1 1/(M*)",
+            "1 1/((M*s))",
+            "1 1/(M*s)^2",
+            "1 1/(M*s)²",
+            "1 1/(M/s)",
+            "1 1/(M)s",
+            "1 1(M)",
+            "1 M(s)",
+            "1 1/(M)(s)",
+        ] {
+            assert!(matches!(parse_quantity(bad), Err(UnitError::BadUnit(_))), "{bad}: {:?}", parse_quantity(bad));
+        }
+        let msg = association_rate("1e5 1/s").unwrap_err().to_string();
+        assert!(msg.contains("association rate constant"), "{msg}");
+    }
+
+    #[test]
+    fn concentration_rates() {
+        let pg_ml = concentration_unit("pg/mL").unwrap();
+        assert!(close(concentration_rate_in("0.5 pg/mL/h", &pg_ml, None).unwrap(), 0.5 / 3600.0));
+        assert!(close(concentration_rate_in("3.6 ng/mL/h", &pg_ml, None).unwrap(), 1.0));
+        // 1 nM/s of a 45 kDa protein is 45 ng/mL per second.
+        assert!(close(concentration_rate_in("1 nM/s", &pg_ml, Some(45.0)).unwrap(), 45_000.0));
+        assert!(matches!(concentration_rate_in("1 nM/s", &pg_ml, None), Err(UnitError::NeedsMolecularWeight { .. })));
+        let nm = concentration_unit("nM").unwrap();
+        assert!(close(concentration_rate_in("2e-12 M/s", &nm, None).unwrap(), 2e-3));
+        assert_eq!(concentration_rate_in("0 M/s", &pg_ml, None).unwrap(), 0.0);
+        for bad in ["1 pg/mL", "1 1/s", "1 pg/mL/h^2", "1 mm/s"] {
+            assert!(matches!(concentration_rate_in(bad, &pg_ml, None), Err(UnitError::WrongDimension { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn molar_values_of_species_units() {
+        let nm = concentration_unit("nM").unwrap();
+        assert!(close(molar_per_unit(&nm, None).unwrap(), 1e-6));
+        let pg_ml = concentration_unit("pg/mL").unwrap();
+        assert_eq!(molar_per_unit(&pg_ml, None), None);
+        // 1 pg/mL = 1e-9 kg/m³; of a 45 kDa (45 kg/mol) protein, 1e-9/45 mol/m³.
+        assert!(close(molar_per_unit(&pg_ml, Some(45.0)).unwrap(), 1e-9 / 45.0));
+        let per_ml = concentration_unit("particles/mL").unwrap();
+        assert!(close(molar_per_unit(&per_ml, None).unwrap(), 1e6 / AVOGADRO));
+        assert!(close(molar_concentration("10 uM").unwrap(), 1e-2));
+        assert!(molar_concentration("10 pg/mL").is_err());
     }
 
     #[test]

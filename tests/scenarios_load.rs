@@ -1,6 +1,6 @@
 //! Every shipped scenario loads, and a few compiled values are what the file says, in SI.
 
-use secretome::problem::{Boundary, Problem, Role, Scheme, TimeStep};
+use secretome::problem::{Boundary, Problem, Reaction, Role, Scheme, TimeStep};
 use secretome::scenario;
 use std::f64::consts::LN_2;
 use std::path::Path;
@@ -36,7 +36,7 @@ fn every_shipped_scenario_loads() {
             n += 1;
         }
     }
-    assert!(n >= 5, "expected at least 5 scenarios, found {n}");
+    assert!(n >= 6, "expected at least 6 scenarios, found {n}");
 }
 
 #[test]
@@ -89,6 +89,71 @@ fn wound_gel_2d_compiles_to_the_stated_values() {
     for (i, t) in sch.snapshot_times.iter().enumerate() {
         assert!(close(*t, (i + 1) as f64 * 6.0 * 3600.0));
     }
+}
+
+/// The binding terms of species `s` in material `m`: (pool name, k_on m³/(mol·s), k_off 1/s).
+fn bindings(p: &Problem, s: &str, m: usize) -> Vec<(String, f64, f64)> {
+    let s = p.species.iter().position(|x| x.name == s).unwrap();
+    p.reactions
+        .iter()
+        .filter_map(|r| match *r {
+            Reaction::Binding { material, species, pool, k_on, k_off } if material == m && species == s => {
+                Some((p.pools[pool].name.clone(), k_on, k_off))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn wound_gel_2d_has_heparan_sulfate_in_the_tissue() {
+    let p = load("wound_gel_2d.toml");
+    let (gel, bed, dermis, epi) =
+        (material(&p, "gel"), material(&p, "wound_bed"), material(&p, "dermis"), material(&p, "epidermis"));
+    assert_eq!(p.pools.len(), 1);
+    let hs = &p.pools[0];
+    assert_eq!(hs.name, "hs");
+    assert!(close(hs.density[bed], 0.75e-3) && close(hs.density[dermis], 0.75e-3), "0.75 uM in mol/m³");
+    assert_eq!((hs.density[gel], hs.density[epi]), (0.0, 0.0));
+    for m in [bed, dermis] {
+        // 4.2e5 1/(M·s) = 420 m³/(mol·s).
+        let vegf = bindings(&p, "VEGF", m);
+        assert_eq!(vegf.len(), 1);
+        assert!(vegf[0].0 == "hs" && close(vegf[0].1, 420.0) && close(vegf[0].2, 1e-2), "{vegf:?}");
+        let fgf = bindings(&p, "FGF-2", m);
+        assert!(fgf[0].0 == "hs" && close(fgf[0].1, 420.0) && close(fgf[0].2, 2e-6 * 420.0), "K_d 2 nM: {fgf:?}");
+    }
+    assert!(bindings(&p, "VEGF", gel).is_empty() && bindings(&p, "VEGF", epi).is_empty());
+    assert!(bindings(&p, "EGF", bed).is_empty());
+    assert_eq!(p.reactions.len(), 4);
+    assert!(close(species(&p, "VEGF").molar_per_unit.unwrap(), 1e-9 / 45.0), "pg/mL of a 45 kDa protein");
+}
+
+#[test]
+fn heparin_gel_binds_vegf_and_fgf2_and_its_plain_twin_does_not() {
+    let p = load("heparin_gel_vs_plain_2d.toml");
+    assert_eq!(p.species.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["VEGF", "FGF-2", "EGF"]);
+    let (gel, bed) = (material(&p, "gel"), material(&p, "wound_bed"));
+    let heparin = p.pools.iter().find(|x| x.name == "heparin").unwrap();
+    assert!(close(heparin.density[gel], 1e-2), "10 uM in mol/m³");
+    let vegf = bindings(&p, "VEGF", gel);
+    assert!(vegf.len() == 1 && vegf[0].0 == "heparin" && close(vegf[0].2, 1e-2), "{vegf:?}");
+    let fgf = bindings(&p, "FGF-2", gel);
+    assert!(fgf.len() == 1 && fgf[0].0 == "heparin" && close(fgf[0].2, 1e-6 * 420.0), "K_d 1 nM: {fgf:?}");
+    assert!(bindings(&p, "EGF", gel).is_empty(), "EGF is the non-binding control");
+    assert_eq!(bindings(&p, "VEGF", bed)[0].0, "hs");
+    assert!(species(&p, "VEGF").initial_is_total, "the loading is the total, free + bound");
+
+    // The plain-gel twin is the one-line change the file's header names.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/heparin_gel_vs_plain_2d.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let line = "\ndensity = { gel = \"10 uM\" }\n";
+    assert_eq!(text.matches(line).count(), 1);
+    let plain = scenario::from_str_with_memory(&text.replace(line, "\ndensity = { gel = \"0 uM\" }\n"), "plain", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(bindings(&plain, "VEGF", gel).is_empty() && bindings(&plain, "FGF-2", gel).is_empty());
+    assert_eq!(plain.reactions.len(), p.reactions.len() - 2, "only the two heparin terms go");
+    assert_eq!(plain.species, p.species);
 }
 
 #[test]

@@ -33,6 +33,17 @@ pub struct ScenarioEcho {
     /// Named regions (the scenario's `[[region]]` shapes) and their cell counts.
     pub regions: Vec<RegionEcho>,
     pub species: Vec<SpeciesEcho>,
+    /// Site pools: total site density per material, mol/m³.
+    pub pools: Vec<PoolEcho>,
+    /// Local reaction terms, in SI (k_on m³/(mol·s), rates 1/s, V_max and K_m in the species'
+    /// unit per s and unit).
+    pub reactions: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize)]
+pub struct PoolEcho {
+    pub name: String,
+    pub density_mol_per_m3: std::collections::BTreeMap<String, f64>,
 }
 
 #[derive(Serialize)]
@@ -57,7 +68,11 @@ pub struct SpeciesEcho {
     pub amount_unit: String,
     pub diffusivity_m2_per_s: std::collections::BTreeMap<String, f64>,
     pub decay_rate_per_s: std::collections::BTreeMap<String, f64>,
+    pub clearance_rate_per_s: std::collections::BTreeMap<String, f64>,
+    pub uptake_rate_per_s: std::collections::BTreeMap<String, f64>,
     pub initial_concentration: std::collections::BTreeMap<String, f64>,
+    /// `total` (free + bound, split at equilibrium) or `free`.
+    pub initial_form: &'static str,
     pub boundaries: std::collections::BTreeMap<String, BoundaryEcho>,
 }
 
@@ -223,6 +238,12 @@ impl Summary {
                 .iter()
                 .map(|r| RegionEcho { name: r.name.clone(), cells: r.cells.len() })
                 .collect(),
+            pools: problem
+                .pools
+                .iter()
+                .map(|p| PoolEcho { name: p.name.clone(), density_mol_per_m3: per_material(&p.density) })
+                .collect(),
+            reactions: problem.reactions.iter().map(|r| reaction_echo(problem, r)).collect(),
             species: problem
                 .species
                 .iter()
@@ -233,7 +254,10 @@ impl Summary {
                     amount_unit: sp.unit.amount_text.clone(),
                     diffusivity_m2_per_s: per_material(&sp.diffusivity),
                     decay_rate_per_s: per_material(&sp.decay_rate),
+                    clearance_rate_per_s: per_material(&sp.clearance_rate),
+                    uptake_rate_per_s: per_material(&sp.uptake_rate),
                     initial_concentration: per_material(&sp.initial),
+                    initial_form: if sp.initial_is_total { "total" } else { "free" },
                     boundaries: FACE_NAMES
                         .iter()
                         .zip(&sp.boundaries)
@@ -288,5 +312,28 @@ impl Summary {
             materials_file: "fields/materials.npy".into(),
             snapshots,
         }
+    }
+}
+
+/// One reaction term as summary.json shows it.
+fn reaction_echo(problem: &Problem, r: &crate::problem::Reaction) -> serde_json::Value {
+    use crate::problem::{Form, Reaction};
+    let species = |s: usize| problem.species[s].name.clone();
+    let material = |m: usize| problem.materials[m].name.clone();
+    match *r {
+        Reaction::Binding { material: m, species: s, pool, k_on, k_off } => serde_json::json!({
+            "kind": "binding", "material": material(m), "species": species(s),
+            "pool": problem.pools[pool].name, "k_on_m3_per_mol_s": k_on, "k_off_per_s": k_off,
+            "k_d_mol_per_m3": k_off / k_on,
+        }),
+        Reaction::Uptake { material: m, species: s, vmax, km } => serde_json::json!({
+            "kind": "uptake", "material": material(m), "species": species(s),
+            "v_max_unit_per_s": vmax, "k_m_unit": km,
+        }),
+        Reaction::Conversion { material: m, from, form, to, rate, yield_ } => serde_json::json!({
+            "kind": "conversion", "material": material(m), "from": species(from),
+            "form": if form == Form::Free { "free" } else { "bound" }, "to": species(to),
+            "rate_per_s": rate, "yield": yield_,
+        }),
     }
 }

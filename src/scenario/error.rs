@@ -53,15 +53,17 @@ pub enum ScenarioError {
     },
     /// The grid needs more memory than the machine has available.
     #[error(
-        "{}: `grid.cells` = {cells:?} with {species} species needs {} of memory but only {} is \
+        "{}: `grid.cells` = {cells:?} with {} needs {} of memory but only {} is \
          available; accepted: fewer or coarser cells, or fewer species",
-        at(file, *line), bytes(*needed), bytes(*available)
+        at(file, *line), fields(*species, *bound), bytes(*needed), bytes(*available)
     )]
     OutOfMemory {
         file: String,
         line: Option<u32>,
         cells: [u64; 3],
         species: usize,
+        /// Bound fields (species that bind somewhere), each counted as a species.
+        bound: usize,
         /// Bytes needed: the engine's buffers, the material-id array and one field on the host.
         needed: u64,
         /// Bytes available (MemAvailable from /proc/meminfo, unless overridden).
@@ -69,11 +71,19 @@ pub enum ScenarioError {
     },
     /// More cell·species values than the engines can index (2³¹).
     #[error(
-        "{}: `grid.cells` = {cells:?} with {species} species gives {values} cell·species values; \
+        "{}: `grid.cells` = {cells:?} with {} gives {values} cell·species values; \
          accepted: at most 2^31 = 2147483648",
-        at(file, *line)
+        at(file, *line), fields(*species, *bound)
     )]
-    TooManyValues { file: String, line: Option<u32>, cells: [u64; 3], species: usize, values: u128 },
+    TooManyValues {
+        file: String,
+        line: Option<u32>,
+        cells: [u64; 3],
+        species: usize,
+        /// Bound fields (species that bind somewhere), each counted as a species.
+        bound: usize,
+        values: u128,
+    },
 }
 
 /// The details of [`ScenarioError::Invalid`] (boxed: errors travel in every `Result` here).
@@ -147,6 +157,15 @@ fn significant(x: f64) -> String {
     }
     let magnitude = x.abs().log10().floor() as i32;
     if (-4..6).contains(&magnitude) { format!("{:.*}", (5 - magnitude).max(0) as usize, x) } else { format!("{x:.5e}") }
+}
+
+/// "3 species", or "3 species and 2 bound fields".
+fn fields(species: usize, bound: usize) -> String {
+    match bound {
+        0 => format!("{species} species"),
+        1 => format!("{species} species and 1 bound field"),
+        _ => format!("{species} species and {bound} bound fields"),
+    }
 }
 
 fn bytes(n: u64) -> String {

@@ -7,6 +7,7 @@
 //! `docs/scenarios.md`.
 
 mod error;
+mod reactions;
 mod shapes;
 mod spec;
 
@@ -18,7 +19,7 @@ use crate::problem::{
     Species, TimeStep,
 };
 use crate::units::{self, SpeciesUnit, UnitError};
-use spec::{BoundaryKind, PerMaterial, RoleSpec, ScenarioFile, SchemeSpec, Text};
+use spec::{BoundaryKind, InitialForm, PerMaterial, RoleSpec, ScenarioFile, SchemeSpec, Text};
 use std::ops::Range;
 use std::path::Path;
 
@@ -405,15 +406,27 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         return Err(ctx.invalid_span("species", spec.species.span(), "no species", "at least one [[species]]"));
     }
     let cells_line = ctx.line(&g.cells.span());
+    // Every species that binds somewhere also has a bound field, indexed after the free ones;
+    // counted here from the names in [[binding]] (an upper bound: a binding may compile to no term).
+    let mut binding_species: Vec<&str> = spec
+        .binding
+        .iter()
+        .map(|b| b.species.get_ref().trim())
+        .filter(|name| spec.species.get_ref().iter().any(|s| s.name.get_ref().trim() == *name))
+        .collect();
+    binding_species.sort_unstable();
+    binding_species.dedup();
+    let n_bound = binding_species.len();
     // Saturating: absurd counts must end in the error below, not in an overflow.
     let n_cells_wide = cells.iter().fold(1u128, |acc, &c| acc.saturating_mul(c as u128));
-    let values = n_cells_wide.saturating_mul(n_species as u128);
+    let values = n_cells_wide.saturating_mul((n_species + n_bound) as u128);
     if values > MAX_VALUES {
         return Err(ScenarioError::TooManyValues {
             file: ctx.file.to_string(),
             line: cells_line,
             cells,
             species: n_species,
+            bound: n_bound,
             values,
         });
     }
@@ -422,13 +435,15 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     let (schedule, requested, tolerance) = compile_schedule(ctx, &spec.time)?;
     if let Some(available) = available_bytes {
         let cell_counts = cells.map(|c| c as usize);
-        let needed = memory_needed(cell_counts, n_species, materials.len(), schedule.scheme);
+        // A bound field is counted as a species (more than it needs: it does not diffuse).
+        let needed = memory_needed(cell_counts, n_species + n_bound, materials.len(), schedule.scheme);
         if needed > available {
             return Err(ScenarioError::OutOfMemory {
                 file: ctx.file.to_string(),
                 line: cells_line,
                 cells,
                 species: n_species,
+                bound: n_bound,
                 needed,
                 available,
             });
@@ -450,6 +465,8 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     }
 
     compile_boundaries(ctx, spec, &mut species, &units_of, n_cells)?;
+    let known = reactions::Known { materials: &material_names, units_of: &units_of, n_cells, end: schedule.end };
+    let (pools, reactions) = reactions::compile(ctx, spec, &known, &mut species)?;
 
     // Regions.
     let mut shapes = Vec::with_capacity(spec.region.len());
@@ -497,8 +514,8 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         species,
         schedule,
         regions,
-        pools: Vec::new(),
-        reactions: Vec::new(),
+        pools,
+        reactions,
     };
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);
@@ -803,19 +820,34 @@ fn compile_species(
         rate_fits_f32(ctx, k, v, d / grid.spacing.iter().fold(f64::INFINITY, |m, &h| m.min(h)).powi(2), "D/h²", end)?;
         Ok(d)
     })?;
-    let decay_rate = per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| {
-        let accepted = "a half-life > 0 (\"33.7 min\") or a rate ≥ 0 (\"0.0206 1/min\", \"0 1/s\")";
-        match ctx.quantity(k, v, units::decay, units::DECAY_UNITS)? {
-            units::Decay::HalfLife(t) if t <= 0.0 => Err(ctx.invalid(k, v, "a half-life must be positive", accepted)),
-            units::Decay::Rate(r) if r < 0.0 => Err(ctx.invalid(k, v, "a decay rate cannot be negative", accepted)),
-            d if !d.rate().is_finite() => Err(ctx.invalid(k, v, "the rate is not finite", accepted)),
-            d => {
-                let what = if matches!(d, units::Decay::HalfLife(_)) { "the rate ln 2 / half-life" } else { "" };
-                ctx.fits_f32(k, v, d.rate(), "1/s", what, true)?;
-                rate_fits_f32(ctx, k, v, d.rate(), "the rate", end)
-            }
+    let decay_rate =
+        per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| first_order_rate(ctx, k, v, "decay", end))?;
+    // Clearance and linear uptake: as decay, but optional, and materials not listed get 0.
+    let optional_rate = |name: &str, table: &Option<PerMaterial>| match table {
+        None => Ok(vec![0.0; materials.len()]),
+        Some(table) => {
+            per_material(ctx, &key(name), table, materials, false, |k, v| first_order_rate(ctx, k, v, name, end))
         }
-    })?;
+    };
+    let clearance_rate = optional_rate("clearance", &s.clearance)?;
+    let uptake_rate = optional_rate("uptake", &s.uptake)?;
+    // The engines solve the sum of the three.
+    for (m, material) in materials.iter().enumerate() {
+        let sum = decay_rate[m] + clearance_rate[m] + uptake_rate[m];
+        let (table, name) = if uptake_rate[m] > 0.0 {
+            (&s.uptake, "uptake")
+        } else if clearance_rate[m] > 0.0 {
+            (&s.clearance, "clearance")
+        } else {
+            continue;
+        };
+        if let Some(v) = table.as_ref().and_then(|t| t.get_ref().get(material)) {
+            let k = format!("{}.{material}", key(name));
+            let what = "decay + clearance + uptake, the loss rate";
+            ctx.fits_f32(&k, v, sum, "1/s", what, true)?;
+            rate_fits_f32(ctx, &k, v, sum, what, end)?;
+        }
+    }
     let n_cells = grid.n_cells();
     let initial = match &s.initial {
         None => vec![0.0; materials.len()],
@@ -823,19 +855,38 @@ fn compile_species(
             concentration(ctx, k, v, &unit, molar_mass, n_cells)
         })?,
     };
+    let initial_is_total = s.initial_form.as_ref().is_none_or(|f| *f.get_ref() == InitialForm::Total);
     let species = Species {
         name: name.to_string(),
         unit: unit.unit.clone(),
         diffusivity,
-        clearance_rate: vec![0.0; decay_rate.len()],
-        uptake_rate: vec![0.0; decay_rate.len()],
         decay_rate,
+        clearance_rate,
+        uptake_rate,
         initial,
-        initial_is_total: false,
-        molar_per_unit: None,
+        initial_is_total,
+        molar_per_unit: units::molar_per_unit(&unit, molar_mass),
         boundaries: [Boundary::NoFlux; 6],
     };
     Ok((species, (unit, molar_mass)))
+}
+
+/// A first-order rate written as a half-life (> 0; the rate is ln 2 / half-life) or as a rate
+/// (≥ 0), in 1/s, checked against the `f32` range; `kind` names it in messages ("decay").
+fn first_order_rate(ctx: &Ctx<'_>, k: &str, v: &Text, kind: &str, end: f64) -> Result<f64, ScenarioError> {
+    let accepted = "a half-life > 0 (\"33.7 min\") or a rate ≥ 0 (\"0.0206 1/min\", \"0 1/s\")";
+    match ctx.quantity(k, v, units::decay, units::DECAY_UNITS)? {
+        units::Decay::HalfLife(t) if t <= 0.0 => Err(ctx.invalid(k, v, "a half-life must be positive", accepted)),
+        units::Decay::Rate(r) if r < 0.0 => {
+            Err(ctx.invalid(k, v, format!("a {kind} rate cannot be negative"), accepted))
+        }
+        d if !d.rate().is_finite() => Err(ctx.invalid(k, v, "the rate is not finite", accepted)),
+        d => {
+            let what = if matches!(d, units::Decay::HalfLife(_)) { "the rate ln 2 / half-life" } else { "" };
+            ctx.fits_f32(k, v, d.rate(), "1/s", what, true)?;
+            rate_fits_f32(ctx, k, v, d.rate(), "the rate", end)
+        }
+    }
 }
 
 /// Checks a rate the engines form from a coefficient (`D/h²` in 1/s, a decay rate) against the

@@ -24,6 +24,14 @@ pub struct ScenarioFile {
     pub species: Spanned<Vec<SpeciesSpec>>,
     #[serde(default)]
     pub boundary: Vec<BoundarySpec>,
+    #[serde(default)]
+    pub pool: Vec<PoolSpec>,
+    #[serde(default)]
+    pub binding: Vec<BindingSpec>,
+    #[serde(default)]
+    pub uptake: Vec<UptakeSpec>,
+    #[serde(default)]
+    pub conversion: Vec<ConversionSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,7 +149,20 @@ pub struct SpeciesSpec {
     pub molecular_weight: Option<Text>,
     pub diffusivity: PerMaterial,
     pub decay: PerMaterial,
+    pub clearance: Option<PerMaterial>,
+    pub uptake: Option<PerMaterial>,
     pub initial: Option<PerMaterial>,
+    pub initial_form: Option<Spanned<InitialForm>>,
+}
+
+/// What a species' `initial` concentrations are where it binds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum InitialForm {
+    /// Free + bound (the default).
+    Total,
+    /// The free concentration; the bound part is added at equilibrium.
+    Free,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -161,4 +182,54 @@ pub struct BoundarySpec {
     pub kind: Spanned<BoundaryKind>,
     pub value: Option<Text>,
     pub rate: Option<Text>,
+}
+
+/// One `[[pool]]`: immobile binding sites.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    pub name: Text,
+    pub density: PerMaterial,
+}
+
+/// One `[[binding]]`: a species binding a pool, reversibly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BindingSpec {
+    pub species: Text,
+    pub pool: Text,
+    pub materials: Option<Spanned<Vec<Text>>>,
+    pub k_on: Text,
+    pub k_off: Option<Text>,
+    #[serde(rename = "K_d")]
+    pub k_d: Option<Text>,
+}
+
+/// One `[[uptake]]`: saturable (Michaelis–Menten) uptake by cells.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UptakeSpec {
+    pub species: Text,
+    pub materials: Spanned<Vec<Text>>,
+    pub v_max: Text,
+    pub k_m: Text,
+    pub linear: Option<Spanned<bool>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FormSpec {
+    Free,
+    Bound,
+}
+
+/// One `[[conversion]]`: first-order conversion of one species into another.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionSpec {
+    pub from: Text,
+    pub form: Option<Spanned<FormSpec>>,
+    pub to: Text,
+    pub materials: Spanned<Vec<Text>>,
+    pub rate: Text,
 }

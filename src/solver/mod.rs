@@ -202,7 +202,8 @@ pub struct Params {
     /// Error-estimate weights of the newest and the previous rate (s) for `local_error`
     /// ([`ErrorEstimate::weights`]); last two unused.
     pub error: [f32; 4],
-    /// Local reactions: number of bound fields, book slots per cell, reaction terms; last unused.
+    /// Local reactions: number of bound fields, book slots per cell, reaction terms, and the
+    /// phase of a react pass ([`cpu::react::PHASE_FIRST`], [`cpu::react::PHASE_LAST`] or 0).
     pub local: [u32; 4],
 }
 
@@ -284,8 +285,10 @@ pub fn reaction_table(problem: &Problem) -> (Vec<Term>, Vec<u32>, Vec<Vec<usize>
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Pass {
     /// The local reactions of every cell over `tau` s, solved exactly term by term
-    /// ([`cpu::react`]); `record` stores their rate at the start for the error estimate.
-    React { tau: f64, record: bool },
+    /// ([`cpu::react`]); `record` stores their rate at the start for the error estimate;
+    /// `phase` is [`cpu::react::PHASE_FIRST`] or [`cpu::react::PHASE_LAST`] around ADI stages
+    /// (capacities of fast binding), else 0.
+    React { tau: f64, record: bool, phase: u32 },
     /// One ADI stage.
     Adi(Stage),
     /// One explicit step of `dt` s.
@@ -295,25 +298,26 @@ pub enum Pass {
 /// The passes of one step of `dt`.
 ///
 /// ADI: `React(dt/2) · stages · React(dt/2)` (Strang splitting of the local reactions around the
-/// diffusion step, whose linear losses sit inside the implicit stages); without reaction terms
-/// only the stages. Explicit: the step, then `React(dt)` (its steps are short).
+/// diffusion step, whose linear losses sit inside the implicit stages, and whose cells hold the
+/// capacity of fast binding: see [`cpu::react`]); without reaction terms only the stages.
+/// Explicit: the step, then `React(dt)` (its steps are short).
 pub fn step_passes(scheme: Scheme, start_up: bool, dt: f64, reactions: bool, track: bool) -> Vec<Pass> {
     match scheme {
         Scheme::ExplicitFtcs => {
             let mut passes = vec![Pass::Explicit(dt)];
             if reactions {
-                passes.push(Pass::React { tau: dt, record: false });
+                passes.push(Pass::React { tau: dt, record: false, phase: 0 });
             }
             passes
         }
         Scheme::AdiDouglas => {
             let mut passes = Vec::new();
             if reactions {
-                passes.push(Pass::React { tau: 0.5 * dt, record: track });
+                passes.push(Pass::React { tau: 0.5 * dt, record: track, phase: cpu::react::PHASE_FIRST });
             }
             passes.extend(Stage::of_step(start_up, dt).into_iter().map(Pass::Adi));
             if reactions {
-                passes.push(Pass::React { tau: 0.5 * dt, record: false });
+                passes.push(Pass::React { tau: 0.5 * dt, record: false, phase: cpu::react::PHASE_LAST });
             }
             passes
         }
@@ -920,18 +924,18 @@ pub fn finish_difference(n_species: usize, n_cells: usize, partials: &[f32]) -> 
 /// coefficients), two rates and the save slot of the adaptive step (field, decay accumulator and
 /// its compensation: five more; an upper bound, since a fixed-step run allocates none); two f32 per
 /// boundary-face entry (outflow and its compensation, twice more per save slot); the reduce
-/// partials. With local reactions, per cell one f32 per bound field and two per book slot (the
-/// slot and its compensation), as many again for the save slot, and their reduce partials. The
-/// small tables are left out.
+/// partials. The small tables are left out.
+///
+/// With local reactions add the local rows (bound fields, book slots and their compensation,
+/// anchors; twice, with the save slot) and the capacities.
 pub fn engine_memory_bytes(problem: &Problem) -> u64 {
-    let cells = problem.grid.cells;
     let n_cells = problem.grid.n_cells() as u64;
-    let (bound, slots) = (problem.bound_species().len() as u64, problem.book_slots() as u64);
-    let local = 4 * n_cells * (bound + 2 * slots) * (1 + SAVE_SLOTS as u64);
-    let rows_partials = 8 * reduce_groups(cells) as u64 * (bound + slots) * problem.materials.len() as u64;
-    engine_memory_bytes_for(cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
-        + local
-        + rows_partials
+    let bound = problem.bound_species().len() as u64;
+    let slots = problem.book_slots() as u64;
+    let capacity = if bound > 0 { problem.species.len() as u64 } else { 0 };
+    let local = (1 + SAVE_SLOTS as u64) * (2 * bound + 2 * slots) + capacity;
+    engine_memory_bytes_for(problem.grid.cells, problem.species.len(), problem.materials.len(), problem.schedule.scheme)
+        + 4 * local * n_cells
 }
 
 /// [`engine_memory_bytes`] from the sizes alone, before a problem is built (without local

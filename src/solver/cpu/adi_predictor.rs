@@ -5,7 +5,7 @@
 //!   r  = A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b) − k u
 //!   rate = r                     (when `time[3]` = 1: the error estimate needs it;
 //!                                 `time[3]` = 2: rate += r, after a react pass stored its rate)
-//!   v0 = u + λ·dt · r
+//!   v0 = u + λ·dt · r / cap      (cap: the cell's capacity, see `adi_sweep`)
 //! ```
 //!
 //! The face rule is that of `diffuse_explicit`. No bookkeeping: what the stage removes is booked
@@ -23,6 +23,7 @@ pub fn adi_predictor(
     faces: &[FaceBc],
     u: &[f32],
     v: &mut [f32],
+    cap: &[f32],
     rate: &mut [f32],
     gid: [u32; 3],
 ) {
@@ -68,5 +69,5 @@ pub fn adi_predictor(
     } else if params.time[3] != 0.0 {
         rate[i] = r;
     }
-    v[i] = c + params.stage[0] * r;
+    v[i] = c + params.stage[0] * r / cap[i];
 }

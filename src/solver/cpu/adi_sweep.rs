@@ -6,8 +6,11 @@
 //! left side: A_a is affine, L_a its linear part),
 //!
 //! ```text
-//!   (I − θ·dt·L_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a uⁿ,     v_a = uⁿ + δ_a
+//!   (M − θ·dt·L_a) δ_a = M·δ_{a−1} + (θ − μ)·dt·A_a uⁿ,     v_a = uⁿ + δ_a
 //! ```
+//!
+//! where `M = diag(cap)` is the capacity of each cell (1, or `1 + ∂b/∂c` where the species binds
+//! fast: see [`super::react`]); the rows below have `cap_j` in place of 1 on the diagonal.
 //!
 //! On a line of `n` cells along `a`, with `w_j = D_{j−1/2}/h²`, `e_j = D_{j+1/2}/h²` (zero
 //! outside the line), `b_j = g/h` at the two end cells (zero elsewhere) and `r_j = k_j/N` the
@@ -44,6 +47,7 @@ pub fn adi_sweep(
     faces: &[FaceBc],
     u: &[f32],
     v: &mut [f32],
+    cap: &[f32],
     scratch: &mut [f32],
     out: &mut [f32],
     out_comp: &mut [f32],
@@ -114,14 +118,14 @@ pub fn adi_sweep(
             out_coef += g_hi * inv_h;
             boundary_flux += g_hi * inv_h * (c - bc_hi.value);
         }
-        let mut rhs = v[i] - c;
+        let mut rhs = cap[i] * (v[i] - c);
         if explicit_dt != 0.0 {
             let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
             rhs += explicit_dt * a_u;
         }
         let sub = -theta_dt * west;
         let sup = -theta_dt * east;
-        let diag = 1.0 + theta_dt * (west + east + out_coef + loss);
+        let diag = cap[i] + theta_dt * (west + east + out_coef + loss);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
         rhs_prev = (rhs - sub * rhs_prev) / m;

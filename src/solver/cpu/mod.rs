@@ -43,6 +43,9 @@ pub struct CpuReference {
     /// reactions; and the book slots' compensation.
     local: Vec<f32>,
     local_comp: Vec<f32>,
+    /// Capacity of every cell for every species (1 but where a species binds fast; see
+    /// [`react`]), `[species][cell]`.
+    cap: Vec<f32>,
     /// Totals reduced before a coefficient change, added to the next reduce.
     pending: Option<Vec<SpeciesTotals>>,
     /// Decay accumulator and its compensation, laid out like the field.
@@ -92,15 +95,16 @@ struct Saved {
     newest: usize,
 }
 
-/// The initial free fields, the local rows (bound fields at equilibrium, then empty book slots)
-/// and the book slots' compensation, as every CPU engine starts.
+/// The initial free fields, the local rows (bound fields at equilibrium, then empty book slots,
+/// then one anchor row per bound field: see [`react`]) and the book slots' compensation, as
+/// every engine starts.
 pub fn initial_rows(problem: &Problem, tables: &Tables) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut c = problem.initial_field();
     let n_cells = problem.grid.n_cells();
     let free = problem.species.len() * n_cells;
-    let [_, slots, _, _] = tables.params.local;
+    let [bound, slots, _, _] = tables.params.local;
     let mut local = c.split_off(free);
-    local.resize(local.len() + slots as usize * n_cells, 0.0);
+    local.resize(local.len() + (slots + bound) as usize * n_cells, 0.0);
     (c, local, vec![0.0; slots as usize * n_cells])
 }
 
@@ -118,6 +122,7 @@ impl CpuReference {
             c,
             local,
             local_comp,
+            cap: vec![1.0; n],
             pending: None,
             dec: vec![0.0; n],
             dec_comp: vec![0.0; n],
@@ -173,6 +178,7 @@ impl CpuReference {
                 &t.faces,
                 &self.c,
                 &mut self.c_next,
+                &self.cap,
                 rate,
                 gid,
             )
@@ -188,6 +194,7 @@ impl CpuReference {
                         &t.faces,
                         &self.c,
                         &mut self.c_next,
+                        &self.cap,
                         &mut self.scratch,
                         &mut self.out,
                         &mut self.out_comp,
@@ -223,6 +230,7 @@ impl CpuReference {
                         &mut self.local,
                         &mut self.local_comp,
                         rate,
+                        &mut self.cap,
                         [x, y, z],
                     );
                 }
@@ -286,8 +294,9 @@ impl Engine for CpuReference {
                         self.tables.params.stage = stage.coefficients(n_swept);
                         self.adi_stage();
                     }
-                    Pass::React { tau, record } => {
+                    Pass::React { tau, record, phase } => {
                         self.tables.params.time = Pass::react_time(tau, record && !self.rate[0].is_empty());
+                        self.tables.params.local[3] = phase;
                         self.react_pass();
                     }
                 }

@@ -19,11 +19,30 @@
 //! Every amount moved into a book (uptake, conversion) is added to the cell's book slot in
 //! compensated f32. When `time[3]` ≠ 0, the pass first stores the reaction rate of every species
 //! at the cell (`rate`), to which the ADI predictor then adds `A u`.
+//!
+//! Fast binding and the diffusion stages. Left to the splitting alone, a factor that binds fast
+//! would diffuse a whole step with its free diffusivity before rebinding: a first-order error in
+//! the step that only short steps control. So the first react pass of an ADI step
+//! (`local[3]` = [`PHASE_FIRST`]) also leaves, for every binding species at the cell, its
+//! capacity `cap = 1 + φ·∂b_eq/∂c` (`∂b_eq/∂c = S·K_d/(K_d + c)²` in molar terms, `S` the sites
+//! available to it) and its free value (the anchor). The stages then solve
+//! `cap·∂c/∂t = ∇·D∇c − k·c` (see `adi_sweep`): flux arriving at a cell is shared between free
+//! and bound as equilibrium shares it. The last react pass ([`PHASE_LAST`]) first puts the
+//! bound share `(cap − 1)·(c − anchor)` into the bound field, then reacts as usual. The weight
+//! `φ = z²/(1 + z²)`, `z = (k_on·(S_free + c) + k_off)·Δt` the relaxation rate of the pair times
+//! the step, is 1 where binding is fast against the step and vanishes as `z²` where it is slow,
+//! so the slow-binding limit and second order in time are kept.
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
 use crate::solver::{
     Params, TERM_BINDING, TERM_CONVERT_BOUND, TERM_CONVERT_FREE, TERM_UPTAKE, Term, compensated_add,
 };
+
+/// `Params::local[3]` of the first react pass of an ADI step: leave capacities and anchors.
+pub const PHASE_FIRST: u32 = 1;
+/// `Params::local[3]` of the last react pass of an ADI step: move the bound share of the
+/// diffusion stages' change into the bound field first.
+pub const PHASE_LAST: u32 = 2;
 
 /// Newton iterations of the uptake solve, at most.
 pub const UPTAKE_ITERATIONS: u32 = 40;
@@ -48,18 +67,26 @@ pub trait CellValues {
     fn book(&mut self, slot: u32, amount: f32);
     fn rate(&self, species: u32) -> f32;
     fn set_rate(&mut self, species: u32, v: f32);
+    fn cap(&self, species: u32) -> f32;
+    fn set_cap(&mut self, species: u32, v: f32);
+    /// The free value of bound row `row`'s species after the first react pass of the step.
+    fn anchor(&self, row: u32) -> f32;
+    fn set_anchor(&mut self, row: u32, v: f32);
 }
 
-/// One cell of the global arrays: `c` `[species][cell]`, `local` `[bound rows, then book
-/// slots][cell]`, `local_comp` `[book slot][cell]`, `rate` `[species][cell]`.
+/// One cell of the global arrays: `c` `[species][cell]`, `local` `[bound rows, book slots,
+/// anchors (one per bound row)][cell]`, `local_comp` `[book slot][cell]`, `rate` and `cap`
+/// `[species][cell]`.
 pub struct ArrayCell<'a> {
     pub c: &'a mut [f32],
     pub local: &'a mut [f32],
     pub local_comp: &'a mut [f32],
     pub rate: &'a mut [f32],
+    pub cap: &'a mut [f32],
     pub cell: u32,
     pub n_cells: u32,
     pub n_bound: u32,
+    pub n_slots: u32,
 }
 
 impl CellValues for ArrayCell<'_> {
@@ -85,6 +112,18 @@ impl CellValues for ArrayCell<'_> {
     }
     fn set_rate(&mut self, s: u32, v: f32) {
         self.rate[(s * self.n_cells + self.cell) as usize] = v;
+    }
+    fn cap(&self, s: u32) -> f32 {
+        self.cap[(s * self.n_cells + self.cell) as usize]
+    }
+    fn set_cap(&mut self, s: u32, v: f32) {
+        self.cap[(s * self.n_cells + self.cell) as usize] = v;
+    }
+    fn anchor(&self, row: u32) -> f32 {
+        self.local[((self.n_bound + self.n_slots + row) * self.n_cells + self.cell) as usize]
+    }
+    fn set_anchor(&mut self, row: u32, v: f32) {
+        self.local[((self.n_bound + self.n_slots + row) * self.n_cells + self.cell) as usize] = v;
     }
 }
 
@@ -223,12 +262,58 @@ fn record_rate(params: &Params, terms: &[Term], start: u32, end: u32, v: &mut im
     }
 }
 
+/// Moves the bound share of what the diffusion stages changed into the bound field of every
+/// binding species at the cell ([`PHASE_LAST`]); a bound value that would fall below 0 stays
+/// 0 and the free value takes the rest, so nothing is lost.
+fn settle_bound_share(terms: &[Term], start: u32, end: u32, v: &mut impl CellValues) {
+    for t in start..end {
+        let term = terms[t as usize];
+        if term.kind != TERM_BINDING {
+            continue;
+        }
+        let c = v.free(term.field);
+        let share = (v.cap(term.field) - 1.0) * (c - v.anchor(term.other));
+        let b = v.bound(term.other) + share;
+        if b >= 0.0 {
+            v.set_bound(term.other, b);
+        } else {
+            v.set_bound(term.other, 0.0);
+            v.set_free(term.field, c + b);
+        }
+    }
+}
+
+/// Leaves the capacity and the anchor of every binding species at the cell for a step of `dt`
+/// s ([`PHASE_FIRST`]).
+fn leave_capacity(terms: &[Term], start: u32, end: u32, dt: f32, v: &mut impl CellValues) {
+    for t in start..end {
+        let term = terms[t as usize];
+        if term.kind != TERM_BINDING {
+            continue;
+        }
+        let (k_on, k_off, f) = (term.p[0], term.p[1], term.p[3]);
+        let c = v.free(term.field);
+        let sites = available_sites(terms, start, end, t, v);
+        let kd = k_off / k_on;
+        let cm = f * c.max(0.0);
+        let slope = sites * kd / ((kd + cm) * (kd + cm));
+        let free_sites = (sites - f * v.bound(term.other)).max(0.0);
+        let z = (k_on * (free_sites + cm) + k_off) * dt;
+        let phi = z * z / (1.0 + z * z);
+        v.set_cap(term.field, 1.0 + phi * slope);
+        v.set_anchor(term.other, c);
+    }
+}
+
 /// The react pass at one cell of material `m`: the per-cell body every engine runs.
 pub fn react_cell(params: &Params, terms: &[Term], term_range: &[u32], m: u32, v: &mut impl CellValues) {
     let start = term_range[m as usize];
     let end = term_range[m as usize + 1];
     if params.time[3] != 0.0 {
         record_rate(params, terms, start, end, v);
+    }
+    if params.local[3] == PHASE_LAST {
+        settle_bound_share(terms, start, end, v);
     }
     let half = 0.5 * params.time[0];
     for t in start..end {
@@ -238,6 +323,9 @@ pub fn react_cell(params: &Params, terms: &[Term], term_range: &[u32], m: u32, v
     for t in (start..end).rev() {
         let term = terms[t as usize];
         apply(&term, t, terms, start, end, half, v);
+    }
+    if params.local[3] == PHASE_FIRST {
+        leave_capacity(terms, start, end, 2.0 * params.time[0], v);
     }
 }
 
@@ -251,6 +339,7 @@ pub fn react(
     local: &mut [f32],
     local_comp: &mut [f32],
     rate: &mut [f32],
+    cap: &mut [f32],
     gid: [u32; 3],
 ) {
     let [nx, ny, nz, n_cells] = params.cells;
@@ -259,6 +348,7 @@ pub fn react(
         return;
     }
     let cell = x + nx * (y + ny * z);
-    let mut v = ArrayCell { c, local, local_comp, rate, cell, n_cells, n_bound: params.local[0] };
+    let mut v =
+        ArrayCell { c, local, local_comp, rate, cap, cell, n_cells, n_bound: params.local[0], n_slots: params.local[1] };
     react_cell(params, terms, term_range, material[cell as usize], &mut v);
 }

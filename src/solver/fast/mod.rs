@@ -99,7 +99,7 @@ use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
     CellSums, CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, Pass, SAVE_SLOTS, START_UP_STEPS,
     SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update,
-    merge_pending, slot_error, step_passes, totals_from_sums,
+    face_offset, merge_pending, slot_error, step_passes, totals_from_sums,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
@@ -297,6 +297,11 @@ pub struct CpuFast {
     local_comp: Vec<f32>,
     /// The reaction rate a recording react pass stored, while the stage's predictor records `A u`.
     react_rate: Vec<f32>,
+    /// Capacity of every cell for every species where the problem has binding (else empty).
+    cap: Vec<f32>,
+    /// The species that bind: their stages run through the reference kernels, which solve with
+    /// the cells' capacities (see [`Self::capacity_stage`]).
+    binding: Vec<usize>,
     /// Totals reduced before a coefficient change, added to the next reduce.
     pending: Option<Vec<SpeciesTotals>>,
     scratch: Vec<Mutex<Scratch>>,
@@ -427,6 +432,8 @@ impl CpuFast {
             local,
             local_comp,
             react_rate: Vec::new(),
+            cap: if problem.bound_species().is_empty() { Vec::new() } else { vec![1.0; ns * nx * ny * nz] },
+            binding: problem.bound_species(),
             pending: None,
             scratch: (0..threads).map(|_| Mutex::new(Scratch::default())).collect(),
             books: vec![PlaneBooks::new(nm); ns * tasks_per_species],
@@ -497,8 +504,87 @@ impl CpuFast {
         self.collect_books(0, ns * nz, nz);
     }
 
-    /// One ADI stage (see [`adi_douglas`]).
+    /// One ADI stage: [`Self::fast_stage`] for every species, then, for the species that bind,
+    /// the stage again from the same start through the reference kernels, which solve with the
+    /// cells' capacities; their result and books replace the fast ones.
     fn adi_stage(&mut self, stage: &Stage) {
+        if self.binding.is_empty() {
+            return self.fast_stage(stage);
+        }
+        let n_cells = self.problem.grid.n_cells();
+        let starts: Vec<(Vec<f32>, Vec<f64>, [f64; 6])> = self
+            .binding
+            .iter()
+            .map(|&s| (self.c[s * n_cells..(s + 1) * n_cells].to_vec(), self.decayed[s].clone(), self.outflow[s]))
+            .collect();
+        self.fast_stage(stage);
+        for (&s, (u, decayed, outflow)) in self.binding.clone().iter().zip(starts) {
+            self.decayed[s] = decayed;
+            self.outflow[s] = outflow;
+            self.capacity_stage(stage, s, &u);
+        }
+    }
+
+    /// The stage for species `s` from its field `u` through the reference kernels, with the
+    /// capacities: the result goes into `c`, the books into this engine's books. The rate
+    /// (`A u`, which the capacity does not change) is the fast stage's.
+    fn capacity_stage(&mut self, stage: &Stage, s: usize, u: &[f32]) {
+        use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
+        let n = u.len();
+        let nm = self.problem.materials.len();
+        let t = &self.tables;
+        let mut params = t.params;
+        params.counts[0] = 1;
+        params.time = stage.time(false, false);
+        params.stage = stage.coefficients(self.n_swept);
+        let coef = &t.coef[s * nm..(s + 1) * nm];
+        let faces = &t.faces[s * 6..(s + 1) * 6];
+        let cap = &self.cap[s * n..(s + 1) * n];
+        let mut v = vec![0.0f32; n];
+        let mut scratch = vec![0.0f32; n];
+        let entries = t.params.face_entries[0] as usize;
+        let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
+        let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let [nx, ny, nz, _] = params.cells;
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, &mut [], [x, y, z]);
+                }
+            }
+        }
+        for axis in (0..3u32).filter(|&a| self.lay.sweep[a as usize]) {
+            for line in 0..n as u32 / params.cells[axis as usize] {
+                adi_sweep(
+                    &params,
+                    &t.material,
+                    coef,
+                    faces,
+                    u,
+                    &mut v,
+                    cap,
+                    &mut scratch,
+                    &mut out,
+                    &mut out_comp,
+                    &mut dec,
+                    &mut dec_comp,
+                    axis,
+                    [line, 0, 0],
+                );
+            }
+        }
+        self.c[s * n..(s + 1) * n].copy_from_slice(&v);
+        for (cell, &d) in dec.iter().enumerate() {
+            self.decayed[s][t.material[cell] as usize] += d as f64;
+        }
+        for f in 0..6u32 {
+            let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
+            self.outflow[s][f as usize] += out[range].iter().map(|&x| x as f64).sum::<f64>();
+        }
+    }
+
+    /// One ADI stage of every species in the fast loops (see [`adi_douglas`]).
+    fn fast_stage(&mut self, stage: &Stage) {
         let st = StageCoefs::new(stage, self.n_swept, self.track_rates);
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
@@ -696,12 +782,13 @@ impl Engine for CpuFast {
                         }
                     }
                     Pass::Adi(stage) => self.adi_stage(&stage),
-                    Pass::React { tau, record } => {
+                    Pass::React { tau, record, phase } => {
                         let record = record && tracking;
                         if record {
                             self.newest = 1 - self.newest;
                         }
                         self.tables.params.time = Pass::react_time(tau, record);
+                        self.tables.params.local[3] = phase;
                         let rate = if record { &mut self.rate[self.newest][..] } else { &mut [][..] };
                         react::react_pass(
                             &self.pool,
@@ -711,6 +798,7 @@ impl Engine for CpuFast {
                             &mut self.local,
                             &mut self.local_comp,
                             rate,
+                            &mut self.cap,
                         );
                     }
                 }

@@ -22,8 +22,10 @@ struct Arrays {
     local: *mut f32,
     local_comp: *mut f32,
     rate: *mut f32,
+    cap: *mut f32,
     n_cells: usize,
     n_bound: usize,
+    n_slots: usize,
 }
 
 // SAFETY: tasks touch disjoint sets of cells; every access through `Arrays` is at
@@ -63,10 +65,26 @@ impl CellValues for PtrCell {
     fn set_rate(&mut self, s: u32, v: f32) {
         unsafe { *self.at(self.arrays.rate, s) = v }
     }
+    fn cap(&self, s: u32) -> f32 {
+        unsafe { *self.at(self.arrays.cap, s) }
+    }
+    fn set_cap(&mut self, s: u32, v: f32) {
+        unsafe { *self.at(self.arrays.cap, s) = v }
+    }
+    fn anchor(&self, row: u32) -> f32 {
+        let a = &self.arrays;
+        unsafe { *self.at(a.local, (a.n_bound + a.n_slots) as u32 + row) }
+    }
+    fn set_anchor(&mut self, row: u32, v: f32) {
+        let a = &self.arrays;
+        unsafe { *self.at(a.local, (a.n_bound + a.n_slots) as u32 + row) = v }
+    }
 }
 
 /// The react pass over every cell with `tables.params` already set (`time[3]` ≠ 0: store the
-/// rate into `rate`, which must then hold every species' field).
+/// rate into `rate`, which must then hold every species' field; `cap` holds every species'
+/// field where the problem has binding terms).
+#[allow(clippy::too_many_arguments)]
 pub fn react_pass(
     pool: &rayon::ThreadPool,
     serial: bool,
@@ -75,12 +93,14 @@ pub fn react_pass(
     local: &mut [f32],
     local_comp: &mut [f32],
     rate: &mut [f32],
+    cap: &mut [f32],
 ) {
     let p = &tables.params;
     let n_cells = p.cells[3] as usize;
     let [n_bound, n_slots, _, _] = p.local.map(|x| x as usize);
     let ns = p.counts[0] as usize;
-    assert!(c.len() >= ns * n_cells && local.len() >= (n_bound + n_slots) * n_cells);
+    assert!(c.len() >= ns * n_cells && local.len() >= (2 * n_bound + n_slots) * n_cells);
+    assert!(n_bound == 0 || cap.len() >= ns * n_cells);
     assert!(local_comp.len() >= n_slots * n_cells);
     let recording = p.time[3] != 0.0;
     assert!(!recording || rate.len() >= ns * n_cells);
@@ -90,8 +110,10 @@ pub fn react_pass(
         local: local.as_mut_ptr(),
         local_comp: local_comp.as_mut_ptr(),
         rate: if recording { rate.as_mut_ptr() } else { std::ptr::null_mut() },
+        cap: if n_bound > 0 { cap.as_mut_ptr() } else { std::ptr::null_mut() },
         n_cells,
         n_bound,
+        n_slots,
     };
     let block = |b: usize| {
         let arrays = arrays;

@@ -62,12 +62,13 @@ pub const KERNELS: [KernelSource; 7] = [
     kernel!("local_error"),
 ];
 
-/// The most storage buffers any kernel of [`KERNELS`] binds: `adi_sweep`'s ten (four inputs,
-/// the stage field, the Thomas scratch, and two compensated pairs of books). wgpu's
+/// The most storage buffers any kernel of [`KERNELS`] binds: `adi_sweep`'s eleven (four inputs,
+/// the stage field, the cells' capacities, the Thomas scratch, and two compensated pairs of
+/// books). wgpu's
 /// `Limits::default()` allows 8 per shader stage; the device is opened with the adapter's own
 /// limits, and an adapter below this is refused ([`check_storage_buffers`]). tests/shaders.rs
 /// checks this number against the shaders.
-pub const MAX_STORAGE_BUFFERS: u32 = 10;
+pub const MAX_STORAGE_BUFFERS: u32 = 11;
 
 /// [`SolverError::NoAdapter`] when `limits` allow fewer storage buffers per shader stage than
 /// [`MAX_STORAGE_BUFFERS`]; `adapter` names the adapter in the message.

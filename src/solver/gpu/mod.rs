@@ -22,14 +22,20 @@
 //!
 //! Local reactions ([`Pass::React`], kernel `react`, one invocation per cell) act in place on
 //! `c` and on the local rows: `local` holds `[row][cell]` every bound field
-//! ([`Problem::bound_species`] order), then every book slot of the reactions (amounts taken up
-//! or converted, compensated with `local_comp`, `[slot][cell]`). The reaction terms are `terms`,
-//! grouped by material, and `term_range` (`n_materials + 1` entries; see
-//! [`crate::solver::reaction_table`]); an empty table is padded to one term that no range
-//! reaches, as wgpu binds no empty buffer. The reduction runs `reduce_rows` over every row
-//! (Σ and max per material) beside `reduce_totals`, reads both partials back through one staging
-//! buffer, and clears the book slots and `local_comp` but not the bound fields, which are state:
-//! [`Engine::read_field`], the exported state, and `save`/`restore` include them.
+//! ([`Problem::bound_species`] order), every book slot of the reactions (amounts taken up or
+//! converted, compensated with `local_comp`, `[slot][cell]`), then one anchor per bound field.
+//! The reaction terms are `terms`, grouped by material, and `term_range` (`n_materials + 1`
+//! entries; see [`crate::solver::reaction_table`]); an empty table is padded to one term that no
+//! range reaches, as wgpu binds no empty buffer. Fast binding inside the ADI stages
+//! ([`crate::solver::cpu::react`]): the first react pass of a step (`Params::local[3]` =
+//! [`PHASE_FIRST`]) leaves each binding species' capacity in `cap` (`[species][cell]`, 1 where
+//! nothing binds) and its free value in the anchor row; `adi_predictor` and `adi_sweep` solve
+//! with `cap` on the diagonal, and the last react pass ([`PHASE_LAST`]) moves the bound share of
+//! the stages' change into the bound field. The reduction runs `reduce_rows` over the bound
+//! fields and book slots (Σ and max per material) beside `reduce_totals`, reads both partials
+//! back through one staging buffer, and clears the rows after the bound fields and `local_comp`
+//! but not the bound fields, which are state: [`Engine::read_field`], the exported state, and
+//! `save`/`restore` include them.
 //!
 //! One step is the passes of [`step_passes`]: ADI `react(dt/2) · stages · react(dt/2)` (the
 //! stages as [`Stage::of_step`] says: one Douglas stage, or the LOD substeps of a start-up step),
@@ -55,13 +61,15 @@
 //! same buffer, without a flip. `save`/`restore` keep `newest` with the state; the rates
 //! themselves are not saved (a retried step overwrites the rate of the rejected one).
 //!
-//! `adi_sweep` binds ten storage buffers, more than the eight of wgpu's `Limits::default()`: the
+//! `adi_sweep` binds eleven storage buffers, more than the eight of wgpu's `Limits::default()`: the
 //! device is opened with the adapter's own limits, and an adapter that allows fewer than
 //! [`kernels::MAX_STORAGE_BUFFERS`] is refused with [`SolverError::NoAdapter`] naming the limit.
 //! (Packing the compensated pairs into one buffer each would fit the default, at the price of
 //! index arithmetic that no longer reads like the CPU twin's; desktop Vulkan, Metal and DX12
-//! adapters and lavapipe allow far more than ten.)
+//! adapters and lavapipe allow far more than eleven.)
 //!
+//! [`PHASE_FIRST`]: crate::solver::cpu::react::PHASE_FIRST
+//! [`PHASE_LAST`]: crate::solver::cpu::react::PHASE_LAST
 //! [`Stage::of_step`]: crate::solver::Stage::of_step
 //! [`Stage::time`]: crate::solver::Stage::time
 //! [`Stage::coefficients`]: crate::solver::Stage::coefficients
@@ -146,9 +154,11 @@ impl StepPlan {
                         stage: stage.coefficients(n_swept),
                         ..*base
                     })),
-                    Pass::React { tau, record } => {
-                        Encoded::React(variant(Params { time: Pass::react_time(tau, record && track), ..*base }))
-                    }
+                    Pass::React { tau, record, phase } => Encoded::React(variant(Params {
+                        time: Pass::react_time(tau, record && track),
+                        local: [base.local[0], base.local[1], base.local[2], phase],
+                        ..*base
+                    })),
                 })
                 .collect()
         };
@@ -186,6 +196,7 @@ fn buffer_sizes(
     }
     if adi {
         sizes.push(("ADI scratch buffer (4 B per cell per species)", field));
+        sizes.push(("capacity buffer (4 B per cell per species)", field));
         sizes.push(("rate buffer (4 B per cell per species; two while the adaptive step tracks rates)", field));
         sizes.push(("local error partials", 8 * groups * n_species));
     }
@@ -386,6 +397,7 @@ struct RateUsers<'a> {
     terms: &'a wgpu::Buffer,
     term_range: &'a wgpu::Buffer,
     fields: &'a [wgpu::Buffer; 2],
+    cap: &'a wgpu::Buffer,
     local: &'a wgpu::Buffer,
     local_comp: &'a wgpu::Buffer,
     /// The two rate buffers, or the same placeholder twice while no rates are tracked (no
@@ -403,7 +415,8 @@ fn predictor_groups(
     std::array::from_fn(|v| {
         std::array::from_fn(|i| {
             std::array::from_fn(|p| {
-                let buffers = [&b.params[v], b.material, b.coef, b.faces, &b.fields[i], &b.fields[1 - i], b.rates[p]];
+                let buffers =
+                    [&b.params[v], b.material, b.coef, b.faces, &b.fields[i], &b.fields[1 - i], b.cap, b.rates[p]];
                 kernel.bind(device, "adi_predictor", &buffers)
             })
         })
@@ -416,8 +429,17 @@ fn react_groups(context: &GpuContext, device: &wgpu::Device, b: &RateUsers) -> [
     std::array::from_fn(|v| {
         std::array::from_fn(|i| {
             std::array::from_fn(|p| {
-                let buffers =
-                    [&b.params[v], b.material, b.terms, b.term_range, &b.fields[i], b.local, b.local_comp, b.rates[p]];
+                let buffers = [
+                    &b.params[v],
+                    b.material,
+                    b.terms,
+                    b.term_range,
+                    &b.fields[i],
+                    b.local,
+                    b.local_comp,
+                    b.rates[p],
+                    b.cap,
+                ];
                 kernel.bind(device, "react", &buffers)
             })
         })
@@ -488,10 +510,15 @@ pub struct GpuEngine {
     dec_comp: wgpu::Buffer,
     out: wgpu::Buffer,
     out_comp: wgpu::Buffer,
-    /// The local rows, `[row][cell]`: every bound field, then every book slot of the local
-    /// reactions; and the book slots' compensation, `[slot][cell]`.
+    /// The local rows, `[row][cell]`: every bound field, every book slot of the local
+    /// reactions, and the anchor of every bound field; and the book slots' compensation,
+    /// `[slot][cell]`.
     local: wgpu::Buffer,
     local_comp: wgpu::Buffer,
+    /// The capacity of every cell for every species (ADI; 1 where no species binds fast), which
+    /// the first react pass of a step writes and the ADI kernels read; a placeholder for the
+    /// explicit scheme, whose react passes leave none.
+    cap: wgpu::Buffer,
     /// Partials of `reduce_totals` and of `reduce_rows`, and one staging buffer that reads both
     /// back (those of `reduce_totals` first).
     partials: wgpu::Buffer,
@@ -608,6 +635,8 @@ impl GpuEngine {
             let local = buffer_init(&device, "local", bytemuck::cast_slice(&local_rows), accumulator_usage);
             let local_comp =
                 buffer_init(&device, "local_comp", bytemuck::cast_slice(&local_comp_rows), accumulator_usage);
+            let ones = if adi { vec![1.0f32; initial.len()] } else { Vec::new() };
+            let cap = buffer_init(&device, "cap", bytemuck::cast_slice(&ones), U::STORAGE);
             let partials = buffer_init(&device, "partials", &vec![0u8; 4 * partial_len], U::STORAGE | U::COPY_SRC);
             let rows_partials =
                 buffer_init(&device, "rows partials", &vec![0u8; 4 * rows_len], U::STORAGE | U::COPY_SRC);
@@ -634,6 +663,7 @@ impl GpuEngine {
                 terms: &terms,
                 term_range: &term_range,
                 fields: &fields,
+                cap: &cap,
                 local: &local,
                 local_comp: &local_comp,
                 rates: [&no_rate, &no_rate],
@@ -666,6 +696,7 @@ impl GpuEngine {
                                 &faces,
                                 &fields[i],
                                 &fields[1 - i],
+                                &cap,
                                 &scratch,
                                 &out,
                                 &out_comp,
@@ -724,6 +755,7 @@ impl GpuEngine {
                 out_comp,
                 local,
                 local_comp,
+                cap,
                 partials,
                 rows_partials,
                 partials_staging,
@@ -937,6 +969,7 @@ impl GpuEngine {
             terms: &self.terms,
             term_range: &self.term_range,
             fields: &self.fields,
+            cap: &self.cap,
             local: &self.local,
             local_comp: &self.local_comp,
             rates,
@@ -1082,9 +1115,7 @@ impl Engine for GpuEngine {
             for accumulator in [&self.dec, &self.dec_comp, &self.out, &self.out_comp, &self.local_comp] {
                 encoder.clear_buffer(accumulator, 0, None);
             }
-            if self.params.local[1] > 0 {
-                encoder.clear_buffer(&self.local, bound_bytes, None);
-            }
+            encoder.clear_buffer(&self.local, bound_bytes, None);
             self.queue.submit([encoder.finish()]);
             read_back(&device, &self.partials_staging, len + rows_len)
         })?;
@@ -1235,9 +1266,7 @@ impl Engine for GpuEngine {
             for accumulator in [&self.dec, &self.dec_comp, &self.out, &self.out_comp, &self.local_comp] {
                 encoder.clear_buffer(accumulator, 0, None);
             }
-            if self.params.local[1] > 0 {
-                encoder.clear_buffer(&self.local, 4 * bound as u64, None);
-            }
+            encoder.clear_buffer(&self.local, 4 * bound as u64, None);
             self.queue.submit([encoder.finish()]);
             Ok(())
         })?;
