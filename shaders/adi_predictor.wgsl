@@ -4,7 +4,8 @@
 //   r    = A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b) - k u
 //   rate = r                 (when params.time.w == 1: the error estimate needs it;
 //                             params.time.w == 2: rate += r, after react stored its rate)
-//   v0   = u + lambda dt r   (lambda dt = params.stage.x)
+//   v0   = u + lambda dt r / cap   (lambda dt = params.stage.x; cap: the cell's capacity, see
+//                                   adi_sweep.wgsl)
 //
 // The face rule of diffuse_explicit, without bookkeeping: what the stage removes is booked by the
 // sweeps (adi_sweep.wgsl).
@@ -19,7 +20,8 @@
 @group(0) @binding(3) var<storage, read> faces: array<FaceBc>;
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
-@group(0) @binding(6) var<storage, read_write> rate: array<f32>;
+@group(0) @binding(6) var<storage, read> cap: array<f32>;
+@group(0) @binding(7) var<storage, read_write> rate: array<f32>;
 
 @compute @workgroup_size(STEP_WORKGROUP, 1, 1)
 fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -75,5 +77,5 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else if (params.time.w != 0.0) {
         rate[i] = r;
     }
-    v[i] = c + params.stage.x * r;
+    v[i] = c + params.stage.x * r / cap[i];
 }

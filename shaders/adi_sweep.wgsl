@@ -2,10 +2,12 @@
 // per grid line. Twin of src/solver/cpu/adi_sweep.rs (entry points adi_sweep_x, adi_sweep_y,
 // adi_sweep_z are its axis = 0, 1, 2): same bindings, index arithmetic and operation order.
 //
-//   (I - theta dt L_a) delta = (v_{a-1} - u) + (theta - mu) dt A_a u,   v_a = u + delta
+//   (M - theta dt L_a) delta = M (v_{a-1} - u) + (theta - mu) dt A_a u,   v_a = u + delta
 //
-// per line by the Thomas algorithm; L_a holds the diffusion and boundary conductances along the
-// axis and the line's share k/N of the first-order loss (N swept axes, 1/N = params.stage.w).
+// per line by the Thomas algorithm, with M = diag(cap) the capacity of each cell (1, or
+// 1 + db/dc where the species binds fast: see react.wgsl); L_a holds the diffusion and boundary
+// conductances along the axis and the line's share k/N of the first-order loss (N swept axes,
+// 1/N = params.stage.w).
 // The term (theta - mu) dt A_a u (params.stage.y) is computed only where it is not zero.
 // With kappa = (lambda + theta - mu) dt (params.stage.z), the books:
 //
@@ -26,11 +28,12 @@
 @group(0) @binding(3) var<storage, read> faces: array<FaceBc>;
 @group(0) @binding(4) var<storage, read> u: array<f32>;
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
-@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(7) var<storage, read_write> out: array<f32>;
-@group(0) @binding(8) var<storage, read_write> out_comp: array<f32>;
-@group(0) @binding(9) var<storage, read_write> dec: array<f32>;
-@group(0) @binding(10) var<storage, read_write> dec_comp: array<f32>;
+@group(0) @binding(6) var<storage, read> cap: array<f32>;
+@group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(8) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> out_comp: array<f32>;
+@group(0) @binding(10) var<storage, read_write> dec: array<f32>;
+@group(0) @binding(11) var<storage, read_write> dec_comp: array<f32>;
 
 // Books `x` into the compensated pair (out[e], out_comp[e]); `params.time.z` is the opaque 1.0.
 fn add_outflow(e: u32, x: f32) {
@@ -109,14 +112,14 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
             out_coef += g_hi * inv_h;
             boundary_flux += g_hi * inv_h * (c - bc_hi.value);
         }
-        var rhs = v[i] - c;
+        var rhs = cap[i] * (v[i] - c);
         if (explicit_dt != 0.0) {
             let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
             rhs += explicit_dt * a_u;
         }
         let sub = -theta_dt * west;
         let sup = -theta_dt * east;
-        let diag = 1.0 + theta_dt * (west + east + out_coef + loss);
+        let diag = cap[i] + theta_dt * (west + east + out_coef + loss);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
         rhs_prev = (rhs - sub * rhs_prev) / m;

@@ -22,7 +22,7 @@ use secretome::solver::gpu::kernels::{self, KERNELS};
 use secretome::solver::gpu::{
     Gpu, GpuContext, GpuEngine, STEPS_PER_SUBMIT, auto_choice, check_fits, context_for_tests, list_adapters,
 };
-use secretome::solver::{Difference, Engine, SolverError, SpeciesTotals, error_estimate};
+use secretome::solver::{Channel, Difference, Engine, SolverError, SpeciesTotals, error_estimate};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -236,17 +236,28 @@ fn run(engine: &mut dyn Engine, batches: &[u64], dt: f64) -> Record {
     record
 }
 
-/// Cell (species, x, y, z) of linear index `i` of a `[species][z][y][x]` field.
+/// Cell (row, x, y, z) of linear index `i` of a `[row][z][y][x]` field (rows: every species,
+/// then every bound field, as `read_field` gives them).
 fn cell_of(problem: &Problem, i: usize) -> (usize, usize, usize, usize) {
     let [nx, ny, nz] = problem.grid.cells;
     (i / (nx * ny * nz), i % nx, (i / nx) % ny, (i / (nx * ny)) % nz)
+}
+
+/// The name of row `r` of a field from `read_field`: a species, or a species' bound field.
+fn row_name(problem: &Problem, r: usize) -> String {
+    let ns = problem.species.len();
+    if r < ns {
+        problem.species[r].name.clone()
+    } else {
+        format!("{} (bound)", problem.species[problem.bound_species()[r - ns]].name)
+    }
 }
 
 fn write_field(path: &PathBuf, problem: &Problem, field: &[f32]) {
     let mut text = String::from("species,x,y,z,value\n");
     for (i, v) in field.iter().enumerate() {
         let (s, x, y, z) = cell_of(problem, i);
-        text += &format!("{},{x},{y},{z},{v:e}\n", problem.species[s].name);
+        text += &format!("{},{x},{y},{z},{v:e}\n", row_name(problem, s));
     }
     std::fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
@@ -279,11 +290,11 @@ fn assert_fields_match(label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32],
     write_field(&gpu_path, problem, gpu);
     write_field(&cpu_path, problem, cpu);
     panic!(
-        "{label}: GPU and CPU fields differ beyond |a−b| ≤ {atol:e} + {rtol:e}·|b|; worst cell: species {} \
+        "{label}: GPU and CPU fields differ beyond |a−b| ≤ {atol:e} + {rtol:e}·|b|; worst cell: row {} \
          ({}), x {x}, y {y}, z {z}: gpu {:e}, cpu {:e}, difference {:e} ({ratio:.1}× the tolerance); \
          fields written to {} and {}",
         s,
-        problem.species[s].name,
+        row_name(problem, s),
         gpu[worst],
         cpu[worst],
         gpu[worst] as f64 - cpu[worst] as f64,
@@ -319,10 +330,16 @@ fn assert_totals_match(label: &str, problem: &Problem, gpu: &[SpeciesTotals], cp
         for m in 0..problem.materials.len() {
             let material = &problem.materials[m].name;
             close(format!("present in {material}"), g.present[m], c.present[m], amounts[s]);
-            close(format!("decayed in {material}"), g.decayed()[m], c.decayed()[m], amounts[s]);
-            match (g.max[m], c.max[m]) {
-                (Some(a), Some(b)) => close(format!("max in {material}"), a, b, peak),
-                (a, b) => assert_eq!(a, b, "{label}: {name} max in {material}"),
+            close(format!("bound in {material}"), g.bound[m], c.bound[m], amounts[s]);
+            for channel in Channel::ALL {
+                let (a, b) = (g.channel(channel)[m], c.channel(channel)[m]);
+                close(format!("{} in {material}", channel.name()), a, b, amounts[s]);
+            }
+            for (what, a, b) in [("max", g.max[m], c.max[m]), ("bound max", g.bound_max[m], c.bound_max[m])] {
+                match (a, b) {
+                    (Some(a), Some(b)) => close(format!("{what} in {material}"), a, b, peak),
+                    (a, b) => assert_eq!(a, b, "{label}: {name} {what} in {material}"),
+                }
             }
         }
         for f in 0..6 {
@@ -343,17 +360,20 @@ fn field_difference(problem: &Problem, gpu: &[f32], cpu: &[f32]) -> (f64, f64) {
     })
 }
 
+/// Every total of both engines, `(gpu, cpu, species)`: present and bound per material, every
+/// channel per material, outflow per face.
+fn total_pairs<'a>(gpu: &'a [SpeciesTotals], cpu: &'a [SpeciesTotals]) -> impl Iterator<Item = (f64, f64, usize)> + 'a {
+    gpu.iter().zip(cpu).enumerate().flat_map(|(s, (g, c))| {
+        let channels = Channel::ALL.into_iter().flat_map(|ch| g.channel(ch).iter().zip(c.channel(ch)));
+        let pairs = g.present.iter().zip(&c.present).chain(g.bound.iter().zip(&c.bound)).chain(channels);
+        pairs.chain(g.outflow.iter().zip(&c.outflow)).map(move |(&a, &b)| (a, b, s))
+    })
+}
+
 /// Largest difference of any total, relative to the species' initial amount.
 fn totals_difference(problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals]) -> f64 {
     let amounts = initial_amounts(problem);
-    let mut worst = 0.0f64;
-    for (s, (g, c)) in gpu.iter().zip(cpu).enumerate() {
-        let pairs = g.present.iter().zip(&c.present).chain(g.decayed().iter().zip(c.decayed()));
-        for (a, b) in pairs.chain(g.outflow.iter().zip(&c.outflow)) {
-            worst = worst.max((a - b).abs() / amounts[s]);
-        }
-    }
-    worst
+    total_pairs(gpu, cpu).fold(0.0f64, |worst, (a, b, s)| worst.max((a - b).abs() / amounts[s]))
 }
 
 /// Runs both engines through the same batches of steps of `dt` and compares every field and
@@ -720,21 +740,21 @@ fn gpu_size_check_with_numbers() {
         max_compute_workgroups_per_dimension: 65535,
         ..wgpu::Limits::default()
     };
-    assert!(check_fits([250, 250, 250], 1, 3, None, &limits, "small").is_ok());
-    assert!(check_fits([250, 250, 250], 1, 3, Some(&[0, 1, 2]), &limits, "small").is_ok());
-    match check_fits([400, 400, 400], 1, 3, None, &limits, "small") {
+    assert!(check_fits([250, 250, 250], 1, 3, 0, None, &limits, "small").is_ok());
+    assert!(check_fits([250, 250, 250], 1, 3, 0, Some(&[0, 1, 2]), &limits, "small").is_ok());
+    match check_fits([400, 400, 400], 1, 3, 0, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => {
             assert!(m.contains("134217728") && m.contains("256000000") && m.contains("\"small\""), "{m}")
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    match check_fits([1, 1, 70000], 1, 3, None, &limits, "small") {
+    match check_fits([1, 1, 70000], 1, 3, 0, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("65535") && m.contains("diffuse_explicit"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
     // reduce_totals runs one workgroup of 256 cells per species along x: beyond
     // 65535 · 256 cells the dispatch itself does not fit, whatever the memory.
-    match check_fits([256, 256, 256], 1, 3, None, &limits, "small") {
+    match check_fits([256, 256, 256], 1, 3, 0, None, &limits, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("65536") && m.contains("reduce_totals"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
@@ -742,9 +762,9 @@ fn gpu_size_check_with_numbers() {
     // single-cell z axis (where zmin or zmax is not no-flux) takes one line per cell, 65536
     // workgroups of 64; the explicit kernels and reduce_totals fit.
     let plane = [2048, 2048, 1];
-    assert!(check_fits(plane, 1, 3, None, &limits, "small").is_ok());
-    assert!(check_fits(plane, 1, 3, Some(&[0, 1]), &limits, "small").is_ok());
-    match check_fits(plane, 1, 3, Some(&[0, 1, 2]), &limits, "small") {
+    assert!(check_fits(plane, 1, 3, 0, None, &limits, "small").is_ok());
+    assert!(check_fits(plane, 1, 3, 0, Some(&[0, 1]), &limits, "small").is_ok());
+    match check_fits(plane, 1, 3, 0, Some(&[0, 1, 2]), &limits, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("65536") && m.contains("adi_sweep_z"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
@@ -752,8 +772,15 @@ fn gpu_size_check_with_numbers() {
     let thin = [4096, 4096, 1];
     let face_bytes = 4 * 2 * (4096 + 4096 + 4096 * 4096) as u64;
     let tight = wgpu::Limits { max_storage_buffer_binding_size: face_bytes - 1, ..limits.clone() };
-    match check_fits(thin, 1, 3, None, &tight, "small") {
+    match check_fits(thin, 1, 3, 0, None, &tight, "small") {
         Err(SolverError::TooLarge(m)) => assert!(m.contains("outflow accumulator"), "{m}"),
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // The local rows of the reactions (bound fields and book slots) are one buffer: three rows
+    // of a field that fits alone do not.
+    assert!(check_fits([250, 250, 250], 1, 3, 2, None, &limits, "small").is_ok());
+    match check_fits([250, 250, 250], 1, 3, 3, None, &limits, "small") {
+        Err(SolverError::TooLarge(m)) => assert!(m.contains("local rows") && m.contains("187500000"), "{m}"),
         other => panic!("expected TooLarge, got {other:?}"),
     }
 }
@@ -1099,6 +1126,413 @@ fn gpu_local_error_matches_cpu_with_tracked_rates() {
         match engine.local_error([dt, 0.0]) {
             Err(SolverError::Usage(m)) => assert!(m.contains("track_rates"), "{name}: {m}"),
             other => panic!("{name}: local_error after track_rates(false): {other:?}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local reactions: the react pass (binding, Michaelis–Menten uptake, conversion) and the local
+// rows (bound fields and reaction books).
+
+/// GPU vs CPU with local reactions, fields and totals. `react` takes the reference's f32
+/// operations in its order, but `exp` (in the binding solution, the uptake Newton and the
+/// conversions) is the device's, whose last bit may differ from Rust's. With one `exp` on both
+/// sides (an experiment: the same polynomial in both twins) the engines agreed bit for bit on
+/// lavapipe in the comparisons below, start-up, capacities of fast binding, recorded rates, local
+/// errors and books included. With the device's `exp`, measured on lavapipe (LLVM 15) over the
+/// reaction tests (stiff binding amplifies a last-bit difference of `b` into the free field where
+/// free ≪ bound, as `c = total − b` cancels digits, and the capacity carries it into the stages):
+/// fields within 1.7e-6 × the largest initial value and 1.4e-5 relative, at most 11 % of the
+/// tolerance below in any cell; totals within 4.8e-6 of themselves (3.4e-5 of the initial amount
+/// for C, which starts small and is made by conversion). The ADI tolerance covers both, with room
+/// for fused roundings.
+const REACT: Tolerance = ADI;
+
+/// GPU vs CPU with local reactions, `local_error`. The rate a binding term records,
+/// `k_on·c·(S − f·b) − k_off·b`, nearly cancels near equilibrium, and `f·k_on·c·dt` multiplies
+/// a last-bit difference of `b` into the companion: measured on lavapipe, the local errors
+/// differ by up to 4.7e-4 of themselves and 3.3e-5 × the largest initial value (a step-size
+/// control compares them with tolerances of 1e-3 and more). Hence rtol 2e-3 and atol 4e-5 of the
+/// largest initial value, summed.
+const REACT_LOCAL_ERROR: Tolerance = Tolerance { rtol: 2e-3, atol_rel: 4e-5, totals_atol_rel: 0.0 };
+
+/// nM: a molar unit, so that binding has its meaning (`molar_per_unit` = 1e-6 mol/m³).
+fn nanomolar() -> ConcentrationUnit {
+    ConcentrationUnit { text: "nM".into(), amount_text: "nmol".into(), si: 1e-6, volume_si: 1e-3 }
+}
+
+/// 2D, 24 × 16 (a gel disc in a wound bed over dermis) with three species in nM and a heparin
+/// pool (50 nM of sites in the gel, 10 nM in the wound bed):
+///
+/// - A (initial total 100 nM in the gel) and B (20 nM in the gel, 1 nM in the wound bed) bind the
+///   pool in the gel and the wound bed, competing for its sites; in the gel `k_on·B_T` is 0.5/s
+///   for A and 0.25/s for B, so `k_on·B_T·dt ≫ 1` at the steps of these tests;
+/// - A is taken up (Michaelis–Menten) in the wound bed and the dermis, and converted into C
+///   (yield ½) in the dermis; bound B is converted into free C (yield 2) in the gel;
+/// - A decays in the wound bed, C in the dermis, B is cleared in the dermis;
+/// - A is held at 2 nM on xmax (a fixed face); every other face is closed.
+fn problem_reactions() -> Problem {
+    use secretome::problem::{Form, Reaction, SitePool};
+    let species = |name: &str, d: [f64; 3], k: [f64; 3], initial: [f64; 3], boundaries: [Boundary; 6]| Species {
+        name: name.into(),
+        unit: nanomolar(),
+        diffusivity: d.to_vec(),
+        decay_rate: k.to_vec(),
+        clearance_rate: vec![0.0; 3],
+        uptake_rate: vec![0.0; 3],
+        initial: initial.to_vec(),
+        initial_is_total: true,
+        molar_per_unit: Some(1e-6),
+        boundaries,
+    };
+    let a_faces = [NO_FLUX, FIXED, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX];
+    let a = species("A", [1e-10, 1e-11, 2e-12], [0.0, 1e-4, 0.0], [100.0, 0.0, 0.0], a_faces);
+    let mut b = species("B", [6e-11, 3e-12, 6e-12], [0.0; 3], [20.0, 1.0, 0.0], [NO_FLUX; 6]);
+    b.clearance_rate = vec![0.0, 0.0, 5e-5];
+    let mut c = species("C", [8e-11, 8e-12, 4e-12], [0.0, 0.0, 2e-4], [0.0, 0.0, 0.5], [NO_FLUX; 6]);
+    c.initial_is_total = false;
+    let paint = |x: usize, y: usize, _| {
+        let (dx, dy) = (x as f64 - 8.0, y as f64 - 9.0);
+        if dx * dx + dy * dy < 25.0 {
+            0
+        } else if y >= 5 {
+            1
+        } else {
+            2
+        }
+    };
+    let mut p = problem("reactions", [24, 16, 1], paint, vec![a, b, c]);
+    p.pools = vec![SitePool { name: "heparin".into(), density: vec![5e-5, 1e-5, 0.0] }];
+    p.reactions = vec![
+        Reaction::Binding { material: 0, species: 0, pool: 0, k_on: 1e4, k_off: 1e-2 },
+        Reaction::Binding { material: 0, species: 1, pool: 0, k_on: 5e3, k_off: 2e-3 },
+        Reaction::Binding { material: 1, species: 0, pool: 0, k_on: 1e3, k_off: 1e-2 },
+        Reaction::Binding { material: 1, species: 1, pool: 0, k_on: 1e3, k_off: 5e-3 },
+        Reaction::Uptake { material: 1, species: 0, vmax: 2e-3, km: 5.0 },
+        Reaction::Uptake { material: 2, species: 0, vmax: 1e-3, km: 2.0 },
+        Reaction::Conversion { material: 2, from: 0, form: Form::Free, to: 2, rate: 5e-4, yield_: 0.5 },
+        Reaction::Conversion { material: 0, from: 1, form: Form::Bound, to: 2, rate: 2e-4, yield_: 2.0 },
+    ];
+    p
+}
+
+/// The largest differences seen by one reaction comparison: fields (× the largest initial value),
+/// totals (× the amount, and relative to themselves where they exceed 1e-6 of the amount),
+/// local errors (× the largest initial value, and relative).
+#[derive(Clone, Copy, Debug, Default)]
+struct Measured {
+    field: f64,
+    field_rel: f64,
+    /// The largest `|Δ|` over the tolerance of its cell.
+    field_tolerance_used: f64,
+    totals: f64,
+    totals_rel: f64,
+    local_error: f64,
+    local_error_rel: f64,
+}
+
+impl Measured {
+    fn local_errors(&mut self, label: &str, problem: &Problem, gpu: &[Difference], cpu: &[Difference]) {
+        let peak = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v as f64));
+        for (g, c) in gpu.iter().zip(cpu) {
+            for (a, b) in [(g.max, c.max), (g.rms, c.rms)] {
+                self.local_error = self.local_error.max((a - b).abs() / peak);
+                self.local_error_rel = self.local_error_rel.max((a - b).abs() / b.abs());
+            }
+        }
+        eprintln!(
+            "{label}: local error of {} gpu {:.6e} / cpu {:.6e}",
+            problem.species[0].name, gpu[0].max, cpu[0].max
+        );
+        assert_local_errors_match(label, problem, gpu, cpu, REACT_LOCAL_ERROR);
+    }
+
+    fn field(&mut self, label: &str, problem: &Problem, gpu: &[f32], cpu: &[f32], tol: Tolerance) {
+        let (abs, rel) = field_difference(problem, gpu, cpu);
+        eprintln!("{label}: max |Δfield| = {abs:.2e} × max initial value, max |Δfield|/|cpu| = {rel:.2e}");
+        self.field = self.field.max(abs);
+        self.field_rel = self.field_rel.max(rel);
+        let scale = problem.initial_field().iter().fold(0.0f64, |m, &v| m.max(v.abs() as f64));
+        let used = gpu.iter().zip(cpu).fold(0.0f64, |m, (&a, &b)| {
+            m.max((a as f64 - b as f64).abs() / (tol.atol_rel * scale + tol.rtol * (b as f64).abs()))
+        });
+        self.field_tolerance_used = self.field_tolerance_used.max(used);
+        assert_fields_match(label, problem, gpu, cpu, tol);
+    }
+
+    fn totals(&mut self, label: &str, problem: &Problem, gpu: &[SpeciesTotals], cpu: &[SpeciesTotals], tol: Tolerance) {
+        let d = totals_difference(problem, gpu, cpu);
+        let amounts = initial_amounts(problem);
+        let rel = total_pairs(gpu, cpu)
+            .filter(|&(_, b, s)| b.abs() > 1e-6 * amounts[s])
+            .fold(0.0f64, |worst, (a, b, _)| worst.max((a - b).abs() / b.abs()));
+        eprintln!("{label}: max |Δtotal| = {d:.2e} × amount, {rel:.2e} of the total");
+        self.totals = self.totals.max(d);
+        self.totals_rel = self.totals_rel.max(rel);
+        assert_totals_match(label, problem, gpu, cpu, tol);
+    }
+}
+
+/// Something happened in every kind of term: bound amounts in the gel, uptake, conversion in
+/// and out, outflow through the fixed face; `totals` summed over a run.
+fn assert_reactions_acted(label: &str, totals: &[SpeciesTotals]) {
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    assert!(totals[0].bound[0] > 0.0 && totals[1].bound[0] > 0.0, "{label}: nothing bound in the gel");
+    assert!(sum(totals[0].channel(Channel::TakenUp)) > 0.0, "{label}: nothing taken up");
+    assert!(sum(totals[0].channel(Channel::ConvertedOut)) > 0.0, "{label}: no free A converted");
+    assert!(sum(totals[1].channel(Channel::ConvertedOut)) > 0.0, "{label}: no bound B converted");
+    assert!(sum(totals[2].channel(Channel::ConvertedIn)) > 0.0, "{label}: no C made");
+    assert!(totals[0].outflow[1] != 0.0, "{label}: nothing through the fixed face");
+}
+
+/// Adds the flows of `t` to `sum` (channels and outflow; what is present is `t`'s).
+fn accumulate(sum: &mut Vec<SpeciesTotals>, t: &[SpeciesTotals]) {
+    if sum.is_empty() {
+        *sum = t.to_vec();
+        return;
+    }
+    for (s, e) in sum.iter_mut().zip(t) {
+        let mut next = e.clone();
+        next.add_earlier(s);
+        *s = next;
+    }
+}
+
+/// Fixed ADI steps with local reactions and tracked rates, through the start-up (its first LOD
+/// substep adds `A u` to the rate the first react pass stored) and Douglas steps, the stages
+/// solving with the capacities of fast binding the first react pass leaves; before each
+/// step a save, after it `local_error`, the fields (free and bound) and, every few steps, every
+/// total. Then the explicit scheme with reactions (react after each step).
+#[test]
+fn gpu_matches_cpu_with_reactions() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_with_reactions") else { return };
+    let p = adi(problem_reactions());
+    let dt = adi_dt(&p);
+    let gel_rate = 1e4 * 5e-5 * dt;
+    assert!(gel_rate > 100.0, "k_on·B_T·dt = {gel_rate} in the gel: not stiff");
+    let mut gpu = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(&p);
+    let mut measured = Measured::default();
+    let (initial_gpu, initial_cpu) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    assert_eq!(initial_gpu, initial_cpu, "{}: initial fields (bound at equilibrium)", p.name);
+    assert_eq!(initial_gpu.len(), (3 + 2) * p.grid.n_cells(), "three free and two bound fields");
+    let (mut gpu_sum, mut cpu_sum) = (Vec::new(), Vec::new());
+    let mut previous = None;
+    let steps = 9;
+    for k in 0..steps {
+        for engine in [&mut gpu as &mut dyn Engine, &mut cpu] {
+            engine.track_rates(true);
+            engine.save(0).expect("save");
+            engine.step(1, dt).expect("step");
+        }
+        let label = format!("{} step {k}", p.name);
+        let weights = error_estimate(dt, previous).weights;
+        let (g, c) =
+            (gpu.local_error(weights).expect("GPU local_error"), cpu.local_error(weights).expect("local_error"));
+        assert!(c.iter().all(|d| d.max > 0.0), "{label}: no local error to compare");
+        measured.local_errors(&label, &p, &g, &c);
+        let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+        measured.field(&label, &p, &gpu_field, &cpu_field, REACT);
+        if [0, 3, steps - 1].contains(&k) {
+            let (g, c) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+            measured.totals(&label, &p, &g, &c, REACT);
+            accumulate(&mut gpu_sum, &g);
+            accumulate(&mut cpu_sum, &c);
+        }
+        previous = Some(dt);
+    }
+    assert_reactions_acted(&format!("{} (gpu)", p.name), &gpu_sum);
+    assert_reactions_acted(&format!("{} (cpu)", p.name), &cpu_sum);
+    let adi_measured = measured;
+
+    let p = problem_reactions();
+    let step = 0.9 * p.explicit_step_limit();
+    let mut gpu = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(&p);
+    let mut measured = Measured::default();
+    let (mut gpu_sum, mut cpu_sum) = (Vec::new(), Vec::new());
+    let mut done = 0;
+    for steps in BATCHES {
+        gpu.step(steps, step).expect("step");
+        cpu.step(steps, step).expect("step");
+        done += steps;
+        let label = format!("{} (explicit) after {done} steps", p.name);
+        let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+        measured.field(&label, &p, &gpu_field, &cpu_field, REACT);
+        let (g, c) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+        measured.totals(&label, &p, &g, &c, REACT);
+        accumulate(&mut gpu_sum, &g);
+        accumulate(&mut cpu_sum, &c);
+    }
+    assert_reactions_acted(&format!("{} explicit (gpu)", p.name), &gpu_sum);
+    eprintln!("REACT_MEASURED: ADI {adi_measured:?}; explicit {measured:?}");
+}
+
+/// With local reactions the first react pass of a step stores the rate and the predictor adds
+/// `A u` to it: `local_error` as the adaptive step calls it (save, step, estimate, restore on
+/// rejection), through a rejected Douglas step and a rejected start-up step retried shorter, each
+/// retry recording into the rate buffer of the rejected step (`newest` restored), and a second
+/// start-up set mid-run; the books of the rejected steps must vanish with the restore.
+#[test]
+fn gpu_local_error_matches_cpu_with_reactions_and_rejected_steps() {
+    let Some(context) = context_for_tests("gpu_local_error_matches_cpu_with_reactions_and_rejected_steps") else {
+        return;
+    };
+    let p = adi(problem_reactions());
+    let dt = adi_dt(&p);
+    let mut gpu = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(&p);
+    for engine in [&mut gpu as &mut dyn Engine, &mut cpu] {
+        engine.track_rates(true);
+    }
+    // (step as a multiple of dt, accepted, start-up steps set before the step)
+    let plan = [
+        (1.0, false, None),
+        (0.5, true, None),
+        (1.0, true, None),
+        (2.0, false, None),
+        (0.7, true, None),
+        (1.5, false, Some(1)),
+        (0.75, true, None),
+        (1.0, true, None),
+    ];
+    let mut measured = Measured::default();
+    let mut previous = None;
+    for (k, &(factor, accepted, start_up)) in plan.iter().enumerate() {
+        let step = factor * dt;
+        for engine in [&mut gpu as &mut dyn Engine, &mut cpu] {
+            engine.save(0).expect("save");
+            if let Some(steps) = start_up {
+                engine.set_start_up_steps(steps);
+            }
+            engine.step(1, step).expect("step");
+        }
+        let weights = error_estimate(step, previous).weights;
+        let label = format!("{} step {k} ({factor} × dt, {})", p.name, if accepted { "accepted" } else { "rejected" });
+        let (g, c) =
+            (gpu.local_error(weights).expect("GPU local_error"), cpu.local_error(weights).expect("local_error"));
+        measured.local_errors(&label, &p, &g, &c);
+        let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+        measured.field(&label, &p, &gpu_field, &cpu_field, REACT);
+        if accepted {
+            previous = Some(step);
+            let (g, c) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+            measured.totals(&label, &p, &g, &c, REACT);
+        } else {
+            gpu.restore(0).expect("restore");
+            cpu.restore(0).expect("restore");
+        }
+    }
+    eprintln!("REACT_MEASURED (adaptive): {measured:?}");
+}
+
+/// `p` with other reaction coefficients: the gel's sites doubled and the wound bed's halved,
+/// A's `k_on` in the gel tripled, its uptake in the wound bed faster, the conversion of free A
+/// slower, and B's clearance in the dermis turned into linear uptake.
+fn with_new_reaction_coefficients(p: &Problem) -> Problem {
+    use secretome::problem::Reaction;
+    let mut q = p.clone();
+    q.pools[0].density = vec![1e-4, 5e-6, 0.0];
+    for r in &mut q.reactions {
+        match r {
+            Reaction::Binding { material: 0, species: 0, k_on, .. } => *k_on *= 3.0,
+            Reaction::Uptake { material: 1, vmax, .. } => *vmax *= 4.0,
+            Reaction::Conversion { form: secretome::problem::Form::Free, rate, .. } => *rate *= 0.5,
+            _ => {}
+        }
+    }
+    q.species[1].uptake_rate = q.species[1].clearance_rate.clone();
+    q.species[1].clearance_rate = vec![0.0; 3];
+    q
+}
+
+/// Reaction rates and site densities changed mid-run (the GPU rewrites its term table; both
+/// engines reduce first and add those books to the next reduce), then the state of each engine
+/// exported and imported into a fresh engine of the other kind: bound fields travel with the
+/// free ones and both pairs go on in step.
+#[test]
+fn gpu_matches_cpu_with_reactions_after_set_coefficients_and_state_exchange() {
+    let Some(context) = context_for_tests("gpu_matches_cpu_with_reactions_after_set_coefficients_and_state_exchange")
+    else {
+        return;
+    };
+    let p = adi(problem_reactions());
+    let changed = with_new_reaction_coefficients(&p);
+    let dt = adi_dt(&p);
+    let mut gpu = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+    let mut cpu = CpuReference::new(&p);
+    let mut unchanged = CpuReference::new(&p);
+    let mut measured = Measured::default();
+    for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+        engine.step(3, dt).expect("step");
+    }
+    gpu.set_coefficients(&changed).expect("GPU set_coefficients");
+    cpu.set_coefficients(&changed).expect("CPU set_coefficients");
+    for engine in [&mut gpu as &mut dyn Engine, &mut cpu, &mut unchanged] {
+        engine.step(4, dt).expect("step");
+    }
+    let label = format!("{} after 3 steps, new reaction coefficients and 4 more", p.name);
+    let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+    measured.field(&label, &p, &gpu_field, &cpu_field, REACT);
+    let (moved, _) = field_difference(&p, &gpu_field, &unchanged.read_field().expect("read"));
+    assert!(moved > 1e-3, "{label}: the new coefficients moved the field by only {moved:e} × peak");
+    let (g, c) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+    measured.totals(&label, &p, &g, &c, REACT);
+    assert_reactions_acted(&label, &g);
+    let linear_uptake: f64 = g[1].channel(Channel::TakenUp).iter().sum();
+    assert!(linear_uptake > 0.0, "{label}: B's new linear uptake booked nothing");
+
+    let (gpu_state, cpu_state) = (gpu.export_state().expect("export"), cpu.export_state().expect("export"));
+    assert_eq!(gpu_state.field.len(), gpu_field.len(), "the state holds the bound fields");
+    assert_eq!(gpu_state.field, gpu_field, "GPU state and read_field");
+    let mut gpu_from_cpu = GpuEngine::new(&context, &changed).expect("GpuEngine::new");
+    let mut cpu_from_gpu = CpuReference::new(&changed);
+    gpu_from_cpu.import_state(&cpu_state).expect("GPU import");
+    cpu_from_gpu.import_state(&gpu_state).expect("CPU import");
+    assert_eq!(gpu_from_cpu.read_field().expect("read"), cpu_state.field, "imported into the GPU engine");
+    for engine in [&mut gpu_from_cpu as &mut dyn Engine, &mut cpu, &mut gpu, &mut cpu_from_gpu] {
+        engine.step(3, dt).expect("step");
+    }
+    for (label, gpu, cpu) in [
+        (format!("{} continued on the GPU from the CPU's state", p.name), &mut gpu_from_cpu, &mut cpu),
+        (format!("{} continued on the CPU from the GPU's state", p.name), &mut gpu, &mut cpu_from_gpu),
+    ] {
+        let (gpu_field, cpu_field) = (gpu.read_field().expect("read"), cpu.read_field().expect("read"));
+        measured.field(&label, &p, &gpu_field, &cpu_field, REACT);
+        let (g, c) = (gpu.reduce_totals().expect("reduce"), cpu.reduce_totals().expect("reduce"));
+        measured.totals(&label, &p, &g, &c, REACT);
+    }
+    eprintln!("REACT_MEASURED (coefficients, states): {measured:?}");
+}
+
+/// The books of the GPU engine balance with local reactions, per species: initial (free +
+/// bound) = present + bound + decayed + cleared + taken up + converted out − converted in +
+/// outflow, to 1e-5 of what passed through the species, over several reduce intervals of both
+/// schemes.
+#[test]
+fn gpu_books_balance_with_reactions() {
+    let Some(context) = context_for_tests("gpu_books_balance_with_reactions") else { return };
+    let explicit = problem_reactions();
+    for (p, dt, batches) in [
+        (adi(problem_reactions()), adi_dt(&explicit), [1, 4, 7]),
+        (explicit.clone(), 0.9 * explicit.explicit_step_limit(), [20, 30, 50]),
+    ] {
+        let mut engine = GpuEngine::new(&context, &p).expect("GpuEngine::new");
+        let start = engine.reduce_totals().expect("reduce");
+        let mut sum = Vec::new();
+        for steps in batches {
+            engine.step(steps, dt).expect("step");
+            accumulate(&mut sum, &engine.reduce_totals().expect("reduce"));
+        }
+        assert_reactions_acted(&p.name, &sum);
+        for (s, (t0, t)) in start.iter().zip(&sum).enumerate() {
+            let amount = |t: &SpeciesTotals| t.present.iter().chain(&t.bound).sum::<f64>();
+            let flows: f64 = Channel::ALL.iter().map(|&ch| ch.sign() * t.channel(ch).iter().sum::<f64>()).sum();
+            let outflow: f64 = t.outflow.iter().sum();
+            let through = amount(t0) + t.channel(Channel::ConvertedIn).iter().sum::<f64>();
+            let error = (amount(t0) - (amount(t) + flows + outflow)).abs() / through;
+            eprintln!("{}: {} balance error {error:.2e}", p.name, p.species[s].name);
+            assert!(error <= 1e-5, "{}: {} books do not balance: relative error {error:e}", p.name, p.species[s].name);
         }
     }
 }

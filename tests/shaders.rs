@@ -7,7 +7,7 @@ use secretome::solver::SolverError;
 use secretome::solver::gpu::kernels::{
     COMMON_WGSL, KERNELS, KernelSource, MAX_STORAGE_BUFFERS, check_storage_buffers, layout_entries, parse,
 };
-use secretome::solver::{Coef, FaceBc, Params, REDUCE_WORKGROUP, STEP_WORKGROUP};
+use secretome::solver::{Coef, FaceBc, Params, REDUCE_WORKGROUP, STEP_WORKGROUP, Term};
 use std::mem::{offset_of, size_of};
 use std::path::PathBuf;
 
@@ -46,11 +46,13 @@ const fn expected(name: &'static str, entry_points: &'static [&'static str], wor
 }
 
 /// Every kernel, by name.
-const EXPECTED: [Expected; 5] = [
+const EXPECTED: [Expected; 7] = [
     expected("adi_predictor", &["adi_predictor"], STEP),
     expected("adi_sweep", &["adi_sweep_x", "adi_sweep_y", "adi_sweep_z"], STEP),
     expected("diffuse_explicit", &["diffuse_explicit"], STEP),
     expected("local_error", &["local_error"], REDUCE),
+    expected("react", &["react"], STEP),
+    expected("reduce_rows", &["reduce_rows"], REDUCE),
     expected("reduce_totals", &["reduce_totals"], REDUCE),
 ];
 const STEP: [u32; 3] = [STEP_WORKGROUP, 1, 1];
@@ -187,6 +189,7 @@ fn twins() -> Vec<Twin> {
                 ("time", offset_of!(Params, time)),
                 ("stage", offset_of!(Params, stage)),
                 ("error", offset_of!(Params, error)),
+                ("local", offset_of!(Params, local)),
             ],
         },
         Twin {
@@ -202,6 +205,17 @@ fn twins() -> Vec<Twin> {
                 ("inv_rate", offset_of!(FaceBc, inv_rate)),
                 ("value", offset_of!(FaceBc, value)),
                 ("_pad", offset_of!(FaceBc, _pad)),
+            ],
+        },
+        Twin {
+            name: "Term",
+            size: size_of::<Term>(),
+            fields: vec![
+                ("kind", offset_of!(Term, kind)),
+                ("field", offset_of!(Term, field)),
+                ("other", offset_of!(Term, other)),
+                ("slot", offset_of!(Term, slot)),
+                ("p", offset_of!(Term, p)),
             ],
         },
     ]

@@ -938,7 +938,8 @@ pub fn engine_memory_bytes(problem: &Problem) -> u64 {
         + 4 * local * n_cells
 }
 
-/// [`engine_memory_bytes`] from the sizes alone, before a problem is built.
+/// [`engine_memory_bytes`] from the sizes alone, before a problem is built (without local
+/// reactions).
 pub fn engine_memory_bytes_for(cells: [usize; 3], n_species: usize, n_materials: usize, scheme: Scheme) -> u64 {
     let n_cells = cells.iter().map(|&n| n as u64).product::<u64>();
     let species = n_species as u64;

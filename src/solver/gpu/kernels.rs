@@ -3,7 +3,7 @@
 //! The source of kernel `NAME` is `shaders/common.wgsl` followed by `shaders/NAME.wgsl`, joined
 //! at compile time by `concat!` of `include_str!` ([`KERNELS`]). The shared file holds what more
 //! than one kernel needs: the structs that cross the Rust/WGSL border ([`Params`], [`Coef`],
-//! [`FaceBc`]), the workgroup sizes, and the helpers with CPU twins (`face_offset`,
+//! [`FaceBc`], [`Term`]), the workgroup sizes, and the helpers with CPU twins (`face_offset`,
 //! `plane_index`, `compensated_add`, …); it declares no binding. A kernel file declares its
 //! bindings, in the order of its CPU twin's arguments, and its entry points.
 //!
@@ -23,6 +23,7 @@
 //! [`Params`]: crate::solver::Params
 //! [`Coef`]: crate::solver::Coef
 //! [`FaceBc`]: crate::solver::FaceBc
+//! [`Term`]: crate::solver::Term
 
 /// `shaders/common.wgsl`: the definitions every kernel is composed with.
 pub const COMMON_WGSL: &str = include_str!("../../../shaders/common.wgsl");
@@ -51,20 +52,23 @@ macro_rules! kernel {
 }
 
 /// Every kernel the GPU engine runs, each composed with `common.wgsl`.
-pub const KERNELS: [KernelSource; 5] = [
+pub const KERNELS: [KernelSource; 7] = [
     kernel!("diffuse_explicit"),
     kernel!("adi_predictor"),
     kernel!("adi_sweep"),
+    kernel!("react"),
     kernel!("reduce_totals"),
+    kernel!("reduce_rows"),
     kernel!("local_error"),
 ];
 
-/// The most storage buffers any kernel of [`KERNELS`] binds: `adi_sweep`'s ten (four inputs,
-/// the stage field, the Thomas scratch, and two compensated pairs of books). wgpu's
+/// The most storage buffers any kernel of [`KERNELS`] binds: `adi_sweep`'s eleven (four inputs,
+/// the stage field, the cells' capacities, the Thomas scratch, and two compensated pairs of
+/// books). wgpu's
 /// `Limits::default()` allows 8 per shader stage; the device is opened with the adapter's own
 /// limits, and an adapter below this is refused ([`check_storage_buffers`]). tests/shaders.rs
 /// checks this number against the shaders.
-pub const MAX_STORAGE_BUFFERS: u32 = 10;
+pub const MAX_STORAGE_BUFFERS: u32 = 11;
 
 /// [`SolverError::NoAdapter`] when `limits` allow fewer storage buffers per shader stage than
 /// [`MAX_STORAGE_BUFFERS`]; `adapter` names the adapter in the message.
