@@ -3,7 +3,7 @@
 //
 //   r    = A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b) - k u
 //   rate = r                 (when params.time.w == 1: the error estimate needs it;
-//                             params.time.w == 2: rate += r, after react stored its rate)
+//                             params.time.w == 2: rate += r / cap, after react stored its rate)
 //   v0   = u + lambda dt r / cap   (lambda dt = params.stage.x; cap: the cell's capacity, see
 //                                   adi_sweep.wgsl)
 //
@@ -73,7 +73,7 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let r = div - here.decay * c;
     if (params.time.w == 2.0) {
-        rate[i] = rate[i] + r;
+        rate[i] = rate[i] + r / cap[i];
     } else if (params.time.w != 0.0) {
         rate[i] = r;
     }

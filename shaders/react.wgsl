@@ -276,6 +276,9 @@ fn settle_bound_share(start: u32, end: u32, cell: u32) {
 
 // Leaves the capacity and the anchor of every binding species at the cell for a step of `dt` s
 // (PHASE_FIRST).
+// Twin of `EQUILIBRIUM_TIME` in src/solver/cpu/react.rs (s).
+const EQUILIBRIUM_TIME: f32 = 60.0;
+
 fn leave_capacity(start: u32, end: u32, dt: f32, cell: u32) {
     for (var t = start; t < end; t++) {
         let term = terms[t];
@@ -327,6 +330,6 @@ fn react(@builtin(global_invocation_id) gid: vec3<u32>) {
         apply(t - 1u, start, end, half, cell);
     }
     if (params.local.w == PHASE_FIRST) {
-        leave_capacity(start, end, 2.0 * params.time.x, cell);
+        leave_capacity(start, end, EQUILIBRIUM_TIME, cell);
     }
 }

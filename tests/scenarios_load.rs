@@ -107,7 +107,16 @@ fn bindings(p: &Problem, s: &str, m: usize) -> Vec<(String, f64, f64)> {
 
 #[test]
 fn wound_gel_2d_has_heparan_sulfate_in_the_tissue() {
-    let p = load("wound_gel_2d.toml");
+    // Shipped with the sites switched off (density 0: no terms); the commented density turns
+    // them on.
+    let shipped = load("wound_gel_2d.toml");
+    assert!(shipped.reactions.is_empty() && shipped.pools.len() == 1);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/wound_gel_2d.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "density = { wound_bed = \"0 uM\", dermis = \"0 uM\" }",
+        "density = { wound_bed = \"0.75 uM\", dermis = \"0.75 uM\" }",
+    );
+    let p = secretome::scenario::from_str(&text, "wound_gel_2d.toml").unwrap();
     let (gel, bed, dermis, epi) =
         (material(&p, "gel"), material(&p, "wound_bed"), material(&p, "dermis"), material(&p, "epidermis"));
     assert_eq!(p.pools.len(), 1);

@@ -492,9 +492,8 @@ impl Tables {
         let mut coef = Vec::with_capacity(problem.species.len() * nm);
         let mut faces = Vec::with_capacity(problem.species.len() * 6);
         for s in &problem.species {
-            let loss = s.linear_loss();
-            for m in 0..nm {
-                coef.push(Coef { diffusivity: s.diffusivity[m] as f32, decay: loss[m] as f32 });
+            for (d, k) in s.diffusivity.iter().zip(s.linear_loss()) {
+                coef.push(Coef { diffusivity: *d as f32, decay: k as f32 });
             }
             for b in &s.boundaries {
                 faces.push(match *b {
@@ -674,6 +673,7 @@ pub fn totals_from_sums(problem: &Problem, sums: &[CellSums]) -> Vec<SpeciesTota
         .zip(sums)
         .map(|(species, sums)| {
             let mut t = SpeciesTotals::empty(nm);
+            #[allow(clippy::needless_range_loop)] // m indexes six tables of the same length
             for m in 0..nm {
                 t.present[m] = sums.present[m] * volume;
                 t.max[m] = (counts[m] > 0).then_some(sums.max[m]);
@@ -721,10 +721,10 @@ pub fn add_local_rows(problem: &Problem, totals: &mut [SpeciesTotals], rows: &[f
     };
     let bound = problem.bound_species();
     for (b, &s) in bound.iter().enumerate() {
-        for m in 0..nm {
+        for (m, &count) in counts.iter().enumerate() {
             let (sum, max) = row_total(b, m);
             totals[s].bound[m] = sum;
-            totals[s].bound_max[m] = (counts[m] > 0).then_some(max);
+            totals[s].bound_max[m] = (count > 0).then_some(max);
         }
     }
     let (_, _, slots) = reaction_table(problem);

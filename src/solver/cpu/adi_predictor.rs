@@ -4,7 +4,8 @@
 //! ```text
 //!   r  = A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b) − k u
 //!   rate = r                     (when `time[3]` = 1: the error estimate needs it;
-//!                                 `time[3]` = 2: rate += r, after a react pass stored its rate)
+//!                                 `time[3]` = 2: rate += r / cap, after a react pass stored its
+//!                                 rate: with fast binding the free field moves at A u / cap)
 //!   v0 = u + λ·dt · r / cap      (cap: the cell's capacity, see `adi_sweep`)
 //! ```
 //!
@@ -65,7 +66,7 @@ pub fn adi_predictor(
     }
     let r = div - here.decay * c;
     if params.time[3] == RECORD_ADD {
-        rate[i] += r;
+        rate[i] += r / cap[i];
     } else if params.time[3] != 0.0 {
         rate[i] = r;
     }

@@ -18,7 +18,7 @@
 //!
 //! Every amount moved into a book (uptake, conversion) is added to the cell's book slot in
 //! compensated f32. When `time[3]` ≠ 0, the pass first stores the reaction rate of every species
-//! at the cell (`rate`), to which the ADI predictor then adds `A u`.
+//! at the cell (`rate`), to which the ADI predictor then adds `A u / cap`.
 //!
 //! Fast binding and the diffusion stages. Left to the splitting alone, a factor that binds fast
 //! would diffuse a whole step with its free diffusivity before rebinding: a first-order error in
@@ -43,6 +43,14 @@ pub const PHASE_FIRST: u32 = 1;
 /// `Params::local[3]` of the last react pass of an ADI step: move the bound share of the
 /// diffusion stages' change into the bound field first.
 pub const PHASE_LAST: u32 = 2;
+
+/// Time scale (s) against which a binding pair counts as fast inside the diffusion stages: the
+/// weight φ of its capacity is `z²/(1 + z²)` with `z` its relaxation rate times this. A constant
+/// rather than the step, so that the equations the stages solve do not change with the step
+/// (a capacity that moved with the step made the error estimate see the change and hold the step
+/// down); pairs that relax in seconds are at equilibrium within the stages, pairs that take hours
+/// are left to the react passes.
+pub const EQUILIBRIUM_TIME: f32 = 60.0;
 
 /// Newton iterations of the uptake solve, at most.
 pub const UPTAKE_ITERATIONS: u32 = 40;
@@ -283,8 +291,8 @@ fn settle_bound_share(terms: &[Term], start: u32, end: u32, v: &mut impl CellVal
     }
 }
 
-/// Leaves the capacity and the anchor of every binding species at the cell for a step of `dt`
-/// s ([`PHASE_FIRST`]).
+/// Leaves the capacity and the anchor of every binding species at the cell ([`PHASE_FIRST`]),
+/// weighing the equilibrium share by how far the pair relaxes in `dt` s.
 fn leave_capacity(terms: &[Term], start: u32, end: u32, dt: f32, v: &mut impl CellValues) {
     for t in start..end {
         let term = terms[t as usize];
@@ -325,7 +333,7 @@ pub fn react_cell(params: &Params, terms: &[Term], term_range: &[u32], m: u32, v
         apply(&term, t, terms, start, end, half, v);
     }
     if params.local[3] == PHASE_FIRST {
-        leave_capacity(terms, start, end, 2.0 * params.time[0], v);
+        leave_capacity(terms, start, end, EQUILIBRIUM_TIME, v);
     }
 }
 

@@ -776,9 +776,16 @@ impl Engine for CpuFast {
                         self.rate[self.newest].resize(self.react_rate.len(), 0.0);
                         self.newest = 1 - self.newest;
                         self.adi_stage(&stage);
+                        // rate = R + A u / cap, as the reference's predictor forms it.
                         let rate = &mut self.rate[self.newest];
-                        for (r, &x) in rate.iter_mut().zip(&self.react_rate) {
-                            *r = x + *r;
+                        if self.cap.is_empty() {
+                            for (r, &x) in rate.iter_mut().zip(&self.react_rate) {
+                                *r += x;
+                            }
+                        } else {
+                            for ((r, &x), &cap) in rate.iter_mut().zip(&self.react_rate).zip(&self.cap) {
+                                *r = *r / cap + x;
+                            }
                         }
                     }
                     Pass::Adi(stage) => self.adi_stage(&stage),

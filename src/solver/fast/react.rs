@@ -116,7 +116,6 @@ pub fn react_pass(
         n_slots,
     };
     let block = |b: usize| {
-        let arrays = arrays;
         for cell in b * CELLS_PER_TASK..((b + 1) * CELLS_PER_TASK).min(n_cells) {
             let m = tables.material[cell];
             if tables.term_range[m as usize] == tables.term_range[m as usize + 1] && !recording {
