@@ -29,7 +29,8 @@ fn shaders_validate_and_structs_match_their_rust_twins() {
         ("Coef", std::mem::size_of::<Coef>()),
         ("FaceBc", std::mem::size_of::<FaceBc>()),
     ];
-    let params_fields = ["cells", "counts", "face_entries", "inv_h2", "inv_h", "half_h", "time", "stage", "error"];
+    let params_fields =
+        ["cells", "counts", "face_entries", "inv_h2", "inv_h", "half_h", "time", "stage", "error", "local"];
     for (name, source) in shaders {
         let module = naga::front::wgsl::parse_str(source)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(source)));
