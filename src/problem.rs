@@ -243,6 +243,127 @@ pub struct Problem {
     pub pools: Vec<SitePool>,
     /// The local reaction terms of every material.
     pub reactions: Vec<Reaction>,
+    /// What happens at given times: doses and degrading gels.
+    pub timeline: Timeline,
+}
+
+/// Events of a run in time: doses applied at given times and gels whose diffusivity and binding
+/// sites change as they degrade. Empty for a depot loaded once into a gel that does not change.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Timeline {
+    /// Every application after t = 0 (the initial loading is the one at t = 0), by time.
+    pub doses: Vec<Dose>,
+    /// Materials that degrade.
+    pub degradation: Vec<Degradation>,
+}
+
+/// What a dose does to the cells of its region.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DoseMode {
+    /// A new gel: what the cells hold (free and bound) is removed with the old dressing and the
+    /// fresh loading put in its place, its bound part at equilibrium as at t = 0.
+    Replace,
+    /// A top-up or an injection: the loading is added to the free form of what is there.
+    Add,
+}
+
+/// One application of a dose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dose {
+    /// When, s (> 0 and before the end of the run).
+    pub time: f64,
+    pub mode: DoseMode,
+    /// Name of the region (or material) the dose goes into.
+    pub region: String,
+    /// The region's cells, ascending.
+    pub cells: Vec<u32>,
+    /// Loading per species and material, in the species' unit: free, or free + bound for a
+    /// species whose initial loading is a total (`Species::initial_is_total`).
+    pub load: Vec<Vec<f64>>,
+}
+
+/// How a degrading gel's diffusivity changes with time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DiffusivityChange {
+    /// Unchanged.
+    None,
+    /// `D(t) = D(0)·min(exp(rate·t), max_factor)`; `rate` in 1/s.
+    Exponential { rate: f64, max_factor: f64 },
+    /// `D(t) = D(0)·f(t)`, `f` linear between the (time s, factor) points, held after the last
+    /// one; two points at one time make a step.
+    Table(Vec<(f64, f64)>),
+}
+
+/// A material whose gel degrades: its diffusivity rises and its binding sites fall.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Degradation {
+    pub material: usize,
+    pub diffusivity: DiffusivityChange,
+    /// Every site pool's density in this material falls as `exp(−rate·t)`, 1/s; what was bound
+    /// to the lost sites goes free.
+    pub site_loss_rate: f64,
+    /// The coefficients are updated every `interval` s (and at each table point).
+    pub interval: f64,
+}
+
+impl Degradation {
+    /// Factor on the material's diffusivity at time `t` (s).
+    pub fn diffusivity_factor(&self, t: f64) -> f64 {
+        match &self.diffusivity {
+            DiffusivityChange::None => 1.0,
+            DiffusivityChange::Exponential { rate, max_factor } => (rate * t).exp().min(*max_factor),
+            DiffusivityChange::Table(points) => table_factor(points, t),
+        }
+    }
+
+    /// Factor on the material's site densities at time `t` (s).
+    pub fn site_factor(&self, t: f64) -> f64 {
+        (-self.site_loss_rate * t).exp()
+    }
+
+    /// Times in `[0, end)` at which the coefficients change: every interval, and the table's
+    /// points.
+    pub fn update_times(&self, end: f64) -> Vec<f64> {
+        let mut times: Vec<f64> = (0..).map(|k| k as f64 * self.interval).take_while(|&t| t < end).collect();
+        if let DiffusivityChange::Table(points) = &self.diffusivity {
+            times.extend(points.iter().map(|p| p.0).filter(|&t| t > 0.0 && t < end));
+        }
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        times
+    }
+}
+
+/// The value at `t` of a table of (time, factor) points: linear between points, held before the
+/// first and after the last; at a time given twice, the later point's value.
+fn table_factor(points: &[(f64, f64)], t: f64) -> f64 {
+    let Some(first) = points.first() else { return 1.0 };
+    if t < first.0 {
+        return first.1;
+    }
+    let after = points.iter().position(|p| p.0 > t);
+    match after {
+        None => points[points.len() - 1].1,
+        Some(i) => {
+            let (t0, f0) = points[i - 1];
+            let (t1, f1) = points[i];
+            f0 + (f1 - f0) * (t - t0) / (t1 - t0)
+        }
+    }
+}
+
+impl Timeline {
+    /// Every time in `(0, end)` at which something happens (doses) or the coefficients change
+    /// (degradation; t = 0 included), ascending, without repeats.
+    pub fn event_times(&self, end: f64) -> Vec<f64> {
+        let mut times: Vec<f64> = self.doses.iter().map(|d| d.time).collect();
+        for d in &self.degradation {
+            times.extend(d.update_times(end));
+        }
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        times
+    }
 }
 
 /// A named set of cells.
@@ -254,6 +375,24 @@ pub struct Region {
 }
 
 impl Problem {
+    /// This problem's coefficients over a stretch of time around `t` (s): the diffusivities of
+    /// degrading materials at `t`, and their site densities at `sites_at`. The same problem
+    /// without degradation.
+    pub fn coefficients_at(&self, t: f64, sites_at: f64) -> Problem {
+        let mut problem = self.clone();
+        for d in &self.timeline.degradation {
+            let m = d.material;
+            let f = d.diffusivity_factor(t);
+            for (s, species) in problem.species.iter_mut().enumerate() {
+                species.diffusivity[m] = self.species[s].diffusivity[m] * f;
+            }
+            for pool in &mut problem.pools {
+                pool.density[m] *= d.site_factor(sites_at);
+            }
+        }
+        problem
+    }
+
     /// The cells of the region or material called `name` (regions first), ascending; `None` if
     /// neither exists.
     pub fn region_cells(&self, name: &str) -> Option<Vec<u32>> {
@@ -264,17 +403,19 @@ impl Problem {
         Some((0..self.material_id.len() as u32).filter(|&i| self.material_id[i as usize] == m).collect())
     }
 
-    /// Concentration scale of each species (its unit): the largest initial or boundary
+    /// Concentration scale of each species (its unit): the largest initial, dose or boundary
     /// concentration, or 1 if all are zero. Error tolerances are relative to it.
     pub fn concentration_scales(&self) -> Vec<f64> {
         self.species
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
+                let doses = self.timeline.doses.iter().flat_map(|d| d.load[i].iter().map(|v| v.abs()));
                 let boundary = s.boundaries.iter().map(|b| match *b {
                     Boundary::NoFlux => 0.0,
                     Boundary::Fixed { value } | Boundary::Clearance { value, .. } => value.abs(),
                 });
-                let scale = s.initial.iter().map(|v| v.abs()).chain(boundary).fold(0.0, f64::max);
+                let scale = s.initial.iter().map(|v| v.abs()).chain(boundary).chain(doses).fold(0.0, f64::max);
                 if scale > 0.0 { scale } else { 1.0 }
             })
             .collect()
@@ -313,9 +454,16 @@ impl Problem {
     /// c_j/K_j)`; from a total, by solving each species' pair in turn (Gauss–Seidel) until no
     /// value moves by more than 1e-13 of its total.
     pub fn initial_state(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        self.loaded_state(&self.species.iter().map(|s| s.initial.clone()).collect::<Vec<_>>())
+    }
+
+    /// [`Problem::initial_state`] of another loading, `load[species][material]` in each
+    /// species' unit (free, or total where the species' initial loading is a total), with the
+    /// site densities of this problem: how a fresh gel starts.
+    pub fn loaded_state(&self, load: &[Vec<f64>]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let ns = self.species.len();
         let nm = self.materials.len();
-        let mut free: Vec<Vec<f64>> = self.species.iter().map(|s| s.initial.clone()).collect();
+        let mut free: Vec<Vec<f64>> = load.to_vec();
         let mut bound = vec![vec![0.0; nm]; ns];
         for m in 0..nm {
             let terms: Vec<(usize, usize, f64)> = self
@@ -460,6 +608,7 @@ impl Problem {
             regions: Vec::new(),
             pools: Vec::new(),
             reactions: Vec::new(),
+            timeline: Timeline::default(),
             schedule: Schedule {
                 end: 1.0,
                 output_times: vec![1.0],

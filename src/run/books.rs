@@ -26,6 +26,15 @@ pub struct Books {
     pub outflow: Vec<[f64; 6]>,
     /// (time s, cumulative released from depot materials) per species.
     pub release_curve: Vec<Vec<(f64, f64)>>,
+    /// Amount brought by doses after t = 0, per species and material.
+    #[serde(default)]
+    pub added: Vec<Vec<f64>>,
+    /// Amount removed with the old dressing when a dose replaced it, per species and material.
+    #[serde(default)]
+    pub removed: Vec<Vec<f64>>,
+    /// Times (s) of the doses applied so far.
+    #[serde(default)]
+    pub dose_times: Vec<f64>,
 }
 
 impl Books {
@@ -49,6 +58,9 @@ impl Books {
             channels: vec![std::array::from_fn(|_| vec![0.0; nm]); at_start.len()],
             outflow: vec![[0.0; 6]; at_start.len()],
             release_curve: vec![Vec::new(); at_start.len()],
+            added: vec![vec![0.0; nm]; at_start.len()],
+            removed: vec![vec![0.0; nm]; at_start.len()],
+            dose_times: Vec::new(),
             initial,
             to_amount,
         }
@@ -83,29 +95,43 @@ impl Books {
         self.channels[s][c as usize].iter().sum()
     }
 
-    /// |initial − present − bound − Σ channels − outflow| relative to the initial amount (absolute
-    /// when nothing was there at the start).
+    /// Amount brought in by doses and removed with old dressings, over every material.
+    pub fn dosed(&self, s: usize) -> (f64, f64) {
+        let sum = |v: &[Vec<f64>]| v.get(s).map_or(0.0, |x| x.iter().sum());
+        (sum(&self.added), sum(&self.removed))
+    }
+
+    /// |initial + added − present − bound − Σ channels − outflow − removed with dressings|
+    /// relative to the amount ever put in (initial + added; absolute when that is 0).
     pub fn balance_error(&self, s: usize) -> f64 {
         let initial: f64 = self.initial[s].iter().sum();
+        let (added, dressing) = self.dosed(s);
         let held: f64 = self.present[s].iter().chain(&self.bound[s]).sum();
         let removed: f64 = (0..self.initial[s].len()).map(|m| self.removed_in(s, m)).sum();
         let outflow: f64 = self.outflow[s].iter().sum();
-        let error = initial - held - removed - outflow;
-        if initial > 0.0 { error.abs() / initial } else { error.abs() }
+        let error = initial + added - held - removed - outflow - dressing;
+        let put_in = initial + added;
+        if put_in > 0.0 { error.abs() / put_in } else { error.abs() }
     }
 
     /// Amount that has left the depot materials (not counting what the channels removed inside
-    /// them), and the depot's initial amount.
+    /// them or the dressings took away), and the amount put into them (initial + doses).
     pub fn released(&self, problem: &Problem, s: usize) -> (f64, f64) {
-        let mut initial = 0.0;
+        let mut put_in = 0.0;
         let mut left = 0.0;
+        let of = |v: &[Vec<f64>], m: usize| v.get(s).map_or(0.0, |x| x[m]);
         for (m, mat) in problem.materials.iter().enumerate() {
             if mat.role == Role::Depot {
-                initial += self.initial[s][m];
-                left += self.initial[s][m] - self.present[s][m] - self.bound[s][m] - self.removed_in(s, m);
+                let (added, dressing) = (of(&self.added, m), of(&self.removed, m));
+                put_in += self.initial[s][m] + added;
+                left += self.initial[s][m] + added
+                    - dressing
+                    - self.present[s][m]
+                    - self.bound[s][m]
+                    - self.removed_in(s, m);
             }
         }
-        (left, initial)
+        (left, put_in)
     }
 
     pub fn write_rows(&mut self, problem: &Problem, t: f64, rows: &mut String) {
@@ -125,8 +151,10 @@ impl Books {
                 let bound_max = self.bound_max[s][m].map(|v| format!("{v:e}")).unwrap_or_default();
                 let channels: Vec<String> =
                     Channel::ALL.iter().map(|&c| format!("{:e}", self.channels[s][c as usize][m])).collect();
+                let (added, dressing) =
+                    (self.added.get(s).map_or(0.0, |v| v[m]), self.removed.get(s).map_or(0.0, |v| v[m]));
                 rows.push_str(&format!(
-                    "{},{},{},{},{:e},{:e},{},{:e},{},{},{},{:e},{:e},{:e},{:e},{},{}\n",
+                    "{},{},{},{},{:e},{:e},{},{:e},{},{},{},{:e},{:e},{:e},{:e},{},{},{:e},{:e}\n",
                     t,
                     t / 3600.0,
                     csv_field(&species.name),
@@ -144,6 +172,8 @@ impl Books {
                     mean_of(bound),
                     bound_max,
                     channels.join(","),
+                    added,
+                    dressing,
                 ));
             }
         }

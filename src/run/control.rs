@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 /// How the steps of a run are chosen.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stepping {
-    /// For each output interval: (number of steps, step length in s).
+    /// For each stretch between stops ([`StepPlan::stops`]): (number of steps, step length in s).
     Fixed(Vec<(u64, f64)>),
     /// Step doubling with a relative local-error `tolerance`, starting from `initial_dt` (s).
     Adaptive { tolerance: f64, initial_dt: f64 },
@@ -20,15 +20,40 @@ pub struct StepPlan {
     /// Explicit stability limit, s (reported for the ADI scheme too, which does not need it).
     pub limit: f64,
     pub stepping: Stepping,
+    /// Every time the stepping lands on exactly, ascending: the output times and the times of
+    /// the problem's events (doses, coefficient updates of degrading gels).
+    pub stops: Vec<Stop>,
+}
+
+/// A time the stepping lands on exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stop {
+    /// s.
+    pub time: f64,
+    /// Outputs are written here (events at an output time are applied after its outputs).
+    pub output: bool,
+}
+
+/// The output times and event times of a problem, merged ([`StepPlan::stops`]).
+pub fn stops(problem: &Problem) -> Vec<Stop> {
+    let mut stops: Vec<Stop> = problem.schedule.output_times.iter().map(|&time| Stop { time, output: true }).collect();
+    for time in problem.timeline.event_times(problem.schedule.end) {
+        if time > 0.0 && !stops.iter().any(|s| s.time == time) {
+            stops.push(Stop { time, output: false });
+        }
+    }
+    stops.sort_by(|a, b| a.time.total_cmp(&b.time));
+    stops
 }
 
 impl StepPlan {
     pub fn new(problem: &Problem) -> Result<Self, RunError> {
         let limit = problem.explicit_step_limit();
+        let stops = stops(problem);
         let fixed = |dt: f64| {
-            let mut intervals = Vec::with_capacity(problem.schedule.output_times.len());
+            let mut intervals = Vec::with_capacity(stops.len());
             let mut t = 0.0;
-            for &t_out in &problem.schedule.output_times {
+            for &Stop { time: t_out, .. } in &stops {
                 let span = t_out - t;
                 // A relative slack keeps a step that divides the span exactly from adding one more.
                 let n = if dt.is_finite() { ((span / dt) * (1.0 - 1e-12)).ceil().max(1.0) as u64 } else { 1 };
@@ -55,7 +80,7 @@ impl StepPlan {
             }
             (Scheme::AdiDouglas, TimeStep::Adaptive { tolerance }) => Stepping::Adaptive { tolerance, initial_dt },
         };
-        Ok(StepPlan { limit, stepping })
+        Ok(StepPlan { limit, stepping, stops })
     }
 
     /// Total number of steps, when known before the run.
@@ -121,6 +146,19 @@ impl Controller {
     /// A controller for `tolerance` × the species' `scales`, starting at `initial_dt` s.
     pub fn new(tolerance: f64, scales: Vec<f64>, initial_dt: f64) -> Self {
         Controller { tolerance, scales, dt: initial_dt, previous: None, just_rejected: false }
+    }
+
+    /// Starts again from a small step `dt` (s) with no rate history, as after a dose: the data
+    /// are sharp again and the rates before it describe another field.
+    pub fn restart(&mut self, dt: f64) {
+        self.dt = dt.min(self.dt);
+        self.previous = None;
+        self.just_rejected = false;
+    }
+
+    /// Forgets the rate history (the field was edited between steps), keeping the step.
+    pub fn forget_rates(&mut self) {
+        self.previous = None;
     }
 
     /// Advances from `t0` to exactly `t1` in accepted steps of equal length.

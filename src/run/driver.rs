@@ -5,6 +5,7 @@
 
 use super::books::Books;
 use super::control::{Controller, StepPlan, StepStats, Stepping};
+use super::events::{self, EventsDone};
 use super::{Progress, RunError, check_finite};
 use crate::problem::Problem;
 use crate::solver::Engine;
@@ -21,6 +22,12 @@ pub struct DriverState {
     /// The adaptive step's controller (`None` for fixed steps).
     pub controller: Option<Controller>,
     pub books: Books,
+    /// Index of the next stop ([`StepPlan::stops`]) to step to.
+    #[serde(default)]
+    pub next_stop: usize,
+    /// Events applied so far (doses, and coefficient updates of degrading gels).
+    #[serde(default)]
+    pub events: EventsDone,
 }
 
 /// Advances an engine over a problem's schedule, one output interval per [`Driver::advance`].
@@ -43,7 +50,15 @@ impl<'a> Driver<'a> {
             Stepping::Fixed(_) => None,
         };
         let books = Books::new(problem, &engine.reduce_totals()?);
-        let state = DriverState { t: 0.0, next_output: 0, stats: StepStats::default(), controller, books };
+        let state = DriverState {
+            t: 0.0,
+            next_output: 0,
+            stats: StepStats::default(),
+            controller,
+            books,
+            next_stop: 0,
+            events: EventsDone::default(),
+        };
         Ok(Driver { problem, plan, state })
     }
 
@@ -52,8 +67,13 @@ impl<'a> Driver<'a> {
     pub fn resume(problem: &'a Problem, state: DriverState, engine: &mut dyn Engine) -> Result<Self, RunError> {
         let plan = StepPlan::new(problem)?;
         let outputs = &problem.schedule.output_times;
-        let at_output = state.next_output == 0 && state.t == 0.0
-            || state.next_output <= outputs.len() && state.next_output > 0 && outputs[state.next_output - 1] == state.t;
+        let at_stop = state.next_stop == 0 && state.t == 0.0
+            || plan.stops.get(state.next_stop.wrapping_sub(1)).is_some_and(|s| s.time == state.t);
+        let at_output = at_stop
+            && (state.next_output == 0 && state.t == 0.0
+                || state.next_output <= outputs.len()
+                    && state.next_output > 0
+                    && outputs[state.next_output - 1] == state.t);
         let adaptive = matches!(plan.stepping, Stepping::Adaptive { .. });
         if !at_output || adaptive != state.controller.is_some() || state.books.species() != problem.species.len() {
             return Err(RunError::Resume(format!(
@@ -98,18 +118,62 @@ impl<'a> Driver<'a> {
         &self.state.stats
     }
 
-    /// Steps to the next output time exactly, reduces the engine's books into the run's and
-    /// checks that every value is still finite. Returns the output time reached.
+    /// Steps to the next output time exactly, through every stop before it (applying the
+    /// events there), reduces the engine's books into the run's and checks that every value is
+    /// still finite. Events at the time reached before (an output time, or 0) are applied first:
+    /// outputs at a dose time show the field just before the dose. Returns the output time
+    /// reached.
     pub fn advance(&mut self, engine: &mut dyn Engine, progress: &mut dyn Progress) -> Result<f64, RunError> {
-        let i = self.state.next_output;
-        let Some(&t_out) = self.problem.schedule.output_times.get(i) else {
+        let Some(&t_out) = self.problem.schedule.output_times.get(self.state.next_output) else {
             return Ok(self.state.t);
         };
+        self.apply_events(engine)?;
+        while let Some(stop) = self.plan.stops.get(self.state.next_stop).copied() {
+            self.step_to(engine, progress, stop.time)?;
+            self.state.next_stop += 1;
+            if stop.output {
+                break;
+            }
+            self.apply_events(engine)?;
+        }
+        debug_assert_eq!(self.state.t, t_out);
+        let totals = engine.reduce_totals()?;
+        check_finite(self.problem, engine, &totals, t_out)?;
+        self.state.books.add(&totals);
+        self.state.next_output += 1;
+        Ok(t_out)
+    }
+
+    /// Applies the events due at the current time, if any: the books are brought up to date
+    /// first, since a dose books what it adds and removes against them.
+    fn apply_events(&mut self, engine: &mut dyn Engine) -> Result<(), RunError> {
+        let t = self.state.t;
+        if !events::due(self.problem, &self.state.events, t) {
+            return Ok(());
+        }
+        let totals = engine.reduce_totals()?;
+        check_finite(self.problem, engine, &totals, t)?;
+        self.state.books.add(&totals);
+        let next_stop = self.plan.stops.get(self.state.next_stop).map_or(self.problem.schedule.end, |s| s.time);
+        let applied = events::apply(self.problem, &mut self.state.events, t, next_stop, engine, &mut self.state.books)?;
+        if let Some(controller) = self.state.controller.as_mut() {
+            if applied.dosed {
+                let Stepping::Adaptive { initial_dt, .. } = self.plan.stepping else { unreachable!() };
+                controller.restart(initial_dt);
+            } else if applied.edited {
+                controller.forget_rates();
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps from the current time to exactly `t1`.
+    fn step_to(&mut self, engine: &mut dyn Engine, progress: &mut dyn Progress, t1: f64) -> Result<(), RunError> {
         let t = self.state.t;
         let stats = &mut self.state.stats;
         match (&self.plan.stepping, self.state.controller.as_mut()) {
             (Stepping::Fixed(intervals), _) => {
-                let (n, dt) = intervals[i];
+                let (n, dt) = intervals[self.state.next_stop];
                 // Chunks of about 1 % of the run keep the progress bar alive without slowing the GPU.
                 let chunk = (self.plan.total_steps().unwrap_or(n) / 100).max(1);
                 let mut left = n;
@@ -122,17 +186,13 @@ impl<'a> Driver<'a> {
                 }
             }
             (Stepping::Adaptive { .. }, Some(controller)) => {
-                controller.advance(self.problem, engine, t, t_out, stats, progress)?;
+                controller.advance(self.problem, engine, t, t1, stats, progress)?;
             }
             (Stepping::Adaptive { .. }, None) => {
                 return Err(RunError::Resume("an adaptive run state without its step controller".into()));
             }
         }
-        let totals = engine.reduce_totals()?;
-        check_finite(self.problem, engine, &totals, t_out)?;
-        self.state.books.add(&totals);
-        self.state.t = t_out;
-        self.state.next_output = i + 1;
-        Ok(t_out)
+        self.state.t = t1;
+        Ok(())
     }
 }

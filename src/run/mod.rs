@@ -28,6 +28,7 @@
 pub mod books;
 pub mod control;
 pub mod driver;
+pub mod events;
 pub mod sinks;
 pub mod summary;
 
@@ -78,8 +79,9 @@ pub enum RunError {
     },
     /// The books did not balance to the stated bound at the end of the run.
     #[error(
-        "the books of {species} do not balance: initial − present − decayed − outflow is {error:e} of \
-         the initial amount, above the bound {bound:e}; summary.json is written with \"complete\": false"
+        "the books of {species} do not balance: initial + added − present − bound − every channel − outflow \
+         − removed with dressings is {error:e} of the amount put in, above the bound {bound:e}; summary.json \
+         is written with \"complete\": false"
     )]
     Balance { species: String, error: f64, bound: f64 },
     /// A saved run state that does not fit the scenario it is resumed with.
@@ -134,11 +136,14 @@ fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTot
         Some(e) => Err(e),
         // The field is finite but the books are not: name the first species whose books are.
         None => {
-            let s = totals
-                .iter()
-                .position(|s| {
-                    !s.present.iter().chain(&s.bound).chain(s.channels.iter().flatten()).chain(&s.outflow).all(|v| v.is_finite())
-                });
+            let s = totals.iter().position(|s| {
+                !s.present
+                    .iter()
+                    .chain(&s.bound)
+                    .chain(s.channels.iter().flatten())
+                    .chain(&s.outflow)
+                    .all(|v| v.is_finite())
+            });
             Err(RunError::Balance {
                 species: s.map(|s| problem.species[s].name.clone()).unwrap_or_default(),
                 error: f64::NAN,
@@ -244,6 +249,7 @@ mod tests {
             regions: Vec::new(),
             pools: Vec::new(),
             reactions: Vec::new(),
+            timeline: Default::default(),
             schedule: Schedule {
                 end: 600.0,
                 output_times: vec![300.0, 600.0],

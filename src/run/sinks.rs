@@ -21,9 +21,8 @@ pub fn write_snapshot(
     let field = engine.read_field()?;
     let n = problem.grid.n_cells();
     let ns = problem.species.len();
-    let rows = (0..ns).map(|s| (s, "", "free")).chain(
-        problem.bound_species().into_iter().map(|s| (s, "_bound", "bound")),
-    );
+    let rows =
+        (0..ns).map(|s| (s, "", "free")).chain(problem.bound_species().into_iter().map(|s| (s, "_bound", "bound")));
     for (row, (s, suffix, form)) in rows.enumerate() {
         let species = &problem.species[s];
         let file = format!("fields/{}{suffix}_t{}s.npy", stems[s], format_seconds(t));
@@ -71,4 +70,4 @@ pub fn file_safe(name: &str) -> String {
 /// highest free concentration; the channel columns are cumulative amounts in the material.
 pub const TIMESERIES_HEADER: &str = "time_s,time_h,species,material,amount,mean,max,released,released_percent,\
 concentration_unit,amount_unit,free_amount,bound_amount,free_mean,bound_mean,bound_max,decayed,cleared,taken_up,\
-converted_out,converted_in\n";
+converted_out,converted_in,added,removed_with_dressing\n";

@@ -38,6 +38,10 @@ pub struct ScenarioEcho {
     /// Local reaction terms, in SI (k_on m³/(mol·s), rates 1/s, V_max and K_m in the species'
     /// unit per s and unit).
     pub reactions: Vec<serde_json::Value>,
+    /// Doses after t = 0: time, region, mode and loading per species (species unit).
+    pub doses: Vec<serde_json::Value>,
+    /// Degrading materials: how the diffusivity and the sites change, and the update interval.
+    pub degradation: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -135,8 +139,14 @@ pub struct SpeciesBooks {
     pub channels: std::collections::BTreeMap<&'static str, ChannelBooks>,
     pub outflow: f64,
     pub outflow_per_face: std::collections::BTreeMap<String, f64>,
-    /// |initial − present − bound − decayed − cleared − taken_up − converted_out + converted_in
-    /// − outflow| / initial.
+    /// Amount brought by the doses after t = 0.
+    pub added: f64,
+    pub added_per_material: std::collections::BTreeMap<String, f64>,
+    /// Amount taken away with old dressings when a dose replaced them.
+    pub removed_with_dressing: f64,
+    pub removed_with_dressing_per_material: std::collections::BTreeMap<String, f64>,
+    /// |initial + added − present − bound − decayed − cleared − taken_up − converted_out +
+    /// converted_in − outflow − removed_with_dressing| / (initial + added).
     pub relative_balance_error: f64,
     pub released_from_depot: f64,
     pub released_percent: f64,
@@ -209,6 +219,10 @@ impl Summary {
                         .zip(books.outflow[s])
                         .map(|(f, x)| (f.to_string(), x))
                         .collect(),
+                    added: books.dosed(s).0,
+                    added_per_material: per_material(&books.added[s]),
+                    removed_with_dressing: books.dosed(s).1,
+                    removed_with_dressing_per_material: per_material(&books.removed[s]),
                     relative_balance_error: books.balance_error(s),
                     released_from_depot: released,
                     released_percent: if depot_initial > 0.0 { 100.0 * released / depot_initial } else { 0.0 },
@@ -244,6 +258,8 @@ impl Summary {
                 .map(|p| PoolEcho { name: p.name.clone(), density_mol_per_m3: per_material(&p.density) })
                 .collect(),
             reactions: problem.reactions.iter().map(|r| reaction_echo(problem, r)).collect(),
+            doses: problem.timeline.doses.iter().map(|d| dose_echo(problem, d)).collect(),
+            degradation: problem.timeline.degradation.iter().map(|d| degradation_echo(problem, d)).collect(),
             species: problem
                 .species
                 .iter()
@@ -336,4 +352,44 @@ fn reaction_echo(problem: &Problem, r: &crate::problem::Reaction) -> serde_json:
             "rate_per_s": rate, "yield": yield_,
         }),
     }
+}
+
+fn dose_echo(problem: &Problem, d: &crate::problem::Dose) -> serde_json::Value {
+    let load: serde_json::Map<String, serde_json::Value> = problem
+        .species
+        .iter()
+        .zip(&d.load)
+        .map(|(sp, per)| {
+            let per: serde_json::Map<String, serde_json::Value> =
+                problem.materials.iter().zip(per).map(|(m, v)| (m.name.clone(), serde_json::json!(v))).collect();
+            (sp.name.clone(), serde_json::Value::Object(per))
+        })
+        .collect();
+    serde_json::json!({
+        "time_s": d.time,
+        "time_h": d.time / 3600.0,
+        "region": d.region,
+        "cells": d.cells.len(),
+        "mode": match d.mode { crate::problem::DoseMode::Replace => "replace", crate::problem::DoseMode::Add => "add" },
+        "load_per_material": load,
+    })
+}
+
+fn degradation_echo(problem: &Problem, d: &crate::problem::Degradation) -> serde_json::Value {
+    use crate::problem::DiffusivityChange;
+    let diffusivity = match &d.diffusivity {
+        DiffusivityChange::None => serde_json::json!({ "kind": "none" }),
+        DiffusivityChange::Exponential { rate, max_factor } => {
+            serde_json::json!({ "kind": "exponential", "rate_per_s": rate, "max_factor": max_factor })
+        }
+        DiffusivityChange::Table(points) => {
+            serde_json::json!({ "kind": "table", "points_s_factor": points })
+        }
+    };
+    serde_json::json!({
+        "material": problem.materials[d.material].name,
+        "diffusivity": diffusivity,
+        "site_loss_rate_per_s": d.site_loss_rate,
+        "update_interval_s": d.interval,
+    })
 }

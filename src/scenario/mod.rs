@@ -10,6 +10,7 @@ mod error;
 mod reactions;
 mod shapes;
 mod spec;
+mod timeline;
 
 pub use error::{InvalidValue, ScenarioError};
 pub use shapes::Shape;
@@ -516,7 +517,9 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         regions,
         pools,
         reactions,
+        timeline: Default::default(),
     };
+    timeline::compile(ctx, spec, &units_of, &mut problem)?;
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);
     }

@@ -32,6 +32,45 @@ pub struct ScenarioFile {
     pub uptake: Vec<UptakeSpec>,
     #[serde(default)]
     pub conversion: Vec<ConversionSpec>,
+    #[serde(default)]
+    pub dose: Vec<DoseSpec>,
+    #[serde(default)]
+    pub degradation: Vec<DegradationSpec>,
+}
+
+/// What a `[[dose]]` does to its region.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DoseModeSpec {
+    Replace,
+    Add,
+}
+
+/// A dosing schedule: `every` with `until` or `count`, explicit `times`, or both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoseSpec {
+    pub region: Text,
+    pub mode: Spanned<DoseModeSpec>,
+    pub every: Option<Text>,
+    pub start: Option<Text>,
+    pub until: Option<Text>,
+    pub count: Option<Spanned<i64>>,
+    pub times: Option<Spanned<Vec<Text>>>,
+    /// Concentration per species name; without it, each species' initial loading.
+    pub load: Option<Spanned<BTreeMap<String, Text>>>,
+}
+
+/// A material whose gel degrades.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DegradationSpec {
+    pub material: Text,
+    pub diffusivity_rate: Option<Text>,
+    pub diffusivity_max_factor: Option<Spanned<f64>>,
+    pub diffusivity_factor: Option<Spanned<Vec<(Text, Spanned<f64>)>>>,
+    pub site_loss: Option<Text>,
+    pub update_interval: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -799,6 +799,16 @@ pub trait Engine {
     /// Puts back a state from [`Engine::export_state`] of an engine of the same problem; the
     /// books start empty. Refused ([`SolverError::Usage`]) if the sizes do not fit.
     fn import_state(&mut self, state: &EngineState) -> Result<(), SolverError>;
+    /// Edits the whole state in place: an event between steps (a dose, the sites a degrading
+    /// gel loses). Take it right after [`Engine::reduce_totals`], as [`Engine::export_state`];
+    /// the books of what the edit adds and removes are the caller's. The default goes through
+    /// [`Engine::export_state`] and [`Engine::import_state`], which every engine has: events
+    /// come hours apart, so a round trip of the field costs nothing that matters.
+    fn edit_state(&mut self, edit: &mut dyn FnMut(&mut EngineState)) -> Result<(), SolverError> {
+        let mut state = self.export_state()?;
+        edit(&mut state);
+        self.import_state(&state)
+    }
     /// Whether ADI steps keep the rates `A uⁿ` that [`Engine::local_error`] needs (off by
     /// default: a fixed-step run does not pay for the store). No effect on the explicit scheme.
     fn track_rates(&mut self, on: bool);
