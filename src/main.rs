@@ -360,6 +360,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         )?;
     }
     write!(s, "{}", describe_reactions(problem))?;
+    write!(s, "{}", describe_timeline(problem))?;
     writeln!(
         s,
         "time     scheme {}, end {} h, {} outputs, {} snapshots",
@@ -379,6 +380,51 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
+}
+
+/// The doses (grouped by region and mode) and the degrading materials.
+fn describe_timeline(problem: &Problem) -> String {
+    use secretome::problem::{DiffusivityChange, DoseMode};
+    let t = &problem.timeline;
+    let mut s = String::new();
+    if !t.doses.is_empty() {
+        s.push_str(&format!("doses    {}\n", t.doses.len()));
+        let mut groups: Vec<(&str, DoseMode, Vec<f64>)> = Vec::new();
+        for d in &t.doses {
+            match groups.iter_mut().find(|g| g.0 == d.region && g.1 == d.mode) {
+                Some(g) => g.2.push(d.time),
+                None => groups.push((&d.region, d.mode, vec![d.time])),
+            }
+        }
+        for (region, mode, times) in groups {
+            let mode = if mode == DoseMode::Replace { "replace" } else { "add" };
+            let shown: Vec<String> = times.iter().take(4).map(|t| format!("{} h", fmt_g(t / 3600.0))).collect();
+            let more = if times.len() > 4 { format!(", … {} h", fmt_g(times[times.len() - 1] / 3600.0)) } else { String::new() };
+            s.push_str(&format!("  {region:<14} {mode:<8} {} × at {}{more}\n", times.len(), shown.join(", ")));
+        }
+    }
+    for d in &t.degradation {
+        let diffusivity = match &d.diffusivity {
+            DiffusivityChange::None => "D unchanged".to_string(),
+            DiffusivityChange::Exponential { rate, max_factor } => format!(
+                "D × exp({} t/d){}",
+                fmt_g(rate * 86400.0),
+                if max_factor.is_finite() { format!(" up to × {}", fmt_g(*max_factor)) } else { String::new() }
+            ),
+            DiffusivityChange::Table(points) => format!("D × a table of {} points", points.len()),
+        };
+        let sites = if d.site_loss_rate > 0.0 {
+            format!("sites × exp(−{} t/d)", fmt_g(d.site_loss_rate * 86400.0))
+        } else {
+            "sites unchanged".to_string()
+        };
+        s.push_str(&format!(
+            "degrades {:<14} {diffusivity}; {sites}; coefficients updated every {} h\n",
+            problem.materials[d.material].name,
+            fmt_g(d.interval / 3600.0)
+        ));
+    }
+    s
 }
 
 /// The pools and reaction terms, one line per term and the materials it acts in.
