@@ -3,8 +3,11 @@
 //! before any work with a message naming the file, the key (and line), the value and what would
 //! be accepted.
 
+mod common;
+
+use common::refusals::Fixture;
+
 use secretome::problem::{Form, Problem, Reaction};
-use secretome::scenario;
 use std::f64::consts::LN_2;
 
 const FILE: &str = "reactions.toml";
@@ -115,58 +118,7 @@ materials = ["tissue"]
 rate = "1 1/h"
 "#;
 
-/// `BASE` with `from` replaced by `to` (which must occur exactly once).
-fn edit(from: &str, to: &str) -> String {
-    assert_eq!(BASE.matches(from).count(), 1, "`{from}` must occur once in BASE");
-    BASE.replace(from, to)
-}
-
-/// `BASE` with `more` appended.
-fn with(more: &str) -> String {
-    format!("{BASE}\n{more}")
-}
-
-/// Line (from 1) of the first occurrence of `needle` in `text`.
-fn line_of(text: &str, needle: &str) -> usize {
-    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in text"));
-    text[..at].matches('\n').count() + 1
-}
-
-fn load(text: &str) -> Problem {
-    scenario::from_str_with_memory(text, FILE, Some(u64::MAX)).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Loads `text`, expects a refusal whose message contains the file, `key`, "accepted:" and
-/// every `also`; returns the message.
-fn refused(text: &str, key: &str, also: &[&str]) -> String {
-    let err = scenario::from_str_with_memory(text, FILE, Some(u64::MAX))
-        .err()
-        .unwrap_or_else(|| panic!("accepted, expected a refusal naming `{key}`"));
-    let msg = err.to_string();
-    assert!(msg.contains(FILE), "no file name in: {msg}");
-    assert!(msg.contains(&format!("`{key}`")), "no key `{key}` in: {msg}");
-    for a in also {
-        assert!(msg.contains(a), "no `{a}` in: {msg}");
-    }
-    msg
-}
-
-/// As [`refused`], also checking the message gives the line of `at` (its first occurrence) and
-/// says what is accepted.
-fn refused_at(text: &str, key: &str, at: &str, also: &[&str]) -> String {
-    let mut all = vec!["accepted:"];
-    all.extend_from_slice(also);
-    refused_on_line(text, key, at, &all)
-}
-
-/// As [`refused`], also checking the message gives the line of `at` (for the layout errors of
-/// the TOML reader, whose messages list the accepted keys or choices in their own words).
-fn refused_on_line(text: &str, key: &str, at: &str, also: &[&str]) -> String {
-    let line = format!("{FILE}:{}:", line_of(text, at));
-    let mut all = vec![line.as_str()];
-    all.extend_from_slice(also);
-    refused(text, key, &all)
-}
+const FIX: Fixture = Fixture { file: FILE, base: BASE };
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
@@ -195,7 +147,7 @@ fn binding(p: &Problem, s: usize, m: usize) -> (usize, f64, f64) {
 
 #[test]
 fn pools_and_bindings_load_in_si() {
-    let p = load(BASE);
+    let p = FIX.load(BASE);
     let (gel, tissue) = (material(&p, "gel"), material(&p, "tissue"));
     let (vegf, fgf) = (species(&p, "VEGF"), species(&p, "FGF-2"));
     assert_eq!(p.pools.len(), 2);
@@ -224,7 +176,7 @@ fn pools_and_bindings_load_in_si() {
 
 #[test]
 fn species_keys_load_in_si() {
-    let p = load(BASE);
+    let p = FIX.load(BASE);
     let (gel, tissue) = (material(&p, "gel"), material(&p, "tissue"));
     let vegf = &p.species[species(&p, "VEGF")];
     assert!(close(vegf.clearance_rate[tissue], 0.0206 / 60.0));
@@ -250,15 +202,15 @@ fn species_keys_load_in_si() {
 
 #[test]
 fn particles_have_a_molar_value_through_avogadro() {
-    let text = edit("unit = \"nM\"", "unit = \"particles/mL\"");
-    let p = load(&text);
+    let text = FIX.edit("unit = \"nM\"", "unit = \"particles/mL\"");
+    let p = FIX.load(&text);
     let frag = &p.species[species(&p, "fragment")];
     assert!(close(frag.molar_per_unit.unwrap(), 1e6 / 6.022_140_76e23));
 }
 
 #[test]
 fn saturable_uptake_in_the_species_unit_per_second() {
-    let p = load(BASE);
+    let p = FIX.load(BASE);
     let (vegf, tissue) = (species(&p, "VEGF"), material(&p, "tissue"));
     let uptakes: Vec<&Reaction> = p.reactions.iter().filter(|r| matches!(r, Reaction::Uptake { .. })).collect();
     assert_eq!(uptakes.len(), 1);
@@ -271,8 +223,8 @@ fn saturable_uptake_in_the_species_unit_per_second() {
 #[test]
 fn molar_v_max_converts_to_a_mass_unit_through_the_molecular_weight() {
     // 1e-3 nM/s of a 45 kDa protein: 1e-3 × 45 ng/mL per second = 45 pg/mL/s; K_m 1 nM = 45000 pg/mL.
-    let text = edit("v_max = \"0.5 pg/mL/h\"\nk_m = \"10 pg/mL\"", "v_max = \"1e-3 nM/s\"\nk_m = \"1 nM\"");
-    let p = load(&text);
+    let text = FIX.edit("v_max = \"0.5 pg/mL/h\"\nk_m = \"10 pg/mL\"", "v_max = \"1e-3 nM/s\"\nk_m = \"1 nM\"");
+    let p = FIX.load(&text);
     let Some(&Reaction::Uptake { vmax, km, .. }) = p.reactions.iter().find(|r| matches!(r, Reaction::Uptake { .. }))
     else {
         panic!("no uptake term")
@@ -283,7 +235,7 @@ fn molar_v_max_converts_to_a_mass_unit_through_the_molecular_weight() {
 
 #[test]
 fn conversion_conserves_molecules() {
-    let p = load(BASE);
+    let p = FIX.load(BASE);
     let (vegf, frag, tissue) = (species(&p, "VEGF"), species(&p, "fragment"), material(&p, "tissue"));
     let conversions: Vec<&Reaction> = p.reactions.iter().filter(|r| matches!(r, Reaction::Conversion { .. })).collect();
     assert_eq!(conversions.len(), 1);
@@ -296,7 +248,7 @@ fn conversion_conserves_molecules() {
 
 #[test]
 fn a_conversion_cycle_loads() {
-    let text = with(
+    let text = FIX.with(
         r#"[[conversion]]
 from = "fragment"
 to = "VEGF"
@@ -304,7 +256,7 @@ materials = ["gel", "tissue"]
 rate = "2 h"
 "#,
     );
-    let p = load(&text);
+    let p = FIX.load(&text);
     let back: Vec<(usize, f64, f64)> = p
         .reactions
         .iter()
@@ -326,7 +278,7 @@ rate = "2 h"
 
 #[test]
 fn two_species_of_the_same_unit_without_molecular_weights_convert_one_to_one() {
-    let text = with(
+    let text = FIX.with(
         r#"[[species]]
 name = "IL-10b"
 unit = "pg/mL"
@@ -340,7 +292,7 @@ materials = ["tissue"]
 rate = "0.5 1/h"
 "#,
     );
-    let p = load(&text);
+    let p = FIX.load(&text);
     let found = p.reactions.iter().any(|r| matches!(*r, Reaction::Conversion { yield_, .. } if yield_ == 1.0));
     assert!(found, "{:?}", p.reactions);
 }
@@ -349,8 +301,8 @@ rate = "0.5 1/h"
 /// materials are then none, load as a problem without binding terms.
 #[test]
 fn a_pool_without_sites_gives_no_binding_terms() {
-    let text = edit("density = { gel = \"10 uM\" }", "density = { gel = \"0 uM\" }");
-    let p = load(&text);
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { gel = \"0 uM\" }");
+    let p = FIX.load(&text);
     let gel = material(&p, "gel");
     assert_eq!(p.pools[0].density[gel], 0.0);
     assert!(!p.reactions.iter().any(|r| matches!(r, Reaction::Binding { material, .. } if *material == gel)));
@@ -359,10 +311,10 @@ fn a_pool_without_sites_gives_no_binding_terms() {
 
 #[test]
 fn zero_rates_give_no_terms() {
-    let text = edit("rate = \"1 1/h\"", "rate = \"0 1/h\"");
-    assert!(!load(&text).reactions.iter().any(|r| matches!(r, Reaction::Conversion { .. })));
-    let text = edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"0 pg/mL/h\"");
-    assert!(!load(&text).reactions.iter().any(|r| matches!(r, Reaction::Uptake { .. })));
+    let text = FIX.edit("rate = \"1 1/h\"", "rate = \"0 1/h\"");
+    assert!(!FIX.load(&text).reactions.iter().any(|r| matches!(r, Reaction::Conversion { .. })));
+    let text = FIX.edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"0 pg/mL/h\"");
+    assert!(!FIX.load(&text).reactions.iter().any(|r| matches!(r, Reaction::Uptake { .. })));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -370,34 +322,34 @@ fn zero_rates_give_no_terms() {
 
 #[test]
 fn negative_clearance_is_refused() {
-    let text = edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"-0.0206 1/min\" }");
-    refused_at(&text, "species[0].clearance.tissue", "-0.0206", &["clearance rate cannot be negative", "a rate ≥ 0"]);
-    let text = edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"0 h\" }");
-    refused_at(&text, "species[0].clearance.tissue", "0 h", &["half-life must be positive", "a half-life > 0"]);
-    let text = edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { skin = \"1 1/h\" }");
-    refused_at(&text, "species[0].clearance.skin", "skin", &["no material named `skin`", "`gel`, `tissue`"]);
+    let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"-0.0206 1/min\" }");
+    FIX.refused_at(&text, "species[0].clearance.tissue", "-0.0206", &["clearance rate cannot be negative", "a rate ≥ 0"]);
+    let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"0 h\" }");
+    FIX.refused_at(&text, "species[0].clearance.tissue", "0 h", &["half-life must be positive", "a half-life > 0"]);
+    let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { skin = \"1 1/h\" }");
+    FIX.refused_at(&text, "species[0].clearance.skin", "skin", &["no material named `skin`", "`gel`, `tissue`"]);
 }
 
 #[test]
 fn negative_or_mistyped_linear_uptake_is_refused() {
-    let text = edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"-1 1/h\" }");
-    refused_at(&text, "species[2].uptake.tissue", "-1 1/h", &["uptake rate cannot be negative", "a rate ≥ 0"]);
-    let text = edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"1 mm\" }");
-    refused_at(&text, "species[2].uptake.tissue", "\"1 mm\" }", &["half-life", "rate"]);
+    let text = FIX.edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"-1 1/h\" }");
+    FIX.refused_at(&text, "species[2].uptake.tissue", "-1 1/h", &["uptake rate cannot be negative", "a rate ≥ 0"]);
+    let text = FIX.edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"1 mm\" }");
+    FIX.refused_at(&text, "species[2].uptake.tissue", "\"1 mm\" }", &["half-life", "rate"]);
 }
 
 #[test]
 fn a_loss_rate_beyond_single_precision_is_refused() {
     // Each rate × `time.end` (1 h) fits in f32; their sum × `time.end` does not.
-    let text = edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"6e34 1/s\" }");
+    let text = FIX.edit("uptake = { tissue = \"1 h\" }", "uptake = { tissue = \"6e34 1/s\" }");
     let text = text.replace("tissue = \"3 h\" }", "tissue = \"6e34 1/s\" }");
-    refused_at(&text, "species[2].uptake.tissue", "uptake = { tissue", &["decay + clearance + uptake", "3.403e38"]);
+    FIX.refused_at(&text, "species[2].uptake.tissue", "uptake = { tissue", &["decay + clearance + uptake", "3.403e38"]);
 }
 
 #[test]
 fn unknown_initial_form_is_refused() {
-    let text = edit("initial_form = \"free\"", "initial_form = \"bound\"");
-    refused_on_line(&text, "species[1].initial_form", "initial_form", &["`total`", "`free`"]);
+    let text = FIX.edit("initial_form = \"free\"", "initial_form = \"bound\"");
+    FIX.refused_on_line(&text, "species[1].initial_form", "initial_form", &["`total`", "`free`"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,34 +357,34 @@ fn unknown_initial_form_is_refused() {
 
 #[test]
 fn pool_names_are_checked() {
-    let text = edit("name = \"hs\"", "name = \"heparin\"");
-    refused_at(&text, "pool[1].name", "name = \"heparin\"\ndensity = { tissue", &["duplicate", "each pool name once"]);
-    let text = edit("name = \"hs\"", "name = \"VEGF\"");
-    refused_at(&text, "pool[1].name", "name = \"VEGF\"\ndensity", &["species or a material", "a name of its own"]);
-    let text = edit("name = \"hs\"", "name = \"tissue\"");
-    refused_at(&text, "pool[1].name", "name = \"tissue\"\ndensity", &["species or a material", "a name of its own"]);
-    let text = edit("name = \"hs\"", "name = \"\"");
-    refused_at(&text, "pool[1].name", "name = \"\"", &["empty", "a non-empty name"]);
+    let text = FIX.edit("name = \"hs\"", "name = \"heparin\"");
+    FIX.refused_at(&text, "pool[1].name", "name = \"heparin\"\ndensity = { tissue", &["duplicate", "each pool name once"]);
+    let text = FIX.edit("name = \"hs\"", "name = \"VEGF\"");
+    FIX.refused_at(&text, "pool[1].name", "name = \"VEGF\"\ndensity", &["species or a material", "a name of its own"]);
+    let text = FIX.edit("name = \"hs\"", "name = \"tissue\"");
+    FIX.refused_at(&text, "pool[1].name", "name = \"tissue\"\ndensity", &["species or a material", "a name of its own"]);
+    let text = FIX.edit("name = \"hs\"", "name = \"\"");
+    FIX.refused_at(&text, "pool[1].name", "name = \"\"", &["empty", "a non-empty name"]);
 }
 
 #[test]
 fn pool_densities_are_molar_and_not_negative() {
-    let text = edit("density = { gel = \"10 uM\" }", "density = { gel = \"-10 uM\" }");
-    refused_at(&text, "pool[0].density.gel", "-10 uM", &["cannot be negative", "a molar concentration ≥ 0"]);
-    let text = edit("density = { gel = \"10 uM\" }", "density = { gel = \"10 ng/mL\" }");
-    refused_at(&text, "pool[0].density.gel", "10 ng/mL", &["molar concentration", "uM"]);
-    let text = edit("density = { gel = \"10 uM\" }", "density = { bone = \"10 uM\" }");
-    refused_at(&text, "pool[0].density.bone", "bone", &["no material named `bone`", "`gel`, `tissue`"]);
-    let text = edit("density = { gel = \"10 uM\" }", "density = { gel = \"1e40 M\" }");
-    refused_at(&text, "pool[0].density.gel", "1e40 M", &["single-precision", "3.403e38 mol/m³"]);
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { gel = \"-10 uM\" }");
+    FIX.refused_at(&text, "pool[0].density.gel", "-10 uM", &["cannot be negative", "a molar concentration ≥ 0"]);
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { gel = \"10 ng/mL\" }");
+    FIX.refused_at(&text, "pool[0].density.gel", "10 ng/mL", &["molar concentration", "uM"]);
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { bone = \"10 uM\" }");
+    FIX.refused_at(&text, "pool[0].density.bone", "bone", &["no material named `bone`", "`gel`, `tissue`"]);
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { gel = \"1e40 M\" }");
+    FIX.refused_at(&text, "pool[0].density.gel", "1e40 M", &["single-precision", "3.403e38 mol/m³"]);
 }
 
 #[test]
 fn missing_pool_keys_are_named() {
-    let text = edit("density = { tissue = \"0.75 uM\" }\n", "");
-    refused(&text, "pool[1].density", &["missing"]);
-    let text = with("[[pool]]\nname = \"x\"\ndensity = { gel = \"1 uM\" }\nsites = \"1 uM\"\n");
-    refused(&text, "pool[2].sites", &["unknown key", "`density`"]);
+    let text = FIX.edit("density = { tissue = \"0.75 uM\" }\n", "");
+    FIX.refused(&text, "pool[1].density", &["missing"]);
+    let text = FIX.with("[[pool]]\nname = \"x\"\ndensity = { gel = \"1 uM\" }\nsites = \"1 uM\"\n");
+    FIX.refused(&text, "pool[2].sites", &["unknown key", "`density`"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,23 +395,23 @@ const VEGF_HS: &str = "k_on = \"4.2e5 1/(M*s)\"\nk_off = \"1e-2 1/s\"";
 #[test]
 fn non_positive_dissociation_constant_is_refused() {
     for kd in ["0 nM", "-24 nM"] {
-        let text = edit("K_d = \"24 nM\"", &format!("K_d = \"{kd}\""));
-        refused_at(
+        let text = FIX.edit("K_d = \"24 nM\"", &format!("K_d = \"{kd}\""));
+        FIX.refused_at(
             &text,
             "binding[0].K_d",
             kd,
             &["binding must be reversible", "K_d must be positive", "`K_d` (a molar"],
         );
     }
-    let text = edit("K_d = \"24 nM\"", "K_d = \"24 ng/mL\"");
-    refused_at(&text, "binding[0].K_d", "24 ng/mL", &["molar concentration", "nM"]);
+    let text = FIX.edit("K_d = \"24 nM\"", "K_d = \"24 ng/mL\"");
+    FIX.refused_at(&text, "binding[0].K_d", "24 ng/mL", &["molar concentration", "nM"]);
 }
 
 #[test]
 fn non_positive_k_off_is_refused() {
     for k_off in ["0 1/s", "-1e-2 1/s"] {
-        let text = edit(VEGF_HS, &format!("k_on = \"4.2e5 1/(M*s)\"\nk_off = \"{k_off}\""));
-        refused_at(
+        let text = FIX.edit(VEGF_HS, &format!("k_on = \"4.2e5 1/(M*s)\"\nk_off = \"{k_off}\""));
+        FIX.refused_at(
             &text,
             "binding[2].k_off",
             &format!("k_off = \"{k_off}\""),
@@ -471,43 +423,43 @@ fn non_positive_k_off_is_refused() {
 #[test]
 fn non_positive_k_on_is_refused() {
     for k_on in ["0 1/(M*s)", "-1e5 1/(M*s)"] {
-        let text = edit(VEGF_HS, &format!("k_on = \"{k_on}\"\nk_off = \"1e-2 1/s\""));
-        refused_at(&text, "binding[2].k_on", k_on, &["must be positive", "k_on > 0"]);
+        let text = FIX.edit(VEGF_HS, &format!("k_on = \"{k_on}\"\nk_off = \"1e-2 1/s\""));
+        FIX.refused_at(&text, "binding[2].k_on", k_on, &["must be positive", "k_on > 0"]);
     }
 }
 
 #[test]
 fn k_on_needs_the_dimension_of_an_association_rate() {
-    let text = edit(VEGF_HS, "k_on = \"4.2e5 1/s\"\nk_off = \"1e-2 1/s\"");
-    refused_at(&text, "binding[2].k_on", "4.2e5 1/s", &["association rate constant", "1/(M*s)"]);
-    let text = edit(VEGF_HS, "k_on = \"4.2e5 1/(M*s\"\nk_off = \"1e-2 1/s\"");
-    refused_at(&text, "binding[2].k_on", "4.2e5 1/(M*s", &["cannot read the unit", "1/(nM*h)"]);
-    let text = edit(VEGF_HS, "k_on = \"1e45 1/(M*s)\"\nk_off = \"1e-2 1/s\"");
-    refused_at(&text, "binding[2].k_on", "1e45", &["single-precision", "m³/(mol·s)"]);
+    let text = FIX.edit(VEGF_HS, "k_on = \"4.2e5 1/s\"\nk_off = \"1e-2 1/s\"");
+    FIX.refused_at(&text, "binding[2].k_on", "4.2e5 1/s", &["association rate constant", "1/(M*s)"]);
+    let text = FIX.edit(VEGF_HS, "k_on = \"4.2e5 1/(M*s\"\nk_off = \"1e-2 1/s\"");
+    FIX.refused_at(&text, "binding[2].k_on", "4.2e5 1/(M*s", &["cannot read the unit", "1/(nM*h)"]);
+    let text = FIX.edit(VEGF_HS, "k_on = \"1e45 1/(M*s)\"\nk_off = \"1e-2 1/s\"");
+    FIX.refused_at(&text, "binding[2].k_on", "1e45", &["single-precision", "m³/(mol·s)"]);
 }
 
 #[test]
 fn both_or_neither_of_k_off_and_k_d_is_refused() {
-    let text = edit("K_d = \"24 nM\"", "K_d = \"24 nM\"\nk_off = \"1e-2 1/s\"");
-    refused_at(&text, "binding[0].K_d", "K_d = \"24 nM\"", &["both `k_off` and `K_d`", "exactly one of `k_off`"]);
-    let text = edit("K_d = \"24 nM\"\n", "");
-    refused_at(&text, "binding[0].k_off", "k_on = \"3.6e-4", &["neither `k_off` nor `K_d`", "exactly one of `k_off`"]);
+    let text = FIX.edit("K_d = \"24 nM\"", "K_d = \"24 nM\"\nk_off = \"1e-2 1/s\"");
+    FIX.refused_at(&text, "binding[0].K_d", "K_d = \"24 nM\"", &["both `k_off` and `K_d`", "exactly one of `k_off`"]);
+    let text = FIX.edit("K_d = \"24 nM\"\n", "");
+    FIX.refused_at(&text, "binding[0].k_off", "k_on = \"3.6e-4", &["neither `k_off` nor `K_d`", "exactly one of `k_off`"]);
 }
 
 #[test]
 fn a_pool_named_but_never_defined_is_refused() {
-    let text = edit("pool = \"hs\"", "pool = \"HS\"");
-    refused_at(&text, "binding[2].pool", "\"HS\"", &["a site pool named but never defined", "`heparin`, `hs`"]);
+    let text = FIX.edit("pool = \"hs\"", "pool = \"HS\"");
+    FIX.refused_at(&text, "binding[2].pool", "\"HS\"", &["a site pool named but never defined", "`heparin`, `hs`"]);
     // With no pools at all.
     let mut text = BASE.replace("[[pool]]\nname = \"heparin\"\ndensity = { gel = \"10 uM\" }\n", "");
     text = text.replace("[[pool]]\nname = \"hs\"\ndensity = { tissue = \"0.75 uM\" }\n", "");
-    refused_at(&text, "binding[0].pool", "\"heparin\"", &["never defined", "none is defined"]);
+    FIX.refused_at(&text, "binding[0].pool", "\"heparin\"", &["never defined", "none is defined"]);
 }
 
 #[test]
 fn binding_of_an_unknown_species_is_refused() {
-    let text = edit("species = \"FGF-2\"", "species = \"FGF2\"");
-    refused_at(
+    let text = FIX.edit("species = \"FGF-2\"", "species = \"FGF2\"");
+    FIX.refused_at(
         &text,
         "binding[1].species",
         "\"FGF2\"",
@@ -517,8 +469,8 @@ fn binding_of_an_unknown_species_is_refused() {
 
 #[test]
 fn binding_where_the_pool_has_no_sites_is_refused() {
-    let text = edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"gel\", \"tissue\"]\nk_on = \"4.2e5");
-    refused_at(
+    let text = FIX.edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"gel\", \"tissue\"]\nk_on = \"4.2e5");
+    FIX.refused_at(
         &text,
         "binding[2].materials[0]",
         "materials = [\"gel\", \"tissue\"]",
@@ -528,16 +480,16 @@ fn binding_where_the_pool_has_no_sites_is_refused() {
             "`tissue`",
         ],
     );
-    let text = edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"bone\"]\nk_on = \"4.2e5");
-    refused_at(&text, "binding[2].materials[0]", "\"bone\"", &["no material of this name", "`gel`, `tissue`"]);
-    let text = edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = []\nk_on = \"4.2e5");
-    refused_at(&text, "binding[2].materials", "materials = []", &["empty", "one or more material names"]);
+    let text = FIX.edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"bone\"]\nk_on = \"4.2e5");
+    FIX.refused_at(&text, "binding[2].materials[0]", "\"bone\"", &["no material of this name", "`gel`, `tissue`"]);
+    let text = FIX.edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = []\nk_on = \"4.2e5");
+    FIX.refused_at(&text, "binding[2].materials", "materials = []", &["empty", "one or more material names"]);
 }
 
 #[test]
 fn binding_a_species_without_molecular_weight_is_refused() {
-    let text = with("[[binding]]\nspecies = \"IL-10\"\npool = \"hs\"\nk_on = \"1e5 1/(M*s)\"\nK_d = \"10 nM\"\n");
-    refused_at(
+    let text = FIX.with("[[binding]]\nspecies = \"IL-10\"\npool = \"hs\"\nk_on = \"1e5 1/(M*s)\"\nK_d = \"10 nM\"\n");
+    FIX.refused_at(
         &text,
         "binding[3].species",
         "species = \"IL-10\"\npool",
@@ -548,20 +500,20 @@ fn binding_a_species_without_molecular_weight_is_refused() {
 #[test]
 fn two_bindings_of_a_species_in_one_material_are_refused() {
     // Both pools with sites in the tissue: VEGF may bind only one of them there.
-    let text = edit("density = { gel = \"10 uM\" }", "density = { gel = \"10 uM\", tissue = \"1 uM\" }");
+    let text = FIX.edit("density = { gel = \"10 uM\" }", "density = { gel = \"10 uM\", tissue = \"1 uM\" }");
     let text = text.replace(
         "species = \"VEGF\"\npool = \"heparin\"\nk_on = \"3.6e-4 1/(nM*h)\"\nK_d = \"24 nM\"\n",
         "species = \"VEGF\"\npool = \"heparin\"\nmaterials = [\"gel\", \"tissue\"]\nk_on = \"3.6e-4 1/(nM*h)\"\nK_d = \"24 nM\"\n",
     );
-    refused_at(
+    FIX.refused_at(
         &text,
         "binding[2].materials[0]",
         "materials = [\"tissue\"]",
         &["`VEGF` already binds in `tissue` (`binding[0]`)", "only one pool per species per material"],
     );
     // The same binding twice, by default materials.
-    let text = with("[[binding]]\nspecies = \"FGF-2\"\npool = \"heparin\"\nk_on = \"1e5 /M/s\"\nK_d = \"2 nM\"\n");
-    refused_at(
+    let text = FIX.with("[[binding]]\nspecies = \"FGF-2\"\npool = \"heparin\"\nk_on = \"1e5 /M/s\"\nK_d = \"2 nM\"\n");
+    FIX.refused_at(
         &text,
         "binding[3].species",
         "\"FGF-2\"\npool = \"heparin\"\nk_on = \"1e5 /M/s\"\nK_d",
@@ -574,31 +526,31 @@ fn two_bindings_of_a_species_in_one_material_are_refused() {
 
 #[test]
 fn negative_v_max_is_refused() {
-    let text = edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"-0.5 pg/mL/h\"");
-    refused_at(&text, "uptake[0].v_max", "-0.5", &["cannot be negative", "a concentration per time ≥ 0"]);
-    let text = edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"0.5 pg/mL\"");
-    refused_at(&text, "uptake[0].v_max", "0.5 pg/mL\"", &["concentration per time", "pg/mL/h"]);
+    let text = FIX.edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"-0.5 pg/mL/h\"");
+    FIX.refused_at(&text, "uptake[0].v_max", "-0.5", &["cannot be negative", "a concentration per time ≥ 0"]);
+    let text = FIX.edit("v_max = \"0.5 pg/mL/h\"", "v_max = \"0.5 pg/mL\"");
+    FIX.refused_at(&text, "uptake[0].v_max", "0.5 pg/mL\"", &["concentration per time", "pg/mL/h"]);
     // IL-10 has no molecular weight: a molar rate cannot become pg/mL.
-    let text = edit("v_max = \"2 pg/mL/h\"", "v_max = \"1 nM/h\"");
-    refused_at(&text, "uptake[1].v_max", "1 nM/h", &["molecular_weight"]);
+    let text = FIX.edit("v_max = \"2 pg/mL/h\"", "v_max = \"1 nM/h\"");
+    FIX.refused_at(&text, "uptake[1].v_max", "1 nM/h", &["molecular_weight"]);
 }
 
 #[test]
 fn non_positive_k_m_is_refused() {
     for km in ["0 pg/mL", "-10 pg/mL"] {
-        let text = edit("k_m = \"10 pg/mL\"", &format!("k_m = \"{km}\""));
-        refused_at(&text, "uptake[0].k_m", &format!("k_m = \"{km}\""), &["must be positive", "a concentration > 0"]);
+        let text = FIX.edit("k_m = \"10 pg/mL\"", &format!("k_m = \"{km}\""));
+        FIX.refused_at(&text, "uptake[0].k_m", &format!("k_m = \"{km}\""), &["must be positive", "a concentration > 0"]);
     }
 }
 
 #[test]
 fn uptake_names_species_and_materials_that_exist() {
-    let text = edit("species = \"IL-10\"\nmaterials", "species = \"IL10\"\nmaterials");
-    refused_at(&text, "uptake[1].species", "\"IL10\"", &["no species of this name", "`IL-10`"]);
-    let text = edit("materials = [\"tissue\"]\nv_max = \"0.5", "v_max = \"0.5");
-    refused(&text, "uptake[0].materials", &["missing"]);
-    let text = edit("materials = [\"tissue\"]\nv_max = \"0.5", "materials = [\"tissue\", \"tissue\"]\nv_max = \"0.5");
-    refused_at(&text, "uptake[0].materials[1]", "[\"tissue\", \"tissue\"]", &["listed twice", "each material once"]);
+    let text = FIX.edit("species = \"IL-10\"\nmaterials", "species = \"IL10\"\nmaterials");
+    FIX.refused_at(&text, "uptake[1].species", "\"IL10\"", &["no species of this name", "`IL-10`"]);
+    let text = FIX.edit("materials = [\"tissue\"]\nv_max = \"0.5", "v_max = \"0.5");
+    FIX.refused(&text, "uptake[0].materials", &["missing"]);
+    let text = FIX.edit("materials = [\"tissue\"]\nv_max = \"0.5", "materials = [\"tissue\", \"tissue\"]\nv_max = \"0.5");
+    FIX.refused_at(&text, "uptake[0].materials[1]", "[\"tissue\", \"tissue\"]", &["listed twice", "each material once"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,32 +558,32 @@ fn uptake_names_species_and_materials_that_exist() {
 
 #[test]
 fn conversion_of_an_unknown_species_is_refused() {
-    let text = edit("to = \"fragment\"", "to = \"fragments\"");
-    refused_at(&text, "conversion[0].to", "\"fragments\"", &["no species of this name", "`fragment`"]);
-    let text = edit("from = \"VEGF\"", "from = \"VEGF165\"");
-    refused_at(&text, "conversion[0].from", "\"VEGF165\"", &["no species of this name", "`VEGF`"]);
+    let text = FIX.edit("to = \"fragment\"", "to = \"fragments\"");
+    FIX.refused_at(&text, "conversion[0].to", "\"fragments\"", &["no species of this name", "`fragment`"]);
+    let text = FIX.edit("from = \"VEGF\"", "from = \"VEGF165\"");
+    FIX.refused_at(&text, "conversion[0].from", "\"VEGF165\"", &["no species of this name", "`VEGF`"]);
 }
 
 #[test]
 fn conversion_into_itself_is_refused() {
-    let text = edit("to = \"fragment\"", "to = \"VEGF\"");
-    refused_at(&text, "conversion[0].to", "to = \"VEGF\"", &["the same species as `from`", "another species"]);
+    let text = FIX.edit("to = \"fragment\"", "to = \"VEGF\"");
+    FIX.refused_at(&text, "conversion[0].to", "to = \"VEGF\"", &["the same species as `from`", "another species"]);
 }
 
 #[test]
 fn negative_conversion_rate_is_refused() {
-    let text = edit("rate = \"1 1/h\"", "rate = \"-1 1/h\"");
-    refused_at(&text, "conversion[0].rate", "-1 1/h", &["conversion rate cannot be negative", "a rate ≥ 0"]);
-    let text = edit("rate = \"1 1/h\"", "rate = \"0 h\"");
-    refused_at(&text, "conversion[0].rate", "rate = \"0 h\"", &["half-life must be positive", "a half-life > 0"]);
+    let text = FIX.edit("rate = \"1 1/h\"", "rate = \"-1 1/h\"");
+    FIX.refused_at(&text, "conversion[0].rate", "-1 1/h", &["conversion rate cannot be negative", "a rate ≥ 0"]);
+    let text = FIX.edit("rate = \"1 1/h\"", "rate = \"0 h\"");
+    FIX.refused_at(&text, "conversion[0].rate", "rate = \"0 h\"", &["half-life must be positive", "a half-life > 0"]);
 }
 
 #[test]
 fn two_conversions_of_one_form_in_one_material_are_refused() {
-    let text = with(
+    let text = FIX.with(
         "[[conversion]]\nfrom = \"VEGF\"\nform = \"bound\"\nto = \"FGF-2\"\nmaterials = [\"tissue\"]\nrate = \"2 1/h\"\n",
     );
-    refused_at(
+    FIX.refused_at(
         &text,
         "conversion[1].materials[0]",
         "materials = [\"tissue\"]\nrate = \"2 1/h\"",
@@ -641,18 +593,18 @@ fn two_conversions_of_one_form_in_one_material_are_refused() {
         ],
     );
     // The free form may convert beside the bound one.
-    let text = with("[[conversion]]\nfrom = \"VEGF\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"2 1/h\"\n");
-    load(&text);
+    let text = FIX.with("[[conversion]]\nfrom = \"VEGF\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"2 1/h\"\n");
+    FIX.load(&text);
 }
 
 #[test]
 fn conversion_of_a_bound_form_needs_binding_there() {
     let text =
-        edit("materials = [\"tissue\"]\nrate = \"1 1/h\"", "materials = [\"tissue\", \"gel\"]\nrate = \"1 1/h\"");
-    load(&text); // VEGF binds heparin in the gel and hs in the tissue
+        FIX.edit("materials = [\"tissue\"]\nrate = \"1 1/h\"", "materials = [\"tissue\", \"gel\"]\nrate = \"1 1/h\"");
+    FIX.load(&text); // VEGF binds heparin in the gel and hs in the tissue
     let text = BASE.replace("from = \"VEGF\"\nform = \"bound\"", "from = \"fragment\"\nform = \"bound\"");
     let text = text.replace("to = \"fragment\"\nmaterials", "to = \"VEGF\"\nmaterials");
-    refused_at(
+    FIX.refused_at(
         &text,
         "conversion[0].materials[0]",
         "materials = [\"tissue\"]\nrate",
@@ -662,20 +614,20 @@ fn conversion_of_a_bound_form_needs_binding_there() {
             "form = \"free\"",
         ],
     );
-    let text = edit("form = \"bound\"", "form = \"complexed\"");
-    refused_on_line(&text, "conversion[0].form", "complexed", &["`free`", "`bound`"]);
+    let text = FIX.edit("form = \"bound\"", "form = \"complexed\"");
+    FIX.refused_on_line(&text, "conversion[0].form", "complexed", &["`free`", "`bound`"]);
 }
 
 #[test]
 fn conversion_yield_needs_molecular_weights() {
     let text =
-        with("[[conversion]]\nfrom = \"IL-10\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"1 1/h\"\n");
-    refused_at(
+        FIX.with("[[conversion]]\nfrom = \"IL-10\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"1 1/h\"\n");
+    FIX.refused_at(
         &text,
         "conversion[1].from",
         "from = \"IL-10\"",
         &["species `IL-10` (in `pg/mL`) has no `molecular_weight`", "give `IL-10` a `molecular_weight`"],
     );
-    let text = with("[[conversion]]\nfrom = \"VEGF\"\nto = \"IL-10\"\nmaterials = [\"gel\"]\nrate = \"1 1/h\"\n");
-    refused_at(&text, "conversion[1].to", "to = \"IL-10\"", &["`IL-10`", "give `IL-10` a `molecular_weight`"]);
+    let text = FIX.with("[[conversion]]\nfrom = \"VEGF\"\nto = \"IL-10\"\nmaterials = [\"gel\"]\nrate = \"1 1/h\"\n");
+    FIX.refused_at(&text, "conversion[1].to", "to = \"IL-10\"", &["`IL-10`", "give `IL-10` a `molecular_weight`"]);
 }

@@ -55,7 +55,8 @@ fn time_of(ctx: &Ctx<'_>, key: &str, v: &Text) -> Result<f64, ScenarioError> {
 }
 
 fn hours(t: f64) -> String {
-    format!("{} h", sci(t / 3600.0))
+    let h = t / 3600.0;
+    if h != 0.0 && (h.abs() < 1e-3 || h.abs() >= 1e9) { format!("{} h", sci(h)) } else { format!("{} h", (h * 1e6).round() / 1e6) }
 }
 
 fn compile_dose(
