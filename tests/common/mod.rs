@@ -5,6 +5,7 @@ use secretome::problem::*;
 use secretome::solver::Engine;
 
 pub mod engines;
+pub mod refusal;
 
 /// Concentration unit used by the test problems: ng/mL.
 pub fn ng_per_ml() -> ConcentrationUnit {
