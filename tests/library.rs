@@ -136,7 +136,14 @@ initial = {{ gel = "1.5 ng/mL" }}
     let keys = |p: &Problem, s: &str| species(p, s).sources.iter().map(|v| v.key.clone()).collect::<Vec<_>>();
     assert_eq!(
         keys(&lib, "VEGF"),
-        ["molecular_weight", "diffusivity.wound_bed", "diffusivity.dermis", "decay.gel", "decay.wound_bed", "decay.dermis"]
+        [
+            "molecular_weight",
+            "diffusivity.wound_bed",
+            "diffusivity.dermis",
+            "decay.gel",
+            "decay.wound_bed",
+            "decay.dermis"
+        ]
     );
     assert_eq!(keys(&lib, "IGF-1"), ["molecular_weight", "diffusivity.wound_bed", "decay.wound_bed", "decay.dermis"]);
     let vegf = species(&lib, "VEGF");
@@ -199,9 +206,13 @@ fn every_library_number_has_a_source_and_a_mark_and_is_in_the_reference_table() 
 #[test]
 fn names_and_aliases_find_their_factor() {
     let lib = library::library();
-    for (name, canonical) in
-        [("VEGF", "VEGF165"), ("vegf-a", "VEGF165"), ("bFGF", "FGF-2"), ("TGF-β1", "TGF-beta1"), ("CXCL12", "SDF-1alpha")]
-    {
+    for (name, canonical) in [
+        ("VEGF", "VEGF165"),
+        ("vegf-a", "VEGF165"),
+        ("bFGF", "FGF-2"),
+        ("TGF-β1", "TGF-beta1"),
+        ("CXCL12", "SDF-1alpha"),
+    ] {
         assert_eq!(lib.factor(name).map(|f| f.name.as_str()), Some(canonical), "{name}");
     }
     assert!(lib.factor("VEGF-C").is_none());
@@ -234,7 +245,10 @@ decay = { gel = "0 1/s", wound_bed = "1 h", dermis = "1 h" }
 initial = { gel = "1e9 particles/mL" }
 "#,
     )
-    .replace("name = \"gel\"\nrole = \"depot\"", "name = \"gel\"\nrole = \"depot\"\nmesh_size = \"200 nm\"\nfiber_radius = \"5 nm\"");
+    .replace(
+        "name = \"gel\"\nrole = \"depot\"",
+        "name = \"gel\"\nrole = \"depot\"\nmesh_size = \"200 nm\"\nfiber_radius = \"5 nm\"",
+    );
     let p = load(&text, FILE);
     let ev = species(&p, "EV");
     let d_water = k_b * t / (6.0 * PI * eta * 50e-9);
@@ -332,7 +346,8 @@ decay = { gel = "14.4 min", wound_bed = "14.4 min", dermis = "14.4 min" }
 fn a_preset_times_the_loading_gives_the_listed_concentrations() {
     let listed = [("VEGF", 465.8), ("TGF-b1", 339.8), ("IGF-1", 1515.6)];
     for (loading, multiple) in [("10 %", 0.1), ("100%", 1.0), ("10x", 10.0), ("2.5 x", 2.5)] {
-        let text = with(&format!("{KATAGIRI_SPECIES}\n[depot]\npreset = \"katagiri2017_bm\"\nloading = \"{loading}\"\n"));
+        let text =
+            with(&format!("{KATAGIRI_SPECIES}\n[depot]\npreset = \"katagiri2017_bm\"\nloading = \"{loading}\"\n"));
         let p = load(&text, FILE);
         for (name, in_cm) in listed {
             let s = species(&p, name);
@@ -346,7 +361,10 @@ fn a_preset_times_the_loading_gives_the_listed_concentrations() {
     // A value the scenario writes overrides the preset.
     let text = with(&format!(
         "{}\n[depot]\npreset = \"katagiri2017_bm\"\nloading = \"10 %\"\n",
-        KATAGIRI_SPECIES.replace("diffusivity = { gel = \"105 um^2/s\" }", "diffusivity = { gel = \"105 um^2/s\" }\ninitial = { gel = \"7 pg/mL\" }")
+        KATAGIRI_SPECIES.replace(
+            "diffusivity = { gel = \"105 um^2/s\" }",
+            "diffusivity = { gel = \"105 um^2/s\" }\ninitial = { gel = \"7 pg/mL\" }"
+        )
     ));
     let p = load(&text, FILE);
     assert_eq!(species(&p, "VEGF").initial[material(&p, "gel")], 7.0);

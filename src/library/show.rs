@@ -47,9 +47,10 @@ pub fn table(lib: &Library) -> String {
             (None, Some(size)) => format!("d {}", marked(size)),
             _ => none(),
         };
-        let heparin = f.heparin_binding.as_ref().map_or_else(none, |h| {
-            format!("{} [{}]", if h.binds { "yes" } else { "no" }, short(h.mark))
-        });
+        let heparin = f
+            .heparin_binding
+            .as_ref()
+            .map_or_else(none, |h| format!("{} [{}]", if h.binds { "yes" } else { "no" }, short(h.mark)));
         let kd = f.heparin_kd.as_ref().map_or(String::new(), |e| format!(", K_d {}", marked(e)));
         let _ = writeln!(
             s,

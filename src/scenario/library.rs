@@ -105,7 +105,12 @@ fn backticked(names: &[impl AsRef<str>]) -> String {
 fn positive_length(ctx: &Ctx<'_>, key: &str, v: &Text, what: &str) -> Result<f64, ScenarioError> {
     let x = ctx.quantity(key, v, units::length, units::LENGTH_UNITS)?;
     if !(x > 0.0) {
-        return Err(ctx.invalid(key, v, format!("{what} must be positive"), format!("a length > 0, e.g. \"{}\"", example(key))));
+        return Err(ctx.invalid(
+            key,
+            v,
+            format!("{what} must be positive"),
+            format!("a length > 0, e.g. \"{}\"", example(key)),
+        ));
     }
     Ok(x)
 }
@@ -126,8 +131,12 @@ fn mesh_model(ctx: &Ctx<'_>, i: usize, m: &MaterialSpec) -> Result<Option<(Mesh,
     let accepted = "either `mesh_size` (a length > 0, Amsden model) or `polymer_fraction` (0 < φ < 1, Ogston model), \
                     with `fiber_radius` (a length > 0)";
     let r_f = |near: Range<usize>| match &m.fiber_radius {
-        Some(v) => Ok((positive_length(ctx, &key("fiber_radius"), v, "a fibre radius")?, v.get_ref().trim().to_string())),
-        None => Err(ctx.missing(key("fiber_radius"), near, "a mesh model needs the radius of the gel's fibres", accepted)),
+        Some(v) => {
+            Ok((positive_length(ctx, &key("fiber_radius"), v, "a fibre radius")?, v.get_ref().trim().to_string()))
+        }
+        None => {
+            Err(ctx.missing(key("fiber_radius"), near, "a mesh model needs the radius of the gel's fibres", accepted))
+        }
     };
     match (&m.mesh_size, &m.polymer_fraction) {
         (Some(_), Some(phi)) => Err(ctx.invalid_span(
@@ -192,9 +201,16 @@ fn fill_one(
 
     // Molecular weight.
     if s.molecular_weight.is_none() {
-        if let Some((f, e, v)) = factor.and_then(|f| f.molecular_weight.as_ref().and_then(|e| Some((f, e, e.value.as_ref()?)))) {
+        if let Some((f, e, v)) =
+            factor.and_then(|f| f.molecular_weight.as_ref().and_then(|e| Some((f, e, e.value.as_ref()?))))
+        {
             s.molecular_weight = Some(Spanned::new(at.clone(), v.clone()));
-            sources.push(ValueSource { key: "molecular_weight".into(), value: v.clone(), source: from_library(f, e), mark: e.mark });
+            sources.push(ValueSource {
+                key: "molecular_weight".into(),
+                value: v.clone(),
+                source: from_library(f, e),
+                mark: e.mark,
+            });
         }
     }
 
@@ -205,8 +221,7 @@ fn fill_one(
     };
     let water = if let Some(v) = &s.diffusivity_water {
         let k = key("diffusivity_water");
-        let q = units::parse_quantity(v.get_ref())
-            .map_err(|e| ctx.unit_error(&k, v, e, units::DIFFUSIVITY_UNITS))?;
+        let q = units::parse_quantity(v.get_ref()).map_err(|e| ctx.unit_error(&k, v, e, units::DIFFUSIVITY_UNITS))?;
         let si = q.si_as(units::DIFFUSIVITY).map_err(|e| ctx.unit_error(&k, v, e, units::DIFFUSIVITY_UNITS))?;
         if !(si > 0.0) {
             return Err(ctx.invalid(k, v, "a diffusivity must be positive", "a diffusivity > 0, e.g. \"105 um^2/s\""));
@@ -284,12 +299,18 @@ fn fill_one(
                 let f = factor.map_or("", |f| f.name.as_str());
                 let (problem, accepted) = if mat.role == RoleSpec::Depot {
                     (
-                        format!("no value for depot material `{name}`: the library (factor `{f}`) gives D in water and in tissue, not in a gel"),
-                        format!("`diffusivity.{name}`, or a mesh model on material `{name}` (`mesh_size` or `polymer_fraction`, with `fiber_radius`)"),
+                        format!(
+                            "no value for depot material `{name}`: the library (factor `{f}`) gives D in water and in tissue, not in a gel"
+                        ),
+                        format!(
+                            "`diffusivity.{name}`, or a mesh model on material `{name}` (`mesh_size` or `polymer_fraction`, with `fiber_radius`)"
+                        ),
                     )
                 } else {
                     (
-                        format!("no value for material `{name}`: the library has no D in water or no tissue hindrance for factor `{f}`"),
+                        format!(
+                            "no value for material `{name}`: the library has no D in water or no tissue hindrance for factor `{f}`"
+                        ),
                         format!("`diffusivity.{name}` (or `diffusivity_water`, or `hydrodynamic_radius`)"),
                     )
                 };
@@ -466,7 +487,12 @@ fn depot_loads(
     let loading_accepted =
         "a percentage of CM in the gel, \"10 %\" (0 < p ≤ 100), or a multiple of concentrated CM, \"10x\" (> 0)";
     let Some(loading_v) = &depot.loading else {
-        return Err(ctx.missing("depot.loading", origin.span(), "how much CM the gel holds is not given", loading_accepted));
+        return Err(ctx.missing(
+            "depot.loading",
+            origin.span(),
+            "how much CM the gel holds is not given",
+            loading_accepted,
+        ));
     };
     let Some(multiple) = parse_loading(loading_v.get_ref()) else {
         return Err(ctx.invalid(
@@ -545,9 +571,9 @@ fn depot_loads(
     };
 
     // Each entry to its species: by the species' `factor`, or by its name.
-    let species_factor = |j: usize| factors[j].map(|f| f.name.as_str()).or_else(|| {
-        lib.factor(species[j].name.get_ref()).map(|f| f.name.as_str())
-    });
+    let species_factor = |j: usize| {
+        factors[j].map(|f| f.name.as_str()).or_else(|| lib.factor(species[j].name.get_ref()).map(|f| f.name.as_str()))
+    };
     let mut out: Vec<BTreeMap<String, (Load, f64, String, Range<usize>)>> = vec![BTreeMap::new(); species.len()];
     let mut missing: Vec<String> = Vec::new();
     for (factor, label, concentration, source, mark) in entries {
@@ -564,7 +590,8 @@ fn depot_loads(
                 }
             }
             several => {
-                let names: Vec<String> = several.iter().map(|&j| species[j].name.get_ref().trim().to_string()).collect();
+                let names: Vec<String> =
+                    several.iter().map(|&j| species[j].name.get_ref().trim().to_string()).collect();
                 return Err(ctx.invalid(
                     key,
                     origin,
@@ -608,15 +635,22 @@ fn read_batch<'l>(
                   `VEGF165,465.8,pg/mL` (a path relative to the scenario file)";
     let text = std::fs::read_to_string(&path)
         .map_err(|e| ctx.invalid(key, v, format!("cannot read `{shown}`: {e}"), format))?;
-    let fail = |line: usize, problem: String, accepted: &str| ctx.invalid(key, v, format!("{shown}:{line}: {problem}"), accepted);
-    let mut rows = text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+    let fail = |line: usize, problem: String, accepted: &str| {
+        ctx.invalid(key, v, format!("{shown}:{line}: {problem}"), accepted)
+    };
+    let mut rows =
+        text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
     let Some((header_line, header)) = rows.next() else {
         return Err(fail(1, "the file is empty".into(), format));
     };
     let columns: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
     let column = |name: &str| columns.iter().position(|c| c == name);
     let (Some(cf), Some(cc), Some(cu)) = (column("factor"), column("concentration"), column("unit")) else {
-        return Err(fail(header_line, format!("the header `{header}` does not name the columns factor, concentration and unit"), format));
+        return Err(fail(
+            header_line,
+            format!("the header `{header}` does not name the columns factor, concentration and unit"),
+            format,
+        ));
     };
     let species_names: Vec<String> = species.iter().map(|s| s.name.get_ref().trim().to_string()).collect();
     let mut out: Vec<(Option<&Factor>, String, String, String, Mark)> = Vec::new();
@@ -656,7 +690,11 @@ fn read_batch<'l>(
             ));
         }
         if let Err(e) = units::concentration_unit(unit) {
-            return Err(fail(line, format!("unit `{unit}` of factor `{name}`: {e}"), &format!("a concentration unit: {}", units::CONCENTRATION_UNITS)));
+            return Err(fail(
+                line,
+                format!("unit `{unit}` of factor `{name}`: {e}"),
+                &format!("a concentration unit: {}", units::CONCENTRATION_UNITS),
+            ));
         }
         let number: f64 = match cells[cc].parse() {
             Ok(x) if f64::is_finite(x) => x,
@@ -669,7 +707,11 @@ fn read_batch<'l>(
             }
         };
         if number < 0.0 {
-            return Err(fail(line, format!("negative concentration {number} of factor `{name}`"), "a concentration ≥ 0"));
+            return Err(fail(
+                line,
+                format!("negative concentration {number} of factor `{name}`"),
+                "a concentration ≥ 0",
+            ));
         }
         let concentration = format!("{} {unit}", cells[cc]);
         if units::parse_quantity(&concentration).is_err() {
