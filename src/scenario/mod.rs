@@ -827,8 +827,9 @@ fn compile_species(
         Ok(d)
     })?;
     let decay_table = required_table(ctx, &key("decay"), &s.decay, s, "decay")?;
-    let decay_rate =
-        per_material(ctx, &key("decay"), decay_table, materials, true, |k, v| first_order_rate(ctx, k, v, "decay", end))?;
+    let decay_rate = per_material(ctx, &key("decay"), decay_table, materials, true, |k, v| {
+        first_order_rate(ctx, k, v, "decay", end)
+    })?;
     // Clearance and linear uptake: as decay, but optional, and materials not listed get 0.
     let optional_rate = |name: &str, table: &Option<PerMaterial>| match table {
         None => Ok(vec![0.0; materials.len()]),
