@@ -142,6 +142,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         initial_is_total: false,
         molar_per_unit: None,
         boundaries: [Boundary::NoFlux; 6],
+        sources: Vec::new(),
     };
     Problem {
         name: "slab_600s".into(),

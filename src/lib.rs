@@ -6,6 +6,7 @@
 //! schedule and [`output`] writes the results.
 
 pub mod bench;
+pub mod library;
 pub mod output;
 pub mod problem;
 pub mod run;

@@ -1,4 +1,4 @@
-//! The `secretome` command line: `run`, `validate`, `info`.
+//! The `secretome` command line: `run`, `validate`, `info`, `factors`, `bench`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -51,6 +51,15 @@ enum Command {
     },
     /// List GPU adapters and say which engine `--backend auto` would use.
     Info,
+    /// List the built-in factor library, or show one factor with every value, its source and
+    /// its confidence mark.
+    Factors {
+        /// A factor's name or alias (e.g. VEGF165); without it, the whole library.
+        name: Option<String>,
+        /// List the MSC-CM presets (compositions with their sources) instead.
+        #[arg(long, conflicts_with = "name")]
+        presets: bool,
+    },
     /// Time a fixed suite of problems on every engine and print a table beside the peer's figures.
     Bench {
         /// Edge of the peer's cube (128 as the peer; smaller for a quick look).
@@ -148,7 +157,32 @@ fn real_main() -> Result<()> {
             info();
             Ok(())
         }
+        Command::Factors { name, presets } => factors_command(name.as_deref(), presets),
     }
+}
+
+/// `secretome factors [NAME] [--presets]`.
+fn factors_command(name: Option<&str>, presets: bool) -> Result<()> {
+    use secretome::library::{library, show};
+    let lib = library();
+    if presets {
+        print!("{}", show::presets(lib));
+        return Ok(());
+    }
+    match name {
+        None => print!("{}", show::table(lib)),
+        Some(name) => match lib.factor(name) {
+            Some(f) => print!("{}", show::factor(f)),
+            None => {
+                let closest: Vec<String> = lib.closest_factors(name, 3).iter().map(|n| format!("`{n}`")).collect();
+                anyhow::bail!(
+                    "no factor {name:?} in the built-in library; closest: {} (`secretome factors` lists them all)",
+                    closest.join(", ")
+                );
+            }
+        },
+    }
+    Ok(())
 }
 
 fn load(path: &Path) -> Result<Problem> {
@@ -359,6 +393,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
             faces.join(" ")
         )?;
     }
+    write!(s, "{}", describe_sources(problem))?;
     write!(s, "{}", describe_reactions(problem))?;
     write!(s, "{}", describe_timeline(problem))?;
     writeln!(
@@ -423,6 +458,23 @@ fn describe_timeline(problem: &Problem) -> String {
             problem.materials[d.material].name,
             fmt_g(d.interval / 3600.0)
         ));
+    }
+    s
+}
+
+/// The values taken from the factor library, a CM composition or a mesh model, with their marks.
+fn describe_sources(problem: &Problem) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    if problem.species.iter().all(|sp| sp.sources.is_empty()) {
+        return s;
+    }
+    s.push_str("sources  values not written in the scenario [mark]\n");
+    for sp in problem.species.iter().filter(|sp| !sp.sources.is_empty()) {
+        for v in &sp.sources {
+            let _ = writeln!(s, "  {:<10} {:<20} {} [{}]", sp.name, v.key, v.value, v.mark);
+            let _ = writeln!(s, "  {:<10} {:<20}   from {}", "", "", v.source);
+        }
     }
     s
 }

@@ -154,6 +154,23 @@ pub struct Species {
     pub molar_per_unit: Option<f64>,
     /// Boundary condition per face, in [`FACE_NAMES`] order.
     pub boundaries: [Boundary; 6],
+    /// Where the values the scenario did not write came from (the factor library, a preset, a
+    /// mesh model), one entry per value; empty when the scenario wrote them all.
+    pub sources: Vec<ValueSource>,
+}
+
+/// The provenance of one value of a species that the scenario took from the factor library or a
+/// CM composition rather than writing it itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueSource {
+    /// The scenario key the value fills, relative to the species: `molecular_weight`,
+    /// `diffusivity.dermis`, `decay.gel`, `initial.gel`.
+    pub key: String,
+    /// The value as used, with its unit, and how it was derived where it was.
+    pub value: String,
+    /// Where the number comes from: the library's source text, the study, the model.
+    pub source: String,
+    pub mark: crate::library::Mark,
 }
 
 impl Species {
@@ -593,6 +610,7 @@ impl Problem {
                     initial_is_total: false,
                     molar_per_unit: None,
                     boundaries: [Boundary::NoFlux; 6],
+                    sources: Vec::new(),
                 }
             })
             .collect();

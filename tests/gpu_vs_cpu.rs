@@ -85,6 +85,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             initial_is_total: false,
             molar_per_unit: None,
             boundaries: boundaries[0],
+            sources: Vec::new(),
         },
         Species {
             name: "TGF-b1".into(),
@@ -97,6 +98,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             initial_is_total: false,
             molar_per_unit: None,
             boundaries: boundaries[1],
+            sources: Vec::new(),
         },
     ]
 }
@@ -1185,6 +1187,7 @@ fn problem_reactions() -> Problem {
         initial_is_total: true,
         molar_per_unit: Some(1e-6),
         boundaries,
+        sources: Vec::new(),
     };
     let a_faces = [NO_FLUX, FIXED, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX];
     let a = species("A", [1e-10, 1e-11, 2e-12], [0.0, 1e-4, 0.0], [100.0, 0.0, 0.0], a_faces);

@@ -239,6 +239,7 @@ mod tests {
             initial_is_total: false,
             molar_per_unit: None,
             boundaries: [Boundary::NoFlux; 6],
+            sources: Vec::new(),
         };
         Problem {
             name: "line".into(),

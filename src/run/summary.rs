@@ -78,6 +78,20 @@ pub struct SpeciesEcho {
     /// `total` (free + bound, split at equilibrium) or `free`.
     pub initial_form: &'static str,
     pub boundaries: std::collections::BTreeMap<String, BoundaryEcho>,
+    /// Values the scenario took from the factor library, a CM composition or a mesh model, each
+    /// with its source and confidence mark; empty when the scenario wrote every value.
+    pub sources: Vec<SourceEcho>,
+}
+
+/// One value's provenance ([`crate::problem::ValueSource`]).
+#[derive(Serialize)]
+pub struct SourceEcho {
+    /// The species' key it fills (`decay.gel`).
+    pub key: String,
+    pub value: String,
+    pub source: String,
+    /// `verified`, `unverified`, `estimate` or `measured`.
+    pub mark: &'static str,
 }
 
 #[derive(Serialize)]
@@ -285,6 +299,16 @@ impl Summary {
                                 Clearance { rate, value } => (Some(value), Some(rate)),
                             };
                             (f.to_string(), BoundaryEcho { kind: b.kind_name(), value, rate_m_per_s })
+                        })
+                        .collect(),
+                    sources: sp
+                        .sources
+                        .iter()
+                        .map(|v| SourceEcho {
+                            key: v.key.clone(),
+                            value: v.value.clone(),
+                            source: v.source.clone(),
+                            mark: v.mark.name(),
                         })
                         .collect(),
                 })

@@ -7,6 +7,7 @@
 //! `docs/scenarios.md`.
 
 mod error;
+mod library;
 mod reactions;
 mod shapes;
 mod spec;
@@ -459,8 +460,12 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     // Species (before regions: cheap checks first).
     let mut species = Vec::with_capacity(n_species);
     let mut units_of: Vec<(SpeciesUnit, Option<f64>)> = Vec::with_capacity(n_species);
-    for (i, s) in spec.species.get_ref().iter().enumerate() {
-        let (sp, unit) = compile_species(ctx, i, s, &material_names, species.as_slice(), &grid, schedule.end)?;
+    // What the scenario leaves to the factor library, a preset or a mesh model is filled in as
+    // text first, so that it is read exactly as if written by hand.
+    let filled = library::fill_species(ctx, spec)?;
+    for (i, (s, sources)) in filled.into_iter().enumerate() {
+        let (mut sp, unit) = compile_species(ctx, i, &s, &material_names, species.as_slice(), &grid, schedule.end)?;
+        sp.sources = sources;
         species.push(sp);
         units_of.push(unit);
     }
@@ -814,7 +819,8 @@ fn compile_species(
             Some(mw)
         }
     };
-    let diffusivity = per_material(ctx, &key("diffusivity"), &s.diffusivity, materials, true, |k, v| {
+    let diffusivity_table = required_table(ctx, &key("diffusivity"), &s.diffusivity, s, "diffusivity")?;
+    let diffusivity = per_material(ctx, &key("diffusivity"), diffusivity_table, materials, true, |k, v| {
         let d = ctx.quantity(k, v, units::diffusivity, units::DIFFUSIVITY_UNITS)?;
         if d <= 0.0 {
             return Err(ctx.invalid(k, v, "a diffusivity must be positive", "a diffusivity > 0, e.g. \"41 um^2/s\""));
@@ -823,8 +829,10 @@ fn compile_species(
         rate_fits_f32(ctx, k, v, d / grid.spacing.iter().fold(f64::INFINITY, |m, &h| m.min(h)).powi(2), "D/h²", end)?;
         Ok(d)
     })?;
-    let decay_rate =
-        per_material(ctx, &key("decay"), &s.decay, materials, true, |k, v| first_order_rate(ctx, k, v, "decay", end))?;
+    let decay_table = required_table(ctx, &key("decay"), &s.decay, s, "decay")?;
+    let decay_rate = per_material(ctx, &key("decay"), decay_table, materials, true, |k, v| {
+        first_order_rate(ctx, k, v, "decay", end)
+    })?;
     // Clearance and linear uptake: as decay, but optional, and materials not listed get 0.
     let optional_rate = |name: &str, table: &Option<PerMaterial>| match table {
         None => Ok(vec![0.0; materials.len()]),
@@ -870,8 +878,28 @@ fn compile_species(
         initial_is_total,
         molar_per_unit: units::molar_per_unit(&unit, molar_mass),
         boundaries: [Boundary::NoFlux; 6],
+        sources: Vec::new(),
     };
     Ok((species, (unit, molar_mass)))
+}
+
+/// A per-material table a species must have (`diffusivity`, `decay`), unless a library `factor`
+/// filled it in (see `library.rs`).
+fn required_table<'a>(
+    ctx: &Ctx<'_>,
+    key: &str,
+    table: &'a Option<PerMaterial>,
+    s: &spec::SpeciesSpec,
+    name: &str,
+) -> Result<&'a PerMaterial, ScenarioError> {
+    table.as_ref().ok_or_else(|| {
+        ctx.missing(
+            key,
+            s.name.span(),
+            format!("missing key `{name}` (see docs/scenarios.md)"),
+            format!("a table material → value, or `factor = \"<library name>\"` to take it from the library (`secretome factors`)"),
+        )
+    })
 }
 
 /// A first-order rate written as a half-life (> 0; the rate is ln 2 / half-life) or as a rate

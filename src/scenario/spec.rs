@@ -36,6 +36,9 @@ pub struct ScenarioFile {
     pub dose: Vec<DoseSpec>,
     #[serde(default)]
     pub degradation: Vec<DegradationSpec>,
+    /// What the depot materials are loaded with: a CM preset or a measured batch (see
+    /// `library.rs`).
+    pub depot: Option<DepotSpec>,
 }
 
 /// What a `[[dose]]` does to its region.
@@ -122,6 +125,13 @@ pub enum RoleSpec {
 pub struct MaterialSpec {
     pub name: Text,
     pub role: RoleSpec,
+    /// Mesh size of a gel (a length): D in it from the Amsden model, for species that do not
+    /// give one.
+    pub mesh_size: Option<Text>,
+    /// Polymer volume fraction of a gel (0 < φ < 1): D in it from the Ogston model.
+    pub polymer_fraction: Option<Spanned<f64>>,
+    /// Radius of the gel's fibres (a length), needed by both mesh models.
+    pub fiber_radius: Option<Text>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -180,14 +190,22 @@ pub struct RegionSpec {
     pub radius: Option<Text>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpeciesSpec {
     pub name: Text,
     pub unit: Text,
     pub molecular_weight: Option<Text>,
-    pub diffusivity: PerMaterial,
-    pub decay: PerMaterial,
+    /// A factor of the built-in library whose values fill what the species does not give.
+    pub factor: Option<Text>,
+    /// Diffusivity in water at 37 °C, for the mesh models and the library's tissue hindrance.
+    pub diffusivity_water: Option<Text>,
+    /// Hydrodynamic radius, for the mesh models (and D in water of vesicles).
+    pub hydrodynamic_radius: Option<Text>,
+    /// Required unless a `factor` fills it.
+    pub diffusivity: Option<PerMaterial>,
+    /// Required unless a `factor` fills it.
+    pub decay: Option<PerMaterial>,
     pub clearance: Option<PerMaterial>,
     pub uptake: Option<PerMaterial>,
     pub initial: Option<PerMaterial>,
@@ -271,4 +289,18 @@ pub struct ConversionSpec {
     pub to: Text,
     pub materials: Spanned<Vec<Text>>,
     pub rate: Text,
+}
+
+/// `[depot]`: what the depot materials are loaded with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepotSpec {
+    /// A preset composition of the library (`nasiri2026_mid`).
+    pub preset: Option<Text>,
+    /// A measured batch: a CSV file (factor, concentration, unit), relative to the scenario.
+    pub composition: Option<Text>,
+    /// `"10 %"` (CM in the gel) or `"10x"` (concentrated CM).
+    pub loading: Option<Text>,
+    /// The materials loaded; default every depot material.
+    pub materials: Option<Spanned<Vec<Text>>>,
 }

@@ -25,6 +25,7 @@ pub fn species(name: &str, d: &[f64], k: &[f64], initial: &[f64], boundaries: [B
         initial_is_total: false,
         molar_per_unit: None,
         boundaries,
+        sources: Vec::new(),
     }
 }
 
