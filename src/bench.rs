@@ -11,6 +11,8 @@
 //! - **wound_gel_2d_14d**: the shipped 2D wound scenario (`scenarios/wound_gel_2d.toml`, 10 µm,
 //!   10 species, adaptive ADI) run for 14 simulated days with hourly outputs, on the fast CPU
 //!   engine, output files included.
+//! - **ulcer_twice_daily_14d**, **adscm_every_3_days_8wk**: the shipped dosing schedules, run as
+//!   they are on the fast CPU engine, output files included.
 //!
 //! Peak memory is the process' resident high-water mark (`VmHWM`) during the row, reset before
 //! each row through `/proc/self/clear_refs`; bytes per cell·species is the rise of the resident
@@ -65,11 +67,13 @@ pub struct Options {
     pub gpu: bool,
     /// Include the 14-day wound row (needs the scenario file).
     pub wound: Option<std::path::PathBuf>,
+    /// Shipped scenarios run as they are (the dosing schedules), one row each.
+    pub scenarios: Vec<std::path::PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cube: 128, cube_steps: 100, threads: 2, gpu: true, wound: None }
+        Options { cube: 128, cube_steps: 100, threads: 2, gpu: true, wound: None, scenarios: Vec::new() }
     }
 }
 
@@ -388,6 +392,11 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
         }
         push(wound_row(&problem, fast2)?, &mut rows);
     }
+    // Dosing schedules, as shipped.
+    for path in &options.scenarios {
+        let problem = crate::scenario::load(path)?;
+        push(scenario_row(&problem, fast2)?, &mut rows);
+    }
     Ok(rows)
 }
 
@@ -398,6 +407,15 @@ fn wound_row(problem: &Problem, kind: EngineKind) -> anyhow::Result<Row> {
     problem.schedule.end = end;
     problem.schedule.output_times = (1..=14 * 24).map(|h| h as f64 * 3600.0).collect();
     problem.schedule.snapshot_times = vec![end];
+    let mut row = scenario_row(&problem, kind)?;
+    row.problem = format!("{}_14d", problem.name);
+    Ok(row)
+}
+
+/// The whole schedule of `problem` on `kind`, output written.
+fn scenario_row(problem: &Problem, kind: EngineKind) -> anyhow::Result<Row> {
+    let problem = problem.clone();
+    let days = problem.schedule.end / 86400.0;
     let dir = std::env::temp_dir().join(format!("secretome-bench-{}", std::process::id()));
     let out = crate::output::OutputDir::create(&dir, true)?;
     reset_peak();
@@ -412,7 +430,7 @@ fn wound_row(problem: &Problem, kind: EngineKind) -> anyhow::Result<Row> {
     let worst_balance = summary.species.iter().map(|s| s.relative_balance_error).fold(0.0, f64::max);
     let binding = problem.bound_species().len();
     Ok(Row {
-        problem: format!("{}_14d", problem.name),
+        problem: problem.name.clone(),
         engine: name,
         scheme: problem.schedule.scheme.name().into(),
         cell_species,
@@ -426,9 +444,12 @@ fn wound_row(problem: &Problem, kind: EngineKind) -> anyhow::Result<Row> {
         gpu_time_s: None,
         bandwidth_gb_s: None,
         note: format!(
-            "14 d, {} steps kept of {} computed, dt up to {:.0} s, f32 balance error {worst_balance:.1e}, \
-             {binding} binding species, output written",
-            summary.time.stats.steps, steps, summary.time.stats.largest_step_s
+            "{days} d, {} steps kept of {} computed, dt up to {:.0} s, f32 balance error {worst_balance:.1e}, \
+             {binding} binding species, {} doses, output written",
+            summary.time.stats.steps,
+            steps,
+            summary.time.stats.largest_step_s,
+            problem.timeline.doses.len()
         ),
     })
 }

@@ -74,7 +74,7 @@ enum Command {
         /// Leave out the GPU rows.
         #[arg(long)]
         no_gpu: bool,
-        /// Leave out the 14-day wound row.
+        /// Leave out the rows of shipped scenarios (the 14-day wound, the dosing schedules).
         #[arg(long)]
         no_wound: bool,
         /// Also write the rows as JSON to this file.
@@ -552,7 +552,21 @@ fn bench_command(
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let wound = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/wound_gel_2d.toml");
     let options =
-        bench::Options { cube, cube_steps: steps, threads, gpu: !no_gpu, wound: (!no_wound).then_some(wound) };
+        bench::Options {
+            cube,
+            cube_steps: steps,
+            threads,
+            gpu: !no_gpu,
+            wound: (!no_wound).then_some(wound),
+            scenarios: if no_wound {
+                Vec::new()
+            } else {
+                ["ulcer_twice_daily_14d.toml", "adscm_every_3_days_8wk.toml"]
+                    .iter()
+                    .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(f))
+                    .collect()
+            },
+        };
     println!("{}", bench::table_header());
     let rows = bench::run_suite(&options, &mut |row| println!("{}", bench::table_line(row)))?;
     if let Some(path) = json {
