@@ -85,7 +85,7 @@ fn a_step_in_the_gel_diffusivity_matches_two_runs_joined_at_the_step() {
 
 #[test]
 fn lost_sites_free_what_they_held_and_the_bound_part_follows_the_sites() {
-    // A closed uniform box: nothing leaves, binding is fast (relaxation 1 s), the sites halve
+    // A closed uniform box: nothing leaves, binding is fast (relaxation 0.1 s), the sites halve
     // every 2 h; the bound part follows the equilibrium on the sites left, and what the lost
     // sites held is free.
     let text = r#"
