@@ -447,6 +447,14 @@ fn describe_timeline(problem: &Problem) -> String {
                 if max_factor.is_finite() { format!(" up to × {}", fmt_g(*max_factor)) } else { String::new() }
             ),
             DiffusivityChange::Table(points) => format!("D × a table of {} points", points.len()),
+            DiffusivityChange::Mesh { rate, law, .. } => match law {
+                secretome::problem::MeshLaw::Amsden { .. } => {
+                    format!("D from the Amsden mesh model, mesh size × exp({} t/d)", fmt_g(rate * 86400.0))
+                }
+                secretome::problem::MeshLaw::Ogston { .. } => {
+                    format!("D from the Ogston mesh model, polymer fraction × exp(−{} t/d)", fmt_g(rate * 86400.0))
+                }
+            },
         };
         let sites = if d.site_loss_rate > 0.0 {
             format!("sites × exp(−{} t/d)", fmt_g(d.site_loss_rate * 86400.0))

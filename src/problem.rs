@@ -309,6 +309,30 @@ pub enum DiffusivityChange {
     /// `D(t) = D(0)·f(t)`, `f` linear between the (time s, factor) points, held after the last
     /// one; two points at one time make a step.
     Table(Vec<(f64, f64)>),
+    /// The gel's mesh model loosening at `rate` (1/s): the mesh size grows as `ξ(t) = ξ₀·exp(rate·t)`
+    /// (Amsden) or the polymer fraction falls as `φ(t) = φ₀·exp(−rate·t)` (Ogston), and each
+    /// species' D follows the model's hindrance for its solute radius: `D(t) = D(0)·H(t)/H(0)`.
+    Mesh { rate: f64, law: MeshLaw, radius: Vec<f64> },
+}
+
+/// A gel mesh model (lengths in m), as `crate::library` gives the hindrance `D_gel/D_water`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MeshLaw {
+    /// Amsden 1998: `exp(−π((r_s + r_f)/(ξ + 2r_f))²)`, mesh size `xi0` at t = 0.
+    Amsden { xi0: f64, r_f: f64 },
+    /// Ogston: `exp(−√φ·(r_s + r_f)/r_f)`, polymer volume fraction `phi0` at t = 0.
+    Ogston { phi0: f64, r_f: f64 },
+}
+
+impl MeshLaw {
+    /// The hindrance `D_gel/D_water` of a solute of radius `r_s` (m) after the mesh has loosened
+    /// by `exp(loosening)` (0 at t = 0).
+    pub fn hindrance(&self, r_s: f64, loosening: f64) -> f64 {
+        match *self {
+            MeshLaw::Amsden { xi0, r_f } => crate::library::amsden_hindrance(xi0 * loosening.exp(), r_s, r_f),
+            MeshLaw::Ogston { phi0, r_f } => crate::library::ogston_hindrance(phi0 * (-loosening).exp(), r_s, r_f),
+        }
+    }
 }
 
 /// A material whose gel degrades: its diffusivity rises and its binding sites fall.
@@ -324,12 +348,15 @@ pub struct Degradation {
 }
 
 impl Degradation {
-    /// Factor on the material's diffusivity at time `t` (s).
-    pub fn diffusivity_factor(&self, t: f64) -> f64 {
+    /// Factor on the diffusivity of species `s` in the material at time `t` (s).
+    pub fn diffusivity_factor(&self, t: f64, s: usize) -> f64 {
         match &self.diffusivity {
             DiffusivityChange::None => 1.0,
             DiffusivityChange::Exponential { rate, max_factor } => (rate * t).exp().min(*max_factor),
             DiffusivityChange::Table(points) => table_factor(points, t),
+            DiffusivityChange::Mesh { rate, law, radius } => {
+                law.hindrance(radius[s], rate * t) / law.hindrance(radius[s], 0.0)
+            }
         }
     }
 
@@ -399,9 +426,8 @@ impl Problem {
         let mut problem = self.clone();
         for d in &self.timeline.degradation {
             let m = d.material;
-            let f = d.diffusivity_factor(t);
             for (s, species) in problem.species.iter_mut().enumerate() {
-                species.diffusivity[m] = self.species[s].diffusivity[m] * f;
+                species.diffusivity[m] = self.species[s].diffusivity[m] * d.diffusivity_factor(t, s);
             }
             for pool in &mut problem.pools {
                 pool.density[m] *= d.site_factor(sites_at);

@@ -181,3 +181,31 @@ fn degradation_entries_must_say_what_degrades_once_per_material() {
     let text = FIX.edit("diffusivity_rate = \"0.35 1/d\"", "diffusivity_rate = \"1 1/s\"");
     FIX.refused_at(&text, "degradation[0].diffusivity_rate", "diffusivity_rate", &["overflow"]);
 }
+
+/// A gel with the Amsden mesh model (mesh 20 nm, fibres 1.5 nm) loosening at 0.5 /d: VEGF's D
+/// in it (from its D in water and a 3 nm radius) follows the model at every time.
+#[test]
+fn a_loosening_mesh_gives_the_model_diffusivity_at_every_time() {
+    let text = FIX
+        .edit("[[material]]\nname = \"gel\"\nrole = \"depot\"", "[[material]]\nname = \"gel\"\nrole = \"depot\"\nmesh_size = \"20 nm\"\nfiber_radius = \"1.5 nm\"")
+        .replace("diffusivity = { gel = \"105 um^2/s\", tissue = \"41 um^2/s\" }", "diffusivity_water = \"105 um^2/s\"\nhydrodynamic_radius = \"3 nm\"\ndiffusivity = { tissue = \"41 um^2/s\" }")
+        .replace("diffusivity_rate = \"0.35 1/d\"\ndiffusivity_max_factor = 10", "mesh_rate = \"0.5 1/d\"");
+    let p = FIX.load(&text);
+    let amsden = |xi: f64| (-std::f64::consts::PI * ((3e-9 + 1.5e-9) / (xi + 3e-9)).powi(2)).exp();
+    let d0 = p.species[0].diffusivity[0];
+    assert!((d0 - 105e-12 * amsden(20e-9)).abs() <= 1e-9 * d0, "D_gel(0) = {d0}");
+    for days in [0.5, 2.0, 7.0] {
+        let t = days * 86400.0;
+        let d = p.coefficients_at(t, t).species[0].diffusivity[0];
+        let want = 105e-12 * amsden(20e-9 * (0.5 * days).exp());
+        assert!((d - want).abs() <= 1e-9 * want, "D_gel at {days} d = {d}, the model gives {want}");
+        assert!(d > d0);
+    }
+    // Tissue is untouched.
+    assert_eq!(p.coefficients_at(86400.0, 0.0).species[0].diffusivity[1], p.species[0].diffusivity[1]);
+    // Without a mesh model on the material, or beside another law for D, it is refused.
+    let text = FIX.edit("diffusivity_rate = \"0.35 1/d\"\ndiffusivity_max_factor = 10", "mesh_rate = \"0.5 1/d\"");
+    FIX.refused_at(&text, "degradation[0].mesh_rate", "mesh_rate", &["no mesh model"]);
+    let text = FIX.edit("diffusivity_max_factor = 10", "mesh_rate = \"0.5 1/d\"");
+    FIX.refused_at(&text, "degradation[0].mesh_rate", "mesh_rate", &["one way for D to change"]);
+}

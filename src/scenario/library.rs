@@ -23,7 +23,7 @@ use toml::Spanned;
 
 /// A gel's mesh model, from its `[[material]]` keys (lengths in m).
 #[derive(Clone, Debug)]
-enum Mesh {
+pub(super) enum Mesh {
     /// `mesh_size` ξ: Amsden 1998.
     Amsden { xi: f64, r_f: f64, text: String },
     /// `polymer_fraction` φ: Ogston.
@@ -102,7 +102,7 @@ fn backticked(names: &[impl AsRef<str>]) -> String {
 }
 
 /// A positive length of a `[[material]]` or species key, in m.
-fn positive_length(ctx: &Ctx<'_>, key: &str, v: &Text, what: &str) -> Result<f64, ScenarioError> {
+pub(super) fn positive_length(ctx: &Ctx<'_>, key: &str, v: &Text, what: &str) -> Result<f64, ScenarioError> {
     let x = ctx.quantity(key, v, units::length, units::LENGTH_UNITS)?;
     if !(x > 0.0) {
         return Err(ctx.invalid(
@@ -126,7 +126,7 @@ fn example(key: &str) -> &'static str {
 }
 
 /// The mesh model of material `i`, if it gives one.
-fn mesh_model(ctx: &Ctx<'_>, i: usize, m: &MaterialSpec) -> Result<Option<(Mesh, Range<usize>)>, ScenarioError> {
+pub(super) fn mesh_model(ctx: &Ctx<'_>, i: usize, m: &MaterialSpec) -> Result<Option<(Mesh, Range<usize>)>, ScenarioError> {
     let key = |k: &str| format!("material[{i}].{k}");
     let accepted = "either `mesh_size` (a length > 0, Amsden model) or `polymer_fraction` (0 < φ < 1, Ogston model), \
                     with `fiber_radius` (a length > 0)";

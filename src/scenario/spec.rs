@@ -72,6 +72,7 @@ pub struct DegradationSpec {
     pub diffusivity_rate: Option<Text>,
     pub diffusivity_max_factor: Option<Spanned<f64>>,
     pub diffusivity_factor: Option<Spanned<Vec<(Text, Spanned<f64>)>>>,
+    pub mesh_rate: Option<Text>,
     pub site_loss: Option<Text>,
     pub update_interval: Option<Text>,
 }

@@ -7,8 +7,9 @@
 //! order rate; the engines take new coefficients every `update_interval`.
 
 use super::spec::{DegradationSpec, DoseModeSpec, DoseSpec, ScenarioFile, Text};
+use super::library::{self, Mesh};
 use super::{Ctx, ScenarioError, concentration, names_list, sci};
-use crate::problem::{Degradation, DiffusivityChange, Dose, DoseMode, Problem, Timeline};
+use crate::problem::{Degradation, DiffusivityChange, Dose, DoseMode, MeshLaw, Problem, Timeline};
 use crate::units::{self, SpeciesUnit};
 
 /// The most applications one `[[dose]]` may make (a schedule beyond it is a typing error).
@@ -30,7 +31,7 @@ pub(super) fn compile(
     }
     timeline.doses.sort_by(|a, b| a.time.total_cmp(&b.time));
     for (i, d) in spec.degradation.iter().enumerate() {
-        let degradation = compile_degradation(ctx, i, d, problem)?;
+        let degradation = compile_degradation(ctx, i, d, spec, units_of, problem)?;
         if let Some(j) = timeline.degradation.iter().position(|o| o.material == degradation.material) {
             return Err(ctx.invalid(
                 format!("degradation[{i}].material"),
@@ -280,6 +281,8 @@ fn compile_degradation(
     ctx: &Ctx<'_>,
     i: usize,
     d: &DegradationSpec,
+    spec: &ScenarioFile,
+    units_of: &[(SpeciesUnit, Option<f64>)],
     problem: &Problem,
 ) -> Result<Degradation, ScenarioError> {
     let key = |k: &str| format!("degradation[{i}].{k}");
@@ -400,6 +403,50 @@ fn compile_degradation(
             DiffusivityChange::None
         }
     };
+    let diffusivity = match (&d.mesh_rate, diffusivity) {
+        (None, diffusivity) => diffusivity,
+        (Some(v), DiffusivityChange::None) => {
+            let rate = rate_of(key("mesh_rate"), v, "mesh loosening rate")?;
+            let Some((mesh, _)) = library::mesh_model(ctx, material, &spec.material.get_ref()[material])? else {
+                return Err(ctx.invalid(
+                    key("mesh_rate"),
+                    v,
+                    format!("material `{}` has no mesh model", names[material]),
+                    "`mesh_size` or `polymer_fraction`, with `fiber_radius`, on the material; or `diffusivity_rate` /                      `diffusivity_factor` here",
+                ));
+            };
+            let law = match mesh {
+                Mesh::Amsden { xi, r_f, .. } => MeshLaw::Amsden { xi0: xi, r_f },
+                Mesh::Ogston { phi, r_f, .. } => MeshLaw::Ogston { phi0: phi, r_f },
+            };
+            let mut radius = Vec::with_capacity(problem.species.len());
+            for (s, sp) in spec.species.get_ref().iter().enumerate() {
+                let r = match (&sp.hydrodynamic_radius, units_of[s].1) {
+                    (Some(r), _) => library::positive_length(ctx, &format!("species[{s}].hydrodynamic_radius"), r, "a hydrodynamic radius")?,
+                    (None, Some(mw)) if mw > 0.0 => crate::library::stokes_radius_of_protein(mw),
+                    _ => {
+                        return Err(ctx.invalid(
+                            key("mesh_rate"),
+                            v,
+                            format!("species `{}` has no solute radius for the mesh model", problem.species[s].name),
+                            "a `hydrodynamic_radius` or a `molecular_weight` (or a library `factor`) for every species",
+                        ));
+                    }
+                };
+                radius.push(r);
+            }
+            fastest = fastest.max(rate * mesh_sensitivity(law, &radius));
+            DiffusivityChange::Mesh { rate, law, radius }
+        }
+        (Some(v), _) => {
+            return Err(ctx.invalid(
+                key("mesh_rate"),
+                v,
+                "`mesh_rate` with `diffusivity_rate` or `diffusivity_factor`",
+                "one way for D to change: a rate, a table, or the mesh model",
+            ));
+        }
+    };
     let site_loss_rate = match &d.site_loss {
         Some(v) => {
             let k = key("site_loss");
@@ -438,7 +485,7 @@ fn compile_degradation(
         return Err(ctx.invalid(
             key("material"),
             &d.material,
-            "nothing degrades: no `diffusivity_rate`, `diffusivity_factor` or `site_loss`",
+            "nothing degrades: no `diffusivity_rate`, `diffusivity_factor`, `mesh_rate` or `site_loss`",
             "at least one of them",
         ));
     }
@@ -468,4 +515,14 @@ fn compile_degradation(
         None => end,
     };
     Ok(Degradation { material, diffusivity, site_loss_rate, interval })
+}
+
+/// How fast ln D moves per unit of mesh loosening at t = 0, at its largest over the species:
+/// `|d ln H / d loosening|`, so that rate × this is the relative change of D per second.
+fn mesh_sensitivity(law: MeshLaw, radius: &[f64]) -> f64 {
+    let eps = 1e-6;
+    radius
+        .iter()
+        .map(|&r| ((law.hindrance(r, eps).ln() - law.hindrance(r, 0.0).ln()) / eps).abs())
+        .fold(0.0, f64::max)
 }
