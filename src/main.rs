@@ -43,6 +43,13 @@ enum Command {
         /// Threads of the CPU engine (default 0: one per core); at most 8 per core and 1024.
         #[arg(long, default_value_t = 0, value_parser = parse_threads)]
         threads: usize,
+        /// Continue the run in the output folder from its checkpoint (same scenario file).
+        #[arg(long, conflicts_with = "overwrite")]
+        resume: bool,
+        /// Simulated time between checkpoints, e.g. "6 h" (default: a tenth of the run; "0 s"
+        /// for none). SIGINT or SIGTERM always write one before the run stops.
+        #[arg(long, value_name = "TIME")]
+        checkpoint_every: Option<String>,
     },
     /// Check a scenario and describe what would run, without running it.
     Validate {
@@ -142,8 +149,14 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { scenario, out, backend, quiet, overwrite, threads } => {
-            run_command(&scenario, out, backend, quiet, overwrite, threads)
+        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every } => {
+            let every = match checkpoint_every {
+                None => None,
+                Some(text) => Some(secretome::units::time(&text).ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(
+                    || anyhow::anyhow!("--checkpoint-every {text:?} is not a time ≥ 0; give one with a unit, e.g. \"6 h\" (\"0 s\" for none)"),
+                )?),
+            };
+            run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every)
         }
         Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
             bench_command(cube, steps, threads, no_gpu, no_wound, json)
@@ -189,6 +202,7 @@ fn load(path: &Path) -> Result<Problem> {
     Ok(secretome::scenario::load(path)?)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_command(
     scenario: &Path,
     out: Option<PathBuf>,
@@ -196,14 +210,45 @@ fn run_command(
     quiet: bool,
     overwrite: bool,
     threads: usize,
+    resume: bool,
+    checkpoint_every: Option<f64>,
 ) -> Result<()> {
     let problem = load(scenario)?;
+    let scenario_text = std::fs::read_to_string(scenario)
+        .with_context(|| format!("cannot read {}", scenario.display()))?;
     let plan = StepPlan::new(&problem)?;
     let out_path = out.unwrap_or_else(|| {
         Path::new("runs").join(scenario.file_stem().map(|s| s.to_os_string()).unwrap_or_else(|| "run".into()))
     });
     let mut engine = make_engine(backend, &problem, threads)?;
-    let out_dir = OutputDir::create(&out_path, overwrite)?;
+    let out_dir = if resume { OutputDir::open(&out_path)? } else { OutputDir::create(&out_path, overwrite)? };
+    // SIGINT or SIGTERM: stop at the next output time with a checkpoint; a second one stops at once.
+    static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let resume_hint = format!(
+        "secretome run {} --out {} --resume",
+        scenario.display(),
+        out_dir.path().display()
+    );
+    ctrlc::set_handler(move || {
+        if INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("\nstopped at once: the outputs are those of the last checkpoint; resume with\n  {resume_hint}");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping at the next output time to write a checkpoint (interrupt again to stop at once)");
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+    // Default: a checkpoint every tenth of the run.
+    let checkpoint_every = match checkpoint_every {
+        Some(t) if t == 0.0 => None,
+        Some(t) => Some(t),
+        None => Some(problem.schedule.end / 10.0),
+    };
+    let options = run::RunOptions {
+        checkpoint_every,
+        interrupt: Some(&INTERRUPT),
+        resume,
+        scenario_text,
+    };
     let info = engine.info();
     if !quiet {
         eprintln!(
@@ -218,8 +263,9 @@ fn run_command(
         );
     }
     let mut bar = Bar::new(&problem, quiet);
-    let summary = run::run(&problem, engine.as_mut(), &out_dir, &mut bar)
-        .with_context(|| format!("run of {} failed", scenario.display()))?;
+    let summary = run::run_with(&problem, engine.as_mut(), &out_dir, &mut bar, &options);
+    bar.bar.finish_and_clear();
+    let summary = summary.with_context(|| format!("run of {} failed", scenario.display()))?;
     bar.bar.finish_and_clear();
     if !quiet {
         eprintln!("done in {:.1} s; output in {}", summary.wall_time_s, out_dir.path().display());

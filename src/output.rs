@@ -35,6 +35,15 @@ impl OutputDir {
         Ok(OutputDir { root: root.to_path_buf() })
     }
 
+    /// An existing folder, to continue a run in.
+    pub fn open(root: &Path) -> Result<Self, OutputError> {
+        if !root.is_dir() {
+            let error = std::io::Error::new(std::io::ErrorKind::NotFound, "no such folder to resume in");
+            return Err(OutputError::Io { path: root.to_path_buf(), error });
+        }
+        Ok(OutputDir { root: root.to_path_buf() })
+    }
+
     /// The folder's path.
     pub fn path(&self) -> &Path {
         &self.root

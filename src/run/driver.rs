@@ -62,8 +62,10 @@ impl<'a> Driver<'a> {
         Ok(Driver { problem, plan, state })
     }
 
-    /// Continues a run from `state`; the engine must hold the matching engine state (imported
-    /// by the caller). Refused if the state does not belong to this problem's schedule.
+    /// Continues a run from `state`; the engine must hold, or be given right after this call,
+    /// the matching engine state (`Engine::import_state`; this call switches rate tracking on
+    /// first, as the state needs). Refused if the state does not belong to this problem's
+    /// schedule.
     pub fn resume(problem: &'a Problem, state: DriverState, engine: &mut dyn Engine) -> Result<Self, RunError> {
         let plan = StepPlan::new(problem)?;
         let outputs = &problem.schedule.output_times;

@@ -26,6 +26,7 @@
 //! (`summary.json`).
 
 pub mod books;
+pub mod checkpoint;
 pub mod control;
 pub mod driver;
 pub mod events;
@@ -33,6 +34,7 @@ pub mod sinks;
 pub mod summary;
 
 pub use books::Books;
+pub use checkpoint::{CHECKPOINT_FILE, Checkpoint};
 pub use control::{Controller, PEAK_FACTOR, StepPlan, StepStats, Stepping};
 pub use driver::{Driver, DriverState};
 pub use sinks::file_safe;
@@ -41,7 +43,7 @@ pub use summary::*;
 use crate::output::{OutputDir, OutputError, encode_npy};
 use crate::problem::Problem;
 use crate::solver::{Engine, SolverError, SpeciesTotals};
-use sinks::{TIMESERIES_HEADER, field_shape, file_stems, write_snapshot};
+use sinks::{TimeseriesSink, field_shape, file_stems, write_snapshot};
 use std::time::Instant;
 
 /// Errors of a run.
@@ -87,6 +89,13 @@ pub enum RunError {
     /// A saved run state that does not fit the scenario it is resumed with.
     #[error("cannot resume: {0}")]
     Resume(String),
+    /// The run was asked to stop (SIGINT, SIGTERM) and stopped at an output time after writing
+    /// a checkpoint.
+    #[error(
+        "interrupted: stopped at t = {t_h} h of {end_h} h after writing a checkpoint, the time series so far and a \
+         summary.json marked \"complete\": false in {dir}; continue the run with the same command and --resume"
+    )]
+    Interrupted { t_h: f64, end_h: f64, dir: String },
     /// The adaptive step shrank below any useful size (the tolerance cannot be met).
     #[error(
         "the adaptive step fell to {dt:e} s at t = {t} s without meeting tolerance {tolerance}; raise [time] tolerance or give a fixed dt"
@@ -165,34 +174,107 @@ impl Progress for Silent {
     fn advanced(&mut self, _: f64, _: u64) {}
 }
 
-/// Runs the whole schedule and writes every output file.
+/// How a run checkpoints, stops and resumes.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Simulated time between checkpoints, s: one is written at the first output time at or
+    /// after each multiple (none when `None`).
+    pub checkpoint_every: Option<f64>,
+    /// When set (by a signal handler), the run stops at the next output time, writes a
+    /// checkpoint and returns [`RunError::Interrupted`].
+    pub interrupt: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Continue from the folder's checkpoint instead of starting at t = 0.
+    pub resume: bool,
+    /// The scenario file's text, kept in checkpoints (a resume must bring the same).
+    pub scenario_text: String,
+}
+
+/// Runs the whole schedule and writes every output file (no checkpoints, no interruption).
 pub fn run(
     problem: &Problem,
     engine: &mut dyn Engine,
     out: &OutputDir,
     progress: &mut dyn Progress,
 ) -> Result<Summary, RunError> {
+    run_with(problem, engine, out, progress, &RunOptions::default())
+}
+
+/// Runs the schedule (from t = 0, or from the folder's checkpoint), writing the time series as
+/// it goes, snapshots at their times, checkpoints as asked, and `summary.json` last.
+pub fn run_with(
+    problem: &Problem,
+    engine: &mut dyn Engine,
+    out: &OutputDir,
+    progress: &mut dyn Progress,
+    options: &RunOptions<'_>,
+) -> Result<Summary, RunError> {
+    use std::sync::atomic::Ordering;
     let start = Instant::now();
     let info = engine.info();
-    let mut driver = Driver::new(problem, engine)?;
-    let mut rows = String::from(TIMESERIES_HEADER);
-    driver.books_mut().write_rows(problem, 0.0, &mut rows);
-
     let stems = file_stems(problem);
-    let mut snapshots = Vec::new();
-    out.write_atomic("fields/materials.npy", &encode_npy(&problem.material_id, &field_shape(problem)))?;
-    write_snapshot(problem, engine, out, &stems, 0.0, &mut snapshots)?;
+    let (mut driver, mut snapshots, mut series, wall_before) = if options.resume {
+        let checkpoint = Checkpoint::read(out, &options.scenario_text)?;
+        // The driver first: it switches on the engine's rate tracking, which the imported state
+        // may fill.
+        let driver = Driver::resume(problem, checkpoint.driver, engine)?;
+        engine.import_state(&checkpoint.engine)?;
+        let series = TimeseriesSink::reopen(out, checkpoint.timeseries_bytes)?;
+        (driver, checkpoint.snapshots, series, checkpoint.wall_s)
+    } else {
+        let mut driver = Driver::new(problem, engine)?;
+        let mut series = TimeseriesSink::create(out)?;
+        let mut rows = String::new();
+        driver.books_mut().write_rows(problem, 0.0, &mut rows);
+        series.append(&rows)?;
+        let mut snapshots = Vec::new();
+        out.write_atomic("fields/materials.npy", &encode_npy(&problem.material_id, &field_shape(problem)))?;
+        write_snapshot(problem, engine, out, &stems, 0.0, &mut snapshots)?;
+        (driver, snapshots, series, 0.0)
+    };
+    let checkpoint_due = |t_before: f64, t: f64| {
+        options.checkpoint_every.is_some_and(|every| (t / every).floor() > (t_before / every).floor() + 0.5)
+    };
 
     while !driver.done() {
+        let t_before = driver.time();
         let t = driver.advance(engine, progress)?;
+        let mut rows = String::new();
         driver.books_mut().write_rows(problem, t, &mut rows);
+        series.append(&rows)?;
         if problem.schedule.snapshot_times.iter().any(|&s| (s - t).abs() <= 1e-9 * t.max(1.0)) {
             write_snapshot(problem, engine, out, &stems, t, &mut snapshots)?;
         }
+        let interrupted = options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
+        if !driver.done() && (interrupted || checkpoint_due(t_before, t)) {
+            Checkpoint {
+                version: checkpoint::CHECKPOINT_VERSION,
+                scenario: options.scenario_text.clone(),
+                backend: info.backend.clone(),
+                driver: driver.state().clone(),
+                engine: engine.export_state()?,
+                snapshots: snapshots.clone(),
+                timeseries_bytes: series.len(),
+                wall_s: wall_before + start.elapsed().as_secs_f64(),
+            }
+            .write(out)?;
+        }
+        if interrupted && !driver.done() {
+            let error = RunError::Interrupted {
+                t_h: t / 3600.0,
+                end_h: problem.schedule.end / 3600.0,
+                dir: out.path().display().to_string(),
+            };
+            let wall = wall_before + start.elapsed().as_secs_f64();
+            let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+            summary.complete = false;
+            summary.error = Some(error.to_string());
+            let json = serde_json::to_string_pretty(&summary).expect("summary is plain data");
+            out.write_atomic("summary.json", json.as_bytes())?;
+            return Err(error);
+        }
     }
-    out.write_atomic("timeseries.csv", rows.as_bytes())?;
 
-    let wall = start.elapsed().as_secs_f64();
+    let wall = wall_before + start.elapsed().as_secs_f64();
     let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
     let unbalanced = summary
         .species
@@ -205,6 +287,8 @@ pub fn run(
     }
     let json = serde_json::to_string_pretty(&summary).expect("summary is plain data");
     out.write_atomic("summary.json", json.as_bytes())?;
+    // The run is complete: its checkpoint is of no more use.
+    let _ = std::fs::remove_file(out.path().join(CHECKPOINT_FILE));
     match unbalanced {
         Some(e) => Err(e),
         None => Ok(summary),

@@ -1,7 +1,7 @@
 //! File names and field snapshots of the output folder.
 
 use super::{RunError, SnapshotEntry};
-use crate::output::{OutputDir, encode_npy};
+use crate::output::{OutputDir, OutputError, encode_npy};
 use crate::problem::Problem;
 use crate::solver::Engine;
 
@@ -31,7 +31,7 @@ pub fn write_snapshot(
             time_s: t,
             time_h: t / 3600.0,
             species: species.name.clone(),
-            form,
+            form: form.to_string(),
             unit: species.unit.text.clone(),
             file,
         });
@@ -71,3 +71,56 @@ pub fn file_safe(name: &str) -> String {
 pub const TIMESERIES_HEADER: &str = "time_s,time_h,species,material,amount,mean,max,released,released_percent,\
 concentration_unit,amount_unit,free_amount,bound_amount,free_mean,bound_mean,bound_max,decayed,cleared,taken_up,\
 converted_out,converted_in,added,removed_with_dressing\n";
+
+/// `timeseries.csv`, written as the run goes: the header and the rows of each output time are
+/// appended and flushed, so an interrupted run keeps every row it computed.
+pub struct TimeseriesSink {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+    len: u64,
+}
+
+impl TimeseriesSink {
+    /// Starts `timeseries.csv` in `out` with its header.
+    pub fn create(out: &OutputDir) -> Result<Self, RunError> {
+        let path = out.path().join("timeseries.csv");
+        let file = std::fs::File::create(&path).map_err(|error| OutputError::Io { path: path.clone(), error })?;
+        let mut sink = TimeseriesSink { file, path, len: 0 };
+        sink.append(TIMESERIES_HEADER)?;
+        Ok(sink)
+    }
+
+    /// Reopens `timeseries.csv` in `out` cut to its first `len` bytes (the rows up to a
+    /// checkpoint; any rows after it are computed again).
+    pub fn reopen(out: &OutputDir, len: u64) -> Result<Self, RunError> {
+        use std::io::Seek;
+        let path = out.path().join("timeseries.csv");
+        let io = |error| OutputError::Io { path: path.clone(), error };
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).map_err(io)?;
+        let have = file.metadata().map_err(io)?.len();
+        if have < len {
+            return Err(RunError::Resume(format!(
+                "{} holds {have} bytes, fewer than the {len} the checkpoint was written after",
+                path.display()
+            )));
+        }
+        file.set_len(len).map_err(io)?;
+        file.seek(std::io::SeekFrom::End(0)).map_err(io)?;
+        Ok(TimeseriesSink { file, path, len })
+    }
+
+    /// Appends `rows` and flushes them to the file.
+    pub fn append(&mut self, rows: &str) -> Result<(), RunError> {
+        use std::io::Write;
+        let io = |error| OutputError::Io { path: self.path.clone(), error };
+        self.file.write_all(rows.as_bytes()).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.len += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+}

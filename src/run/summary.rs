@@ -174,13 +174,13 @@ pub struct ChannelBooks {
     pub per_material: std::collections::BTreeMap<String, f64>,
 }
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
 pub struct SnapshotEntry {
     pub time_s: f64,
     pub time_h: f64,
     pub species: String,
     /// `free` or `bound`.
-    pub form: &'static str,
+    pub form: String,
     pub unit: String,
     pub file: String,
 }
