@@ -155,6 +155,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         regions: Vec::new(),
         pools: Vec::new(),
         reactions: Vec::new(),
+        velocity: Vec::new(),
         schedule: Schedule {
             end: 600.0,
             output_times: vec![600.0],
@@ -443,7 +444,13 @@ pub fn peer_cube_binding(n: usize) -> Problem {
         // pg/mL of a 20 kDa factor: 1e-9 kg/m³ / 20 kg/mol.
         p.species[s].molar_per_unit = Some(p.species[s].unit.si / 20.0);
         for m in 0..p.materials.len() {
-            p.reactions.push(crate::problem::Reaction::Binding { material: m, species: s, pool: 0, k_on, k_off: kd * k_on });
+            p.reactions.push(crate::problem::Reaction::Binding {
+                material: m,
+                species: s,
+                pool: 0,
+                k_on,
+                k_off: kd * k_on,
+            });
         }
     }
     p

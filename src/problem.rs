@@ -243,6 +243,10 @@ pub struct Problem {
     pub pools: Vec<SitePool>,
     /// The local reaction terms of every material.
     pub reactions: Vec<Reaction>,
+    /// Interstitial flow: the velocity of each material, m/s along x, y, z (indexed by material
+    /// id), which carries every free species (`∂c/∂t ⊃ −∇·(v c)`); empty for no flow. See
+    /// [`crate::scheme::face_velocity`] for the face rule.
+    pub velocity: Vec<[f64; 3]>,
 }
 
 /// A named set of cells.
@@ -460,6 +464,7 @@ impl Problem {
             regions: Vec::new(),
             pools: Vec::new(),
             reactions: Vec::new(),
+            velocity: Vec::new(),
             schedule: Schedule {
                 end: 1.0,
                 output_times: vec![1.0],

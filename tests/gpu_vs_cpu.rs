@@ -126,6 +126,7 @@ fn problem(
         regions: Vec::new(),
         pools: Vec::new(),
         reactions: Vec::new(),
+        velocity: Vec::new(),
         schedule: Schedule {
             end: 1.0,
             output_times: vec![1.0],

@@ -134,11 +134,14 @@ fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTot
         Some(e) => Err(e),
         // The field is finite but the books are not: name the first species whose books are.
         None => {
-            let s = totals
-                .iter()
-                .position(|s| {
-                    !s.present.iter().chain(&s.bound).chain(s.channels.iter().flatten()).chain(&s.outflow).all(|v| v.is_finite())
-                });
+            let s = totals.iter().position(|s| {
+                !s.present
+                    .iter()
+                    .chain(&s.bound)
+                    .chain(s.channels.iter().flatten())
+                    .chain(&s.outflow)
+                    .all(|v| v.is_finite())
+            });
             Err(RunError::Balance {
                 species: s.map(|s| problem.species[s].name.clone()).unwrap_or_default(),
                 error: f64::NAN,
@@ -244,6 +247,7 @@ mod tests {
             regions: Vec::new(),
             pools: Vec::new(),
             reactions: Vec::new(),
+            velocity: Vec::new(),
             schedule: Schedule {
                 end: 600.0,
                 output_times: vec![300.0, 600.0],

@@ -7,6 +7,7 @@
 //! `docs/scenarios.md`.
 
 mod error;
+mod flow;
 mod reactions;
 mod shapes;
 mod spec;
@@ -516,6 +517,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         regions,
         pools,
         reactions,
+        velocity: flow::compile(ctx, spec, &material_names)?,
     };
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);

@@ -32,6 +32,15 @@ pub struct ScenarioFile {
     pub uptake: Vec<UptakeSpec>,
     #[serde(default)]
     pub conversion: Vec<ConversionSpec>,
+    /// `[flow]`: interstitial flow (see `flow.rs`).
+    pub flow: Option<FlowSpec>,
+}
+
+/// `[flow]`: the velocity of every material that does not give its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub velocity: Spanned<Vec<Text>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +92,8 @@ pub enum RoleSpec {
 pub struct MaterialSpec {
     pub name: Text,
     pub role: RoleSpec,
+    /// This material's flow velocity along x, y, z (overrides `[flow] velocity`).
+    pub velocity: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

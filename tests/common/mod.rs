@@ -58,6 +58,7 @@ pub fn box_problem(
         regions: Vec::new(),
         pools: Vec::new(),
         reactions: Vec::new(),
+        velocity: Vec::new(),
         schedule: Schedule {
             end,
             output_times: vec![end],
