@@ -444,13 +444,7 @@ pub fn peer_cube_binding(n: usize) -> Problem {
         // pg/mL of a 20 kDa factor: 1e-9 kg/m³ / 20 kg/mol.
         p.species[s].molar_per_unit = Some(p.species[s].unit.si / 20.0);
         for m in 0..p.materials.len() {
-            p.reactions.push(crate::problem::Reaction::Binding {
-                material: m,
-                species: s,
-                pool: 0,
-                k_on,
-                k_off: kd * k_on,
-            });
+            p.reactions.push(crate::problem::Reaction::Binding { material: m, species: s, pool: 0, k_on, k_off: kd * k_on });
         }
     }
     p

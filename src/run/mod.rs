@@ -134,14 +134,11 @@ fn check_finite(problem: &Problem, engine: &mut dyn Engine, totals: &[SpeciesTot
         Some(e) => Err(e),
         // The field is finite but the books are not: name the first species whose books are.
         None => {
-            let s = totals.iter().position(|s| {
-                !s.present
-                    .iter()
-                    .chain(&s.bound)
-                    .chain(s.channels.iter().flatten())
-                    .chain(&s.outflow)
-                    .all(|v| v.is_finite())
-            });
+            let s = totals
+                .iter()
+                .position(|s| {
+                    !s.present.iter().chain(&s.bound).chain(s.channels.iter().flatten()).chain(&s.outflow).all(|v| v.is_finite())
+                });
             Err(RunError::Balance {
                 species: s.map(|s| problem.species[s].name.clone()).unwrap_or_default(),
                 error: f64::NAN,

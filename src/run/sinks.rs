@@ -21,8 +21,9 @@ pub fn write_snapshot(
     let field = engine.read_field()?;
     let n = problem.grid.n_cells();
     let ns = problem.species.len();
-    let rows =
-        (0..ns).map(|s| (s, "", "free")).chain(problem.bound_species().into_iter().map(|s| (s, "_bound", "bound")));
+    let rows = (0..ns).map(|s| (s, "", "free")).chain(
+        problem.bound_species().into_iter().map(|s| (s, "_bound", "bound")),
+    );
     for (row, (s, suffix, form)) in rows.enumerate() {
         let species = &problem.species[s];
         let file = format!("fields/{}{suffix}_t{}s.npy", stems[s], format_seconds(t));
