@@ -61,7 +61,8 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let bc = faces[s * 6u + 2u * axis + side];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
                 let w = inflow_velocity(bc, coef[own].velocity[axis], side);
-                div -= (g * (c - bc.value) - upwind_inflow(w, c, bc.value)) * params.inv_h[axis];
+                div -= g * (c - bc.value) * params.inv_h[axis];
+                div += upwind_inflow(w, c, bc.value) * params.inv_h[axis];
             } else {
                 var nb: u32;
                 if (side == 0u) {

@@ -120,14 +120,20 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
         if (j == 0u) {
             g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
             w_lo = inflow_velocity(bc_lo, here.velocity[a], 0u);
-            out_coef += (g_lo + max(-w_lo, 0.0)) * inv_h;
-            boundary_flux += (g_lo * (c - bc_lo.value) - upwind_inflow(w_lo, c, bc_lo.value)) * inv_h;
+            out_coef += g_lo * inv_h;
+            boundary_flux += g_lo * inv_h * (c - bc_lo.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += max(-w_lo, 0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_lo, c, bc_lo.value) * inv_h;
         }
         if (j + 1u == n) {
             g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
             w_hi = inflow_velocity(bc_hi, here.velocity[a], 1u);
-            out_coef += (g_hi + max(-w_hi, 0.0)) * inv_h;
-            boundary_flux += (g_hi * (c - bc_hi.value) - upwind_inflow(w_hi, c, bc_hi.value)) * inv_h;
+            out_coef += g_hi * inv_h;
+            boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += max(-w_hi, 0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_hi, c, bc_hi.value) * inv_h;
         }
         var rhs = cap[i] * (v[i] - c);
         if (explicit_dt != 0.0) {
@@ -164,17 +170,17 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
             add_decayed(i, loss * (booked_dt * c + theta_dt * delta));
         }
         if (j + 1u == n) {
-            let flux = g_hi * (c - bc_hi.value) - upwind_inflow(w_hi, c, bc_hi.value);
+            let advected = booked_dt * upwind_inflow(w_hi, c, bc_hi.value) - theta_dt * max(-w_hi, 0.0) * delta;
             add_outflow(
                 entries + face_offset(params, 2u * axis + 1u),
-                booked_dt * flux + theta_dt * (g_hi + max(-w_hi, 0.0)) * delta,
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta - advected,
             );
         }
         if (j == 0u) {
-            let flux = g_lo * (c - bc_lo.value) - upwind_inflow(w_lo, c, bc_lo.value);
+            let advected = booked_dt * upwind_inflow(w_lo, c, bc_lo.value) - theta_dt * max(-w_lo, 0.0) * delta;
             add_outflow(
                 entries + face_offset(params, 2u * axis),
-                booked_dt * flux + theta_dt * (g_lo + max(-w_lo, 0.0)) * delta,
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta - advected,
             );
         }
     }

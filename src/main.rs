@@ -376,7 +376,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         None => ", chosen during the run".into(),
     };
     writeln!(s, "step     explicit limit {} s; {}{work}", fmt_g(plan.limit), step_description(&plan))?;
-    write!(s, "{}", describe_flow(problem))?;
+    write!(s, "{}", describe_flow(problem, &plan))?;
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
@@ -385,8 +385,8 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
 /// The interstitial flow and what it means on this grid: the velocities, the cell Péclet and
 /// Courant figures, and a warning for each stated limit the scenario passes
 /// (`secretome::scheme::FlowFigures`).
-fn describe_flow(problem: &Problem) -> String {
-    use secretome::problem::{Scheme, TimeStep};
+fn describe_flow(problem: &Problem, plan: &StepPlan) -> String {
+    use secretome::problem::Scheme;
     use secretome::scheme::PECLET_WARNING;
     let Some(f) = problem.flow_figures() else { return String::new() };
     let counts = problem.material_cell_counts();
@@ -407,14 +407,25 @@ fn describe_flow(problem: &Problem) -> String {
     if f.max_cell_peclet > PECLET_WARNING {
         s.push_str(&format!(
             "  warning: cell Péclet {} > {PECLET_WARNING}: the upwind scheme's numerical diffusion exceeds the \
-             physical diffusivity of {} in {}; refine the grid along the flow by a factor of {} or more\n",
+             physical diffusivity of {} in {}; refine the grid along the flow by a factor of {} or more{}\n",
             fmt_g(f.max_cell_peclet),
             f.peclet_species,
             f.peclet_material,
-            fmt_g(f.max_cell_peclet / PECLET_WARNING)
+            fmt_g(f.max_cell_peclet / PECLET_WARNING),
+            if problem.grid.dimension() == 3 {
+                " (in 3D, advection-dominated modes can also grow under Douglas steps much longer than the \
+                 flow's crossing time: docs/numerics.md)"
+            } else {
+                ""
+            }
         ));
     }
-    if let (Scheme::AdiDouglas, TimeStep::Fixed { dt }) = (problem.schedule.scheme, problem.schedule.time_step) {
+    // The longest step the fixed plan takes (the adaptive step bounds its own error).
+    let fixed_step = match plan.stepping {
+        Stepping::Fixed(_) => plan.max_step(),
+        _ => None,
+    };
+    if let (Scheme::AdiDouglas, Some(dt)) = (problem.schedule.scheme, fixed_step) {
         if dt > f.courant_step {
             s.push_str(&format!(
                 "  warning: the fixed ADI step of {} s moves the flow {} cells per step (Courant number > 1): \

@@ -493,3 +493,55 @@ fn bad_flow_keys_are_refused_naming_file_key_and_value() {
     eprintln!("{message}");
     assert!(message.contains("time.dt") && message.contains("limit"), "{message}");
 }
+
+/// Douglas steps far beyond the flow's crossing time, without the start-up, on a sharp block
+/// (fixed-0 faces, 16² and 16³ cells of 10 µm): in 2D the field stays bounded by its initial
+/// maximum at Courant numbers 1 to 1000 and cell Péclet numbers up to 100; in 3D it does so
+/// where diffusion is not negligible at the cell scale (Pe ≤ 1, Courant up to 1000) or the step
+/// is within the crossing time (Courant 1, Pe = 100). Crank–Nicolson is not positive:
+/// the minima (printed) show the ringing that the start-up and the adaptive step exist for. In
+/// 3D at Pe = 100 and Courant 100 the Douglas step amplifies (docs/numerics.md); not asserted.
+#[test]
+fn douglas_steps_with_flow_stay_bounded() {
+    use secretome::solver::Engine;
+    use secretome::solver::cpu::CpuReference;
+    let cases: [(usize, f64, f64, bool); 10] = [
+        (2, 1.0, 1e-13, true),
+        (2, 100.0, 1e-13, true),
+        (2, 1000.0, 1e-13, true),
+        (2, 10.0, 1e-10, true),
+        (3, 1.0, 1e-13, true),
+        (3, 10.0, 1e-10, true),
+        (3, 100.0, 1e-11, true),
+        (3, 1000.0, 1e-10, true),
+        (3, 10.0, 1e-13, false),
+        (3, 100.0, 1e-13, false),
+    ];
+    for (dim, courant, d, asserted) in cases {
+        let (n, h, v) = (16, 1e-5, 1e-6);
+        let cells = [0, 1, 2].map(|a| if a < dim { n } else { 1 });
+        let extent = cells.map(|k| k as f64 * h);
+        let s = species("f", &[d, d], &[0.0, 0.0], &[1.0, 0.0], [Boundary::Fixed { value: 0.0 }; 6]);
+        let block = |x: [f64; 3]| u32::from(!(0..dim).all(|a| x[a] < 6e-5));
+        let mut p = box_problem(cells, extent, &["block", "rest"], block, vec![s], 1.0);
+        p.velocity = vec![[v, 0.7 * v, if dim == 3 { 0.4 * v } else { 0.0 }]; 2];
+        let p = with_scheme(p, Scheme::AdiDouglas);
+        let mut e = CpuReference::new(&p);
+        e.set_start_up_steps(0);
+        let (mut largest, mut lowest) = (0.0f64, 0.0f64);
+        for _ in 0..200 {
+            e.step(1, courant * h / v).unwrap();
+            let (lo, hi) = min_max(&e.read_field().unwrap());
+            largest = largest.max(hi).max(-lo);
+            lowest = lowest.min(lo);
+        }
+        eprintln!(
+            "{dim}D Courant {courant}, cell Péclet {:.1}: largest |c| over 200 steps {largest:.3e} (initially 1), lowest \
+             {lowest:.3e}",
+            v * h / d
+        );
+        if asserted {
+            assert!(largest <= 1.0 + 1e-6, "{dim}D Courant {courant} D {d:e}: |c| grew to {largest}");
+        }
+    }
+}

@@ -59,7 +59,8 @@ pub fn adi_predictor(
                 let bc = faces[(s * 6 + 2 * axis as u32 + side) as usize];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
                 let w = inflow_velocity(bc, here.velocity[axis], side);
-                div -= (g * (c - bc.value) - upwind_inflow(w, c, bc.value)) * params.inv_h[axis];
+                div -= g * (c - bc.value) * params.inv_h[axis];
+                div += upwind_inflow(w, c, bc.value) * params.inv_h[axis];
             } else {
                 let nb = if side == 0 { cell - stride[axis] } else { cell + stride[axis] };
                 let there = coef[(s * n_materials + material[nb as usize]) as usize];

@@ -130,14 +130,20 @@ pub fn adi_sweep(
         if j == 0 {
             g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
             w_lo = inflow_velocity(bc_lo, here.velocity[a], 0);
-            out_coef += (g_lo + (-w_lo).max(0.0)) * inv_h;
-            boundary_flux += (g_lo * (c - bc_lo.value) - upwind_inflow(w_lo, c, bc_lo.value)) * inv_h;
+            out_coef += g_lo * inv_h;
+            boundary_flux += g_lo * inv_h * (c - bc_lo.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += (-w_lo).max(0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_lo, c, bc_lo.value) * inv_h;
         }
         if j + 1 == n {
             g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
             w_hi = inflow_velocity(bc_hi, here.velocity[a], 1);
-            out_coef += (g_hi + (-w_hi).max(0.0)) * inv_h;
-            boundary_flux += (g_hi * (c - bc_hi.value) - upwind_inflow(w_hi, c, bc_hi.value)) * inv_h;
+            out_coef += g_hi * inv_h;
+            boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += (-w_hi).max(0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_hi, c, bc_hi.value) * inv_h;
         }
         let mut rhs = cap[i] * (v[i] - c);
         if explicit_dt != 0.0 {
@@ -175,20 +181,20 @@ pub fn adi_sweep(
         }
         if j + 1 == n {
             let e = (entries + face_offset(params, 2 * axis + 1)) as usize;
-            let flux = g_hi * (c - bc_hi.value) - upwind_inflow(w_hi, c, bc_hi.value);
+            let advected = booked_dt * upwind_inflow(w_hi, c, bc_hi.value) - theta_dt * (-w_hi).max(0.0) * delta;
             compensated_add(
                 &mut out[e],
                 &mut out_comp[e],
-                booked_dt * flux + theta_dt * (g_hi + (-w_hi).max(0.0)) * delta,
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta - advected,
             );
         }
         if j == 0 {
             let e = (entries + face_offset(params, 2 * axis)) as usize;
-            let flux = g_lo * (c - bc_lo.value) - upwind_inflow(w_lo, c, bc_lo.value);
+            let advected = booked_dt * upwind_inflow(w_lo, c, bc_lo.value) - theta_dt * (-w_lo).max(0.0) * delta;
             compensated_add(
                 &mut out[e],
                 &mut out_comp[e],
-                booked_dt * flux + theta_dt * (g_lo + (-w_lo).max(0.0)) * delta,
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta - advected,
             );
         }
     }

@@ -55,6 +55,11 @@
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
+//! - **Not fused yet: binding and flow.** The stages of species that bind run through the
+//!   reference kernels (which solve with the cells' capacities), and where the problem has
+//!   interstitial flow so do every species' stages and explicit steps (the fused loops hold no
+//!   advection): single-threaded, the reference's results.
+//!
 //! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
 //! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
 //! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
