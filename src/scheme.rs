@@ -175,8 +175,8 @@ impl Problem {
         };
         for m in (0..self.materials.len()).filter(|&m| counts[m] > 0) {
             let v = self.velocity_of(m);
-            for a in 0..3 {
-                let speed = v[a].abs();
+            for (a, component) in v.iter().enumerate() {
+                let speed = component.abs();
                 if speed == 0.0 {
                     continue;
                 }

@@ -93,12 +93,11 @@ fn assert_agrees(label: &str, field: &[f32], reference: &[f32]) {
     );
 }
 
-/// Runs `problem` on every engine for `T` in steps of `dt`: per engine its name, the field at
-/// the start and at the end, and the totals of the run.
-fn run_everywhere(
-    problem: &Problem,
-    dt: f64,
-) -> Vec<(&'static str, Vec<f32>, Vec<f32>, Vec<secretome::solver::SpeciesTotals>)> {
+/// One engine's run: its name, the field at the start and at the end, the totals of the run.
+type Run = (&'static str, Vec<f32>, Vec<f32>, Vec<secretome::solver::SpeciesTotals>);
+
+/// Runs `problem` on every engine for `T` in steps of `dt`.
+fn run_everywhere(problem: &Problem, dt: f64) -> Vec<Run> {
     engines(problem, Gpu::Include)
         .into_iter()
         .map(|mut e| {
