@@ -83,6 +83,8 @@ fn assert_agrees(label: &str, field: &[f32], reference: &[f32]) {
         }
     }
     let (i, excess) = worst;
+    let largest = field.iter().zip(reference).map(|(&a, &b)| (a as f64 - b as f64).abs()).fold(0.0, f64::max);
+    eprintln!("{label}: largest difference from the reference {:.1e} of the largest value", largest / scale);
     assert!(
         excess <= 0.0,
         "{label}: cell {i} is {} here and {} on the reference (difference {:e}, tolerance 1e-5 of {scale:e} + 1e-5 \
@@ -541,6 +543,52 @@ fn douglas_steps_with_flow_stay_bounded() {
         );
         if asserted {
             assert!(largest <= 1.0 + 1e-6, "{dim}D Courant {courant} D {d:e}: |c| grew to {largest}");
+        }
+    }
+}
+
+/// The error estimate's rates include the flow on every engine: after a start-up step and one
+/// Douglas step with rates tracked, `local_error` gives what the reference gives (a 2D pulse in
+/// an oblique flow with decay, open faces downstream).
+#[test]
+fn error_estimate_sees_the_flow_on_every_engine() {
+    use secretome::solver::error_estimate;
+    let (n, h) = (24, 1e-5);
+    let faces = [
+        Boundary::NoFlux,
+        Boundary::Fixed { value: 0.0 },
+        Boundary::NoFlux,
+        Boundary::Clearance { rate: 1e-6, value: 0.0 },
+        Boundary::NoFlux,
+        Boundary::NoFlux,
+    ];
+    let mut p = painted_box(
+        [n, n, 1],
+        [n as f64 * h, n as f64 * h, h],
+        D,
+        |_| 1e-3,
+        |c| (-((c[0] - 8e-5).powi(2) + (c[1] - 1e-4).powi(2)) / (2.0 * 3e-5f64.powi(2))).exp(),
+        faces,
+        60.0,
+    );
+    p.velocity = vec![[2e-6, 1e-6, 0.0]; p.materials.len()];
+    let p = with_scheme(p, Scheme::AdiDouglas);
+    let dt = 5.0;
+    let mut reference = None;
+    for mut e in engines(&p, Gpu::Include) {
+        e.engine.track_rates(true);
+        e.engine.step(1, dt).unwrap();
+        e.engine.save(0).unwrap();
+        e.engine.step(1, dt).unwrap();
+        let est = e.engine.local_error(error_estimate(dt, Some(dt)).weights).unwrap()[0];
+        eprintln!("{}: local error estimate max {:.4e}, rms {:.4e}", e.name, est.max, est.rms);
+        assert!(est.max > 0.0 && est.max.is_finite(), "{}: estimate {est:?}", e.name);
+        match reference {
+            None => reference = Some(est),
+            Some(r) => {
+                let close = |a: f64, b: f64| (a - b).abs() <= 1e-3 * b.abs() + 1e-6 * r.max;
+                assert!(close(est.max, r.max) && close(est.rms, r.rms), "{}: {est:?}, reference {r:?}", e.name);
+            }
         }
     }
 }

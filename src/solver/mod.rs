@@ -430,7 +430,7 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
 }
 
 /// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
-/// between steps: diffusivities, loss rates, reaction rates, site densities and boundary conditions (and what no engine reads
+/// between steps: diffusivities, loss rates, flow velocities, reaction rates, site densities and boundary conditions (and what no engine reads
 /// after it starts: the name, initial values, schedule times). Anything else is
 /// [`SolverError::Usage`] naming what differs.
 pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), SolverError> {
@@ -453,7 +453,8 @@ pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), Solv
     match differs.iter().find(|(differ, _)| *differ) {
         Some((_, what)) => Err(SolverError::Usage(format!(
             "new coefficients for problem {:?} come with a different {what}; only diffusivities, decay \
-             rates and boundary conditions can change between steps (build a new engine for anything else)",
+             rates, flow velocities and boundary conditions can change between steps (build a new engine for \
+             anything else)",
             old.name
         ))),
         None => Ok(()),
@@ -797,8 +798,8 @@ pub trait Engine {
     /// anything that makes the data sharp again (a new dose), set it back to that. 0 turns the
     /// start-up off. No effect on the explicit scheme.
     fn set_start_up_steps(&mut self, steps: u32);
-    /// Replaces the diffusivities, loss rates and boundary conditions by those of `problem` from
-    /// the next step on; the field, books, saved state and start-up count stay. `problem` must
+    /// Replaces the diffusivities, loss rates, flow velocities and boundary conditions by those
+    /// of `problem` from the next step on; the field, books, saved state and start-up count stay. `problem` must
     /// be this engine's problem in everything else ([`check_coefficient_update`]).
     fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError>;
     /// The engine's whole state for a checkpoint: the field, the start-up count and the rate
