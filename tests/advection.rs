@@ -592,3 +592,54 @@ fn error_estimate_sees_the_flow_on_every_engine() {
         }
     }
 }
+
+/// A whole adaptive run of the scenario above, with open faces downstream, through `run::run`
+/// on every engine: it completes, the summary's books balance with the flow's outflow in them,
+/// and the engines agree on what is left.
+#[test]
+fn adaptive_run_with_flow_balances_its_books_on_every_engine() {
+    let text = format!(
+        "{SCENARIO}
+[[boundary]]
+faces = [\"xmax\", \"ymin\"]
+species = [\"all\"]
+type = \"fixed\"
+value = \"0 ng/mL\"
+"
+    );
+    let text = text
+        .replace("decay = { gel = \"0 1/s\", wound = \"0 1/s\" }", "decay = { gel = \"0 1/s\", wound = \"1e-4 1/s\" }");
+    // 20 min: most of the load leaves, the larger part through ymin (downstream in y, and a
+    // fixed-0 face for the gel as well).
+    let text =
+        text.replace("end = \"1 h\"\noutput_interval = \"30 min\"", "end = \"20 min\"\noutput_interval = \"5 min\"");
+    let p = secretome::scenario::from_str(&text, "flow.toml").unwrap();
+    assert!(matches!(p.schedule.time_step, secretome::problem::TimeStep::Adaptive { .. }));
+    let mut left = Vec::new();
+    for mut e in engines(&p, Gpu::Include) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = secretome::output::OutputDir::create(&dir.path().join("run"), false).unwrap();
+        let summary = secretome::run::run(&p, e.engine.as_mut(), &out, &mut secretome::run::Silent).unwrap();
+        let books = &summary.species[0];
+        eprintln!(
+            "{}: {} steps; initial {:.4e}, present {:.4e}, decayed {:.4e}, outflow {:.4e} ({:?}); balance error {:.1e}; \
+             released {:.1} %",
+            e.name,
+            summary.time.stats.steps,
+            books.initial,
+            books.present,
+            books.channels["decayed"].total,
+            books.outflow,
+            books.outflow_per_face,
+            books.relative_balance_error,
+            books.released_percent
+        );
+        assert!(summary.complete, "{}: the run did not complete", e.name);
+        assert!(books.relative_balance_error < 1e-5, "{}: balance error {:e}", e.name, books.relative_balance_error);
+        assert!(books.outflow_per_face["xmax"] > 0.0, "{}: nothing left through xmax", e.name);
+        left.push(books.present);
+    }
+    for (i, x) in left.iter().enumerate() {
+        assert!((x - left[0]).abs() <= 1e-4 * left[0], "{}: {x:e} left, reference {:e}", ENGINE_NAMES[i], left[0]);
+    }
+}
