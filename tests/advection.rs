@@ -478,6 +478,12 @@ fn bad_flow_keys_are_refused_naming_file_key_and_value() {
             "material[0].velocity[0]",
             "single-precision",
         ),
+        (
+            "[\"0 um/s\", \"0 um/s\", \"0 um/s\"]",
+            "[\"1e36 m/s\", \"0 um/s\", \"0 um/s\"]",
+            "material[0].velocity[0]",
+            "|v|/h",
+        ),
     ];
     for (from, to, key, expected) in cases {
         let text = SCENARIO.replacen(from, to, 1);

@@ -507,6 +507,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         }
     }
 
+    let velocity = flow::compile(ctx, spec, &material_names, &grid, schedule.end)?;
     let mut problem = Problem {
         name: name.to_string(),
         grid,
@@ -517,7 +518,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         regions,
         pools,
         reactions,
-        velocity: flow::compile(ctx, spec, &material_names)?,
+        velocity,
     };
     if requested == SchemeSpec::Auto {
         choose_scheme(&mut problem, tolerance);
