@@ -58,7 +58,8 @@
 //! - **Not fused yet: binding and flow.** The stages of species that bind run through the
 //!   reference kernels (which solve with the cells' capacities), and where the problem has
 //!   interstitial flow so do every species' stages and explicit steps (the fused loops hold no
-//!   advection): single-threaded, the reference's results.
+//!   advection): the reference's results, one task per species on the pool for the ADI
+//!   stages (each species single-threaded), the explicit step on the calling thread.
 //!
 //! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
 //! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
@@ -305,7 +306,7 @@ pub struct CpuFast {
     /// Capacity of every cell for every species where the problem has binding (else empty).
     cap: Vec<f32>,
     /// The species whose ADI stages run through the reference kernels
-    /// ([`Self::reference_stage`]): those that bind (the reference solves with the cells'
+    /// ([`reference_stage`]): those that bind (the reference solves with the cells'
     /// capacities), and every species where the problem has flow (the fused loops hold no
     /// advection yet). With flow the explicit step also runs through the reference kernel.
     delegated: Vec<usize>,
@@ -564,18 +565,17 @@ impl CpuFast {
 
     /// One ADI stage: [`Self::fast_stage`] for every species not [`Self::delegated`], then the
     /// stage of each delegated species from the same start through the reference kernels
-    /// ([`Self::reference_stage`]); their result, books and rate replace the fast ones. Where
-    /// every species is delegated the fast stage is skipped.
+    /// ([`reference_stage`], one task per species on the pool); their result, books and rate
+    /// replace the fast ones. Where every species is delegated the fast stage is skipped.
     fn adi_stage(&mut self, stage: &Stage) {
         if self.delegated.is_empty() {
             return self.fast_stage(stage);
         }
-        let n_cells = self.problem.grid.n_cells();
-        let starts: Vec<(Vec<f32>, Vec<f64>, [f64; 6])> = self
-            .delegated
-            .iter()
-            .map(|&s| (self.c[s * n_cells..(s + 1) * n_cells].to_vec(), self.decayed[s].clone(), self.outflow[s]))
-            .collect();
+        let n = self.problem.grid.n_cells();
+        let starts: Vec<Vec<f32>> = self.delegated.iter().map(|&s| self.c[s * n..(s + 1) * n].to_vec()).collect();
+        // The books before the stage: the fast stage's books of delegated species are dropped.
+        let books: Vec<(Vec<f64>, [f64; 6])> =
+            self.delegated.iter().map(|&s| (self.decayed[s].clone(), self.outflow[s])).collect();
         let record = StageCoefs::new(stage, self.n_swept, self.track_rates).record && !self.rate[0].is_empty();
         if self.delegated.len() < self.species.len() {
             self.fast_stage(stage);
@@ -583,75 +583,30 @@ impl CpuFast {
             // As the fast stage would: the rate this stage records becomes the newest.
             self.newest = 1 - self.newest;
         }
-        for (&s, (u, decayed, outflow)) in self.delegated.clone().iter().zip(starts) {
+        let (tables, cap, sweep, n_swept) = (&self.tables, &self.cap, self.lay.sweep, self.n_swept);
+        let nm = self.problem.materials.len();
+        let task = |(&s, u): (&usize, &Vec<f32>)| {
+            let cap = if cap.is_empty() { None } else { Some(&cap[s * n..(s + 1) * n]) };
+            reference_stage(tables, nm, sweep, n_swept, stage, s, u, cap, record)
+        };
+        let results: Vec<StageResult> = if self.serial {
+            self.delegated.iter().zip(&starts).map(task).collect()
+        } else {
+            self.pool.install(|| self.delegated.par_iter().zip(&starts).map(task).collect())
+        };
+        for ((&s, r), (decayed, outflow)) in self.delegated.iter().zip(results).zip(books) {
+            self.c[s * n..(s + 1) * n].copy_from_slice(&r.field);
+            if record {
+                self.rate[self.newest][s * n..(s + 1) * n].copy_from_slice(&r.rate);
+            }
             self.decayed[s] = decayed;
             self.outflow[s] = outflow;
-            self.reference_stage(stage, s, &u, record);
-        }
-    }
-
-    /// The stage for species `s` from its field `u` through the reference kernels, with the
-    /// capacities where the problem has binding: the result goes into `c`, the books into this
-    /// engine's books, and where `record`, the rate `A u` into the newest rate.
-    fn reference_stage(&mut self, stage: &Stage, s: usize, u: &[f32], record: bool) {
-        use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
-        let n = u.len();
-        let nm = self.problem.materials.len();
-        let t = &self.tables;
-        let mut params = t.params;
-        params.counts[0] = 1;
-        params.time = stage.time(record, false);
-        params.stage = stage.coefficients(self.n_swept);
-        let coef = &t.coef[s * nm..(s + 1) * nm];
-        let faces = &t.faces[s * 6..(s + 1) * 6];
-        let ones;
-        let cap = if self.cap.is_empty() {
-            ones = vec![1.0f32; n];
-            &ones[..]
-        } else {
-            &self.cap[s * n..(s + 1) * n]
-        };
-        let rate = if record { &mut self.rate[self.newest][s * n..(s + 1) * n] } else { &mut [][..] };
-        let mut v = vec![0.0f32; n];
-        let mut scratch = vec![0.0f32; n];
-        let entries = t.params.face_entries[0] as usize;
-        let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
-        let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
-        let [nx, ny, nz, _] = params.cells;
-        for z in 0..nz {
-            for y in 0..ny {
-                for x in 0..nx {
-                    adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, rate, [x, y, z]);
-                }
+            for (acc, x) in self.decayed[s].iter_mut().zip(&r.decayed) {
+                *acc += x;
             }
-        }
-        for axis in (0..3u32).filter(|&a| self.lay.sweep[a as usize]) {
-            for line in 0..n as u32 / params.cells[axis as usize] {
-                adi_sweep(
-                    &params,
-                    &t.material,
-                    coef,
-                    faces,
-                    u,
-                    &mut v,
-                    cap,
-                    &mut scratch,
-                    &mut out,
-                    &mut out_comp,
-                    &mut dec,
-                    &mut dec_comp,
-                    axis,
-                    [line, 0, 0],
-                );
+            for (acc, x) in self.outflow[s].iter_mut().zip(&r.outflow) {
+                *acc += x;
             }
-        }
-        self.c[s * n..(s + 1) * n].copy_from_slice(&v);
-        for (cell, &d) in dec.iter().enumerate() {
-            self.decayed[s][t.material[cell] as usize] += d as f64;
-        }
-        for f in 0..6u32 {
-            let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
-            self.outflow[s][f as usize] += out[range].iter().map(|&x| x as f64).sum::<f64>();
         }
     }
 
@@ -753,6 +708,94 @@ impl CpuFast {
             std::mem::swap(&mut self.c, &mut self.c_next);
         }
     }
+}
+
+/// What [`reference_stage`] computes for one species.
+struct StageResult {
+    /// The species' field after the stage.
+    field: Vec<f32>,
+    /// The rate `A u` the predictor recorded (empty unless recording).
+    rate: Vec<f32>,
+    /// Decay per material and outflow per face the stage booked (as [`PlaneBooks`]).
+    decayed: Vec<f64>,
+    outflow: [f64; 6],
+}
+
+/// One ADI stage of species `s` from its field `u` through the reference kernels
+/// (`adi_predictor`, then `adi_sweep` along each swept axis), with the cells' capacities `cap`
+/// where the problem has binding (else 1), recording the rate where `record`.
+#[allow(clippy::too_many_arguments)]
+fn reference_stage(
+    t: &Tables,
+    nm: usize,
+    sweep: [bool; 3],
+    n_swept: usize,
+    stage: &Stage,
+    s: usize,
+    u: &[f32],
+    cap: Option<&[f32]>,
+    record: bool,
+) -> StageResult {
+    use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
+    let n = u.len();
+    let mut params = t.params;
+    params.counts[0] = 1;
+    params.time = stage.time(record, false);
+    params.stage = stage.coefficients(n_swept);
+    let coef = &t.coef[s * nm..(s + 1) * nm];
+    let faces = &t.faces[s * 6..(s + 1) * 6];
+    let ones;
+    let cap = match cap {
+        Some(cap) => cap,
+        None => {
+            ones = vec![1.0f32; n];
+            &ones[..]
+        }
+    };
+    let mut rate = if record { vec![0.0f32; n] } else { Vec::new() };
+    let mut v = vec![0.0f32; n];
+    let mut scratch = vec![0.0f32; n];
+    let entries = t.params.face_entries[0] as usize;
+    let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
+    let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let [nx, ny, nz, _] = params.cells;
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, &mut rate, [x, y, z]);
+            }
+        }
+    }
+    for axis in (0..3u32).filter(|&a| sweep[a as usize]) {
+        for line in 0..n as u32 / params.cells[axis as usize] {
+            adi_sweep(
+                &params,
+                &t.material,
+                coef,
+                faces,
+                u,
+                &mut v,
+                cap,
+                &mut scratch,
+                &mut out,
+                &mut out_comp,
+                &mut dec,
+                &mut dec_comp,
+                axis,
+                [line, 0, 0],
+            );
+        }
+    }
+    let mut decayed = vec![0.0f64; nm];
+    for (cell, &d) in dec.iter().enumerate() {
+        decayed[t.material[cell] as usize] += d as f64;
+    }
+    let mut outflow = [0.0f64; 6];
+    for f in 0..6u32 {
+        let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
+        outflow[f as usize] = out[range].iter().map(|&x| x as f64).sum::<f64>();
+    }
+    StageResult { field: v, rate, decayed, outflow }
 }
 
 /// The species whose ADI stages the fast engine leaves to the reference kernels: every species
