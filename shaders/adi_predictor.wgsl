@@ -1,13 +1,14 @@
 // The explicit predictor of an ADI stage (Stage in src/solver/mod.rs).
 // Twin of src/solver/cpu/adi_predictor.rs: same bindings, index arithmetic and operation order.
 //
-//   r    = A u = sum_interior D_f/h^2 (u_nb - u) - sum_boundary g/h (u - c_b) - k u
+//   r    = A u = sum_interior (D_f/h^2 (u_nb - u) + up(w, u, u_nb)/h)
+//              - sum_boundary (g (u - c_b) - up(w, u, c_b))/h - k u
 //   rate = r                 (when params.time.w == 1: the error estimate needs it;
 //                             params.time.w == 2: rate += r / cap, after react stored its rate)
 //   v0   = u + lambda dt r / cap   (lambda dt = params.stage.x; cap: the cell's capacity, see
 //                                   adi_sweep.wgsl)
 //
-// The face rule of diffuse_explicit, without bookkeeping: what the stage removes is booked by the
+// The face rule of diffuse_explicit (upwind advection included), without bookkeeping: what the stage removes is booked by the
 // sweeps (adi_sweep.wgsl).
 // Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species); gid = (x, y, z + nz * species).
 //
@@ -40,7 +41,8 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cell = x + nx * (y + ny * z);
     let base = s * n_cells;
     let i = base + cell;
-    let here = coef[s * n_materials + material[cell]];
+    let own = s * n_materials + material[cell];
+    let here = coef[own];
     let d = here.diffusivity;
     let c = u[i];
 
@@ -58,7 +60,9 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (at_edge) {
                 let bc = faces[s * 6u + 2u * axis + side];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
+                let w = inflow_velocity(bc, coef[own].velocity[axis], side);
                 div -= g * (c - bc.value) * params.inv_h[axis];
+                div += upwind_inflow(w, c, bc.value) * params.inv_h[axis];
             } else {
                 var nb: u32;
                 if (side == 0u) {
@@ -66,8 +70,12 @@ fn adi_predictor(@builtin(global_invocation_id) gid: vec3<u32>) {
                 } else {
                     nb = cell + stride[axis];
                 }
-                let d_nb = coef[s * n_materials + material[nb]].diffusivity;
-                div += face_diffusivity(d, d_nb) * params.inv_h2[axis] * (u[base + nb] - c);
+                let there = s * n_materials + material[nb];
+                let u_nb = u[base + nb];
+                div += face_diffusivity(d, coef[there].diffusivity) * params.inv_h2[axis] * (u_nb - c);
+                let w = face_velocity(coef[own].velocity[axis], coef[there].velocity[axis]);
+                let w_in = select(-w, w, side == 0u);
+                div += upwind_inflow(w_in, c, u_nb) * params.inv_h[axis];
             }
         }
     }

@@ -6,13 +6,17 @@
 //
 // per line by the Thomas algorithm, with M = diag(cap) the capacity of each cell (1, or
 // 1 + db/dc where the species binds fast: see react.wgsl); L_a holds the diffusion and boundary
-// conductances along the axis and the line's share k/N of the first-order loss (N swept axes,
+// conductances along the axis, the upwind couplings of the flow (max(V, 0)/h and max(-V, 0)/h of
+// each face, V the face velocity; not symmetric, but every column strictly dominant, so Thomas
+// needs no pivoting) and the line's share k/N of the first-order loss (N swept axes,
 // 1/N = params.stage.w).
 // The term (theta - mu) dt A_a u (params.stage.y) is computed only where it is not zero.
 // With kappa = (lambda + theta - mu) dt (params.stage.z), the books:
 //
 //   dec += k/N (kappa u + theta dt delta)                (each cell with loss; compensated)
-//   out += kappa g (u - c_b) + theta dt g delta          (at each end face of the line)
+//   out += kappa (g (u - c_b) - up(w, u, c_b)) + theta dt (g + max(-w, 0)) delta
+//                                                        (at each end face of the line; w the
+//                                                        inward velocity, up: upwind_inflow)
 //
 // The forward sweep keeps the modified super-diagonal in `scratch` and the modified right-hand
 // side in `v` (in place), the back substitution writes v_a.
@@ -79,10 +83,16 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
     let bc_lo = faces[s * 6u + 2u * axis];
     let bc_hi = faces[s * 6u + 2u * axis + 1u];
 
-    // Forward sweep.
+    // Forward sweep. Along the line, `west`/`east` are the diffusion couplings D_f/h^2 of the
+    // cell's two faces, `*_fwd` = max(w, 0)/h and `*_back` = max(-w, 0)/h the upwind couplings
+    // (w the face velocity along the axis): what the face carries towards +axis and -axis.
     var g_lo = 0.0;
     var g_hi = 0.0;
+    var w_lo = 0.0;
+    var w_hi = 0.0;
     var west = 0.0;
+    var west_fwd = 0.0;
+    var west_back = 0.0;
     var sup_prev = 0.0;
     var rhs_prev = 0.0;
     var here = coef[s * n_materials + material[first]];
@@ -92,11 +102,16 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
         let i = base + cell;
         let c = u[i];
         var east = 0.0;
-        var next = Coef(0.0, 0.0);
+        var east_fwd = 0.0;
+        var east_back = 0.0;
+        var next = Coef(0.0, 0.0, array<f32, 3>(0.0, 0.0, 0.0));
         var u_east = 0.0;
         if (j + 1u < n) {
             next = coef[s * n_materials + material[cell + stride]];
             east = face_diffusivity(here.diffusivity, next.diffusivity) * inv_h2;
+            let w = face_velocity(here.velocity[a], next.velocity[a]);
+            east_fwd = max(w, 0.0) * inv_h;
+            east_back = max(-w, 0.0) * inv_h;
             u_east = u[i + stride];
         }
         let loss = here.decay * share;
@@ -104,28 +119,39 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
         var boundary_flux = 0.0;
         if (j == 0u) {
             g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
+            w_lo = inflow_velocity(bc_lo, here.velocity[a], 0u);
             out_coef += g_lo * inv_h;
             boundary_flux += g_lo * inv_h * (c - bc_lo.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += max(-w_lo, 0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_lo, c, bc_lo.value) * inv_h;
         }
         if (j + 1u == n) {
             g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
+            w_hi = inflow_velocity(bc_hi, here.velocity[a], 1u);
             out_coef += g_hi * inv_h;
             boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += max(-w_hi, 0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_hi, c, bc_hi.value) * inv_h;
         }
         var rhs = cap[i] * (v[i] - c);
         if (explicit_dt != 0.0) {
-            let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
+            let advected = (west_fwd * u_west - west_back * c) + (east_back * u_east - east_fwd * c);
+            let a_u = west * (u_west - c) + east * (u_east - c) + advected - boundary_flux - loss * c;
             rhs += explicit_dt * a_u;
         }
-        let sub = -theta_dt * west;
-        let sup = -theta_dt * east;
-        let diag = cap[i] + theta_dt * (west + east + out_coef + loss);
+        let sub = -theta_dt * (west + west_fwd);
+        let sup = -theta_dt * (east + east_back);
+        let diag = cap[i] + theta_dt * (west + east + out_coef + loss + west_back + east_fwd);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
         rhs_prev = (rhs - sub * rhs_prev) / m;
         scratch[i] = sup_prev;
         v[i] = rhs_prev;
         west = east;
+        west_fwd = east_fwd;
+        west_back = east_back;
         here = next;
         u_west = c;
     }
@@ -144,15 +170,17 @@ fn adi_sweep(axis: u32, gid: vec3<u32>) {
             add_decayed(i, loss * (booked_dt * c + theta_dt * delta));
         }
         if (j + 1u == n) {
+            let advected = booked_dt * upwind_inflow(w_hi, c, bc_hi.value) - theta_dt * max(-w_hi, 0.0) * delta;
             add_outflow(
                 entries + face_offset(params, 2u * axis + 1u),
-                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta,
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta - advected,
             );
         }
         if (j == 0u) {
+            let advected = booked_dt * upwind_inflow(w_lo, c, bc_lo.value) - theta_dt * max(-w_lo, 0.0) * delta;
             add_outflow(
                 entries + face_offset(params, 2u * axis),
-                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta,
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta - advected,
             );
         }
     }

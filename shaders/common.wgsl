@@ -48,8 +48,9 @@ fn expm1_f32(x: f32) -> f32 {
 
 // Twin of `Coef` in src/solver/mod.rs; indexed species * n_materials + material.
 struct Coef {
-    diffusivity: f32,   // m^2/s
-    decay: f32,         // 1/s
+    diffusivity: f32,        // m^2/s
+    decay: f32,              // 1/s
+    velocity: array<f32, 3>, // flow velocity along x, y, z (m/s), the material's
 }
 
 // Twin of `FaceBc` in src/solver/mod.rs; indexed species * 6 + face.
@@ -77,6 +78,30 @@ fn boundary_conductance(bc: FaceBc, d: f32, half_h: f32) -> f32 {
         return 0.0;
     }
     return 1.0 / (bc.inv_rate + half_h / d);
+}
+
+// Velocity (m/s, along the axis) at the face between two cells of velocities `a` and `b` along
+// it: the mean, the same number seen from either side, so the face flux leaving one cell is the
+// flux entering the other. Twin of `face_velocity` in src/solver/cpu/diffuse_explicit.rs.
+fn face_velocity(a: f32, b: f32) -> f32 {
+    return 0.5 * (a + b);
+}
+
+// Velocity (m/s) into a boundary cell through its face on `side` (0 low, 1 high) of the box:
+// zero at a no-flux wall, else the cell's own velocity along the axis, pointing in.
+// Twin of `inflow_velocity` in src/solver/cpu/diffuse_explicit.rs.
+fn inflow_velocity(bc: FaceBc, v: f32, side: u32) -> f32 {
+    if (bc.kind == 0u) {
+        return 0.0;
+    }
+    return select(-v, v, side == 0u);
+}
+
+// Upwind advective flux density into a cell of value `c` through a face with inward velocity
+// `w` from a neighbour (or the outside) of value `c_nb`: w c_nb when it flows in, w c when out.
+// Twin of `upwind_inflow` in src/solver/cpu/diffuse_explicit.rs.
+fn upwind_inflow(w: f32, c: f32, c_nb: f32) -> f32 {
+    return max(w, 0.0) * c_nb - max(-w, 0.0) * c;
 }
 
 // First entry of face `face` (0..=6) in a species' block of boundary-face entries.

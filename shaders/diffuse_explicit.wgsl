@@ -1,10 +1,15 @@
 // One explicit (forward-Euler, finite-volume) step of every species.
 // Twin of src/solver/cpu/diffuse_explicit.rs: same bindings, index arithmetic and operation order.
 //
-//   div  = sum_interior D_f/h^2 (c_nb - c)  -  sum_boundary g/h (c - c_b)
+//   div  = sum_interior D_f/h^2 (c_nb - c) + up(w, c, c_nb)/h
+//        - sum_boundary (g (c - c_b) - up(w, c, c_b))/h
 //   c'   = c + dt (div - k c)
 //   dec += k c dt            (compensated; dec_comp carries the lost low bits)
-//   out += g (c - c_b) dt    (the entry of each boundary face of the cell; compensated)
+//   out += (g (c - c_b) - up(w, c, c_b)) dt   (each boundary face of the cell; compensated)
+//
+// Advection is first-order upwind: w is the velocity into the cell through the face
+// (face_velocity between cells, inflow_velocity at the box, zero at a no-flux wall) and
+// up(w, c, c_nb) = max(w, 0) c_nb - max(-w, 0) c (upwind_inflow, common.wgsl).
 //
 // Dispatch: (ceil(nx / STEP_WORKGROUP), ny, nz * n_species); gid = (x, y, z + nz * species).
 //
@@ -74,7 +79,8 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let face = 2u * axis + side;
                 let bc = faces[s * 6u + face];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
-                let flux = g * (c - bc.value);
+                let w = inflow_velocity(bc, coef[s * n_materials + m].velocity[axis], side);
+                let flux = g * (c - bc.value) - upwind_inflow(w, c, bc.value);
                 div -= flux * params.inv_h[axis];
                 let e = s * params.face_entries.x + face_offset(params, face) + plane_index(params, pos, axis);
                 add_outflow(e, flux * dt);
@@ -85,8 +91,12 @@ fn diffuse_explicit(@builtin(global_invocation_id) gid: vec3<u32>) {
                 } else {
                     nb = cell + stride[axis];
                 }
-                let d_nb = coef[s * n_materials + material[nb]].diffusivity;
-                div += face_diffusivity(d, d_nb) * params.inv_h2[axis] * (c_in[base + nb] - c);
+                let there = s * n_materials + material[nb];
+                let c_nb = c_in[base + nb];
+                div += face_diffusivity(d, coef[there].diffusivity) * params.inv_h2[axis] * (c_nb - c);
+                let w = face_velocity(coef[s * n_materials + m].velocity[axis], coef[there].velocity[axis]);
+                let w_in = select(-w, w, side == 0u);
+                div += upwind_inflow(w_in, c, c_nb) * params.inv_h[axis];
             }
         }
     }

@@ -458,6 +458,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
         None => ", chosen during the run".into(),
     };
     writeln!(s, "step     explicit limit {} s; {}{work}", fmt_g(plan.limit), step_description(&plan))?;
+    write!(s, "{}", describe_flow(problem, &plan))?;
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
@@ -528,6 +529,63 @@ fn describe_sources(problem: &Problem) -> String {
         for v in &sp.sources {
             let _ = writeln!(s, "  {:<10} {:<20} {} [{}]", sp.name, v.key, v.value, v.mark);
             let _ = writeln!(s, "  {:<10} {:<20}   from {}", "", "", v.source);
+        }
+    }
+    s
+}
+
+/// The interstitial flow and what it means on this grid: the velocities, the cell Péclet and
+/// Courant figures, and a warning for each stated limit the scenario passes
+/// (`secretome::scheme::FlowFigures`).
+fn describe_flow(problem: &Problem, plan: &StepPlan) -> String {
+    use secretome::problem::Scheme;
+    use secretome::scheme::PECLET_WARNING;
+    let Some(f) = problem.flow_figures() else { return String::new() };
+    let counts = problem.material_cell_counts();
+    let mut s = String::from("flow\n");
+    for (m, mat) in problem.materials.iter().enumerate().filter(|&(m, _)| counts[m] > 0) {
+        let v = problem.velocity_of(m).map(|x| fmt_g(x * 1e6));
+        s.push_str(&format!("  {:<14} ({}, {}, {}) µm/s\n", mat.name, v[0], v[1], v[2]));
+    }
+    s.push_str(&format!(
+        "  upwind: cell Péclet |v|·h/D up to {} ({} in {}; numerical diffusion |v|·h/2 = {}% of D); \
+         the flow crosses a cell in {} s; the explicit limit includes it\n",
+        fmt_g(f.max_cell_peclet),
+        f.peclet_species,
+        f.peclet_material,
+        fmt_g(50.0 * f.max_cell_peclet),
+        fmt_g(f.courant_step)
+    ));
+    if f.max_cell_peclet > PECLET_WARNING {
+        s.push_str(&format!(
+            "  warning: cell Péclet {} > {PECLET_WARNING}: the upwind scheme's numerical diffusion exceeds the \
+             physical diffusivity of {} in {}; refine the grid along the flow by a factor of {} or more{}\n",
+            fmt_g(f.max_cell_peclet),
+            f.peclet_species,
+            f.peclet_material,
+            fmt_g(f.max_cell_peclet / PECLET_WARNING),
+            if problem.grid.dimension() == 3 {
+                " (in 3D, advection-dominated modes can also grow under Douglas steps much longer than the \
+                 flow's crossing time: docs/numerics.md)"
+            } else {
+                ""
+            }
+        ));
+    }
+    // The longest step the fixed plan takes (the adaptive step bounds its own error).
+    let fixed_step = match plan.stepping {
+        Stepping::Fixed(_) => plan.max_step(),
+        _ => None,
+    };
+    if let (Scheme::AdiDouglas, Some(dt)) = (problem.schedule.scheme, fixed_step) {
+        if dt > f.courant_step {
+            s.push_str(&format!(
+                "  warning: the fixed ADI step of {} s moves the flow {} cells per step (Courant number > 1): \
+                 fronts are smeared over several cells; take dt ≤ {} s or the adaptive step\n",
+                fmt_g(dt),
+                fmt_g(dt / f.courant_step),
+                fmt_g(f.courant_step)
+            ));
         }
     }
     s

@@ -262,6 +262,10 @@ pub struct Problem {
     pub reactions: Vec<Reaction>,
     /// What happens at given times: doses and degrading gels.
     pub timeline: Timeline,
+    /// Interstitial flow: the velocity of each material, m/s along x, y, z (indexed by material
+    /// id), which carries every free species (`∂c/∂t ⊃ −∇·(v c)`); empty for no flow. See
+    /// [`crate::scheme::face_velocity`] for the face rule.
+    pub velocity: Vec<[f64; 3]>,
 }
 
 /// Events of a run in time: doses applied at given times and gels whose diffusivity and binding
@@ -653,6 +657,7 @@ impl Problem {
             pools: Vec::new(),
             reactions: Vec::new(),
             timeline: Timeline::default(),
+            velocity: Vec::new(),
             schedule: Schedule {
                 end: 1.0,
                 output_times: vec![1.0],

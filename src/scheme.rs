@@ -67,6 +67,13 @@ pub fn harmonic_mean(a: f64, b: f64) -> f64 {
     if a + b > 0.0 { 2.0 * a * b / (a + b) } else { 0.0 }
 }
 
+/// Velocity (m/s, along the axis) at the face between two cells whose velocities along it are
+/// `a` and `b`: the mean. Both cells see the same number, so the upwind flux that leaves one
+/// enters the other. (The kernels' f32 twin is `solver::cpu::diffuse_explicit::face_velocity`.)
+pub fn face_velocity(a: f64, b: f64) -> f64 {
+    0.5 * (a + b)
+}
+
 /// Conductance (m/s) between a boundary cell's centre and the outside, such that the outward
 /// flux density is `g · (c_cell − value)`.
 ///
@@ -85,11 +92,14 @@ pub fn boundary_conductance(boundary: &Boundary, d: f64, h: f64) -> f64 {
 
 impl Problem {
     /// Largest step (s) for which the explicit scheme is stable and keeps concentrations
-    /// non-negative: for every cell, `dt · (Σ_faces coefficient + k) ≤ 1`.
+    /// non-negative: for every cell, `dt · (Σ_faces coefficient + k) ≤ 1`, where a face's
+    /// coefficient is its diffusion coupling plus, with flow, the upwind coupling
+    /// `max(v_out, 0)/h` of the velocity out of the cell through it (the advective Courant
+    /// condition, combined with diffusion's).
     ///
     /// This is the exact positivity (M-matrix) bound of the discrete operator, not the generic
-    /// `h²/(2·d·D_max)` estimate, so it accounts for harmonic face means, boundary conductances
-    /// and decay. Returns `f64::INFINITY` when nothing moves or decays.
+    /// `h²/(2·d·D_max)` estimate, so it accounts for harmonic face means, boundary conductances,
+    /// flow and decay. Returns `f64::INFINITY` when nothing moves or decays.
     pub fn explicit_step_limit(&self) -> f64 {
         let g = &self.grid;
         let [nx, ny, nz] = g.cells;
@@ -107,8 +117,13 @@ impl Problem {
                             for side in 0..2 {
                                 let at_edge = if side == 0 { pos[axis] == 0 } else { pos[axis] + 1 == g.cells[axis] };
                                 let h = g.spacing[axis];
-                                sum += if at_edge {
-                                    boundary_conductance(&species.boundaries[2 * axis + side], d, h) / h
+                                let v = self.velocity_of(m)[axis];
+                                // Velocity out of the cell through this face (upwind: what
+                                // leaves carries this cell's value).
+                                let (coupling, v_face) = if at_edge {
+                                    let b = &species.boundaries[2 * axis + side];
+                                    let open = *b != Boundary::NoFlux;
+                                    (boundary_conductance(b, d, h) / h, if open { v } else { 0.0 })
                                 } else {
                                     let mut p = pos;
                                     if side == 0 {
@@ -116,10 +131,12 @@ impl Problem {
                                     } else {
                                         p[axis] += 1
                                     }
-                                    let other =
-                                        species.diffusivity[self.material_id[g.index(p[0], p[1], p[2])] as usize];
-                                    harmonic_mean(d, other) / (h * h)
+                                    let other = self.material_id[g.index(p[0], p[1], p[2])] as usize;
+                                    let coupling = harmonic_mean(d, species.diffusivity[other]) / (h * h);
+                                    (coupling, face_velocity(v, self.velocity_of(other)[axis]))
                                 };
+                                let outward = if side == 0 { -v_face } else { v_face };
+                                sum += coupling + outward.max(0.0) / h;
                             }
                         }
                         worst = worst.max(sum);
@@ -129,4 +146,84 @@ impl Problem {
         }
         if worst > 0.0 { 1.0 / worst } else { f64::INFINITY }
     }
+}
+
+impl Problem {
+    /// The flow velocity of material `m`, m/s (zero without flow).
+    pub fn velocity_of(&self, m: usize) -> [f64; 3] {
+        self.velocity.get(m).copied().unwrap_or([0.0; 3])
+    }
+
+    /// Whether any material holding cells has a non-zero velocity.
+    pub fn has_flow(&self) -> bool {
+        let counts = self.material_cell_counts();
+        (0..self.materials.len()).any(|m| counts[m] > 0 && self.velocity_of(m).iter().any(|&v| v != 0.0))
+    }
+
+    /// What the flow means for the numerics on this grid ([`FlowFigures`]); `None` without flow.
+    pub fn flow_figures(&self) -> Option<FlowFigures> {
+        if !self.has_flow() {
+            return None;
+        }
+        let counts = self.material_cell_counts();
+        let mut f = FlowFigures {
+            max_speed: 0.0,
+            max_cell_peclet: 0.0,
+            peclet_species: String::new(),
+            peclet_material: String::new(),
+            courant_step: f64::INFINITY,
+        };
+        for m in (0..self.materials.len()).filter(|&m| counts[m] > 0) {
+            let v = self.velocity_of(m);
+            for (a, component) in v.iter().enumerate() {
+                let speed = component.abs();
+                if speed == 0.0 {
+                    continue;
+                }
+                let h = self.grid.spacing[a];
+                f.max_speed = f.max_speed.max(speed);
+                f.courant_step = f.courant_step.min(h / speed);
+                for s in &self.species {
+                    let d = s.diffusivity[m];
+                    let pe = if d > 0.0 { speed * h / d } else { f64::INFINITY };
+                    if pe > f.max_cell_peclet || f.peclet_species.is_empty() {
+                        f.max_cell_peclet = pe;
+                        f.peclet_species = s.name.clone();
+                        f.peclet_material = self.materials[m].name.clone();
+                    }
+                }
+            }
+        }
+        Some(f)
+    }
+}
+
+/// Cell Péclet number above which the upwind scheme's numerical diffusion `|v|·h/2` exceeds the
+/// physical diffusivity: results are then dominated by the grid, and `validate` warns (refine
+/// the grid).
+pub const PECLET_WARNING: f64 = 2.0;
+
+/// What interstitial flow means for the numerics on a grid ([`Problem::flow_figures`]).
+///
+/// Advection is first-order upwind in every scheme (non-negative and conservative). Its
+/// numerical diffusion along an axis is `|v|·h/2`, i.e. `Pe/2` of the physical D with the cell
+/// Péclet number `Pe = |v|·h/D`. The explicit scheme's step limit includes the flow
+/// ([`Problem::explicit_step_limit`]). The ADI stages solve the flow implicitly: in 1D and 2D
+/// the Douglas step is unconditionally stable for any step (each axis operator has its
+/// eigenvalues in the left half-plane), the implicit-Euler start-up stages keep values
+/// non-negative for any step (each line matrix is an M-matrix), and the adaptive step bounds the
+/// time error; a fixed ADI step longer than [`FlowFigures::courant_step`] (Courant number
+/// `|v|·dt/h > 1`) moves a front by more than a cell per step and smears it, which `validate`
+/// reports.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlowFigures {
+    /// Largest velocity component over materials with cells, m/s.
+    pub max_speed: f64,
+    /// Largest cell Péclet number `|v_a|·h_a/D` over axes, materials and species (∞ where a
+    /// species does not diffuse in a material with flow), and where it occurs.
+    pub max_cell_peclet: f64,
+    pub peclet_species: String,
+    pub peclet_material: String,
+    /// Smallest `h_a/|v_a|`, s: the step at which the flow crosses one cell (Courant number 1).
+    pub courant_step: f64,
 }

@@ -310,3 +310,60 @@ fn adapter_probe_on_a_headless_machine_prints_no_false_error() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stderr(&o).contains("XDG_RUNTIME_DIR"), "{}", stderr(&o));
 }
+
+/// `validate` of a scenario with interstitial flow prints the flow's figures on the grid (cell
+/// Péclet number, the time the flow takes to cross a cell) and warns where a stated limit is
+/// passed: Pe > 2, and a fixed ADI step longer than that crossing time.
+#[test]
+fn validate_reports_the_flow_and_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, size: &str, dt: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"[scenario]
+name = "flow"
+[grid]
+size = ["{size}", "10 um", "10 um"]
+cells = [100, 1, 1]
+default_material = "wound"
+[time]
+end = "1 h"
+output_interval = "30 min"
+scheme = "adi"
+dt = "{dt}"
+[[material]]
+name = "wound"
+role = "tissue"
+[flow]
+velocity = ["0.6 um/s", "0 um/s", "0 um/s"]
+[[species]]
+name = "vegf"
+unit = "ng/mL"
+diffusivity = {{ wound = "100 um^2/s" }}
+decay = {{ wound = "0 1/s" }}
+"#
+            ),
+        )
+        .unwrap();
+        path
+    };
+    // 10 um cells: Pe = 0.06, the flow crosses a cell in 16.7 s; a 10 s step is within it.
+    let fine = write("fine.toml", "1 mm", "10 s");
+    let o = secretome(&["validate", fine.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for part in ["flow", "wound", "(0.6, 0, 0) µm/s", "cell Péclet |v|·h/D up to 0.06", "16.6667 s"] {
+        assert!(out.contains(part), "validate output lacks {part:?}:\n{out}");
+    }
+    assert!(!out.contains("warning"), "{out}");
+    // 1 mm cells: Pe = 6; the 1 h step is cut to 30 min by the outputs: 1.08 cells of flow.
+    let coarse = write("coarse.toml", "10 cm", "1 h");
+    let o = secretome(&["validate", coarse.to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for part in ["warning: cell Péclet 6 > 2", "warning: the fixed ADI step of 1800 s moves the flow 1.08 cells"] {
+        assert!(out.contains(part), "validate output lacks {part:?}:\n{out}");
+    }
+}

@@ -195,7 +195,11 @@ fn twins() -> Vec<Twin> {
         Twin {
             name: "Coef",
             size: size_of::<Coef>(),
-            fields: vec![("diffusivity", offset_of!(Coef, diffusivity)), ("decay", offset_of!(Coef, decay))],
+            fields: vec![
+                ("diffusivity", offset_of!(Coef, diffusivity)),
+                ("decay", offset_of!(Coef, decay)),
+                ("velocity", offset_of!(Coef, velocity)),
+            ],
         },
         Twin {
             name: "FaceBc",

@@ -335,6 +335,7 @@ mod tests {
             pools: Vec::new(),
             reactions: Vec::new(),
             timeline: Default::default(),
+            velocity: Vec::new(),
             schedule: Schedule {
                 end: 600.0,
                 output_times: vec![300.0, 600.0],

@@ -8,6 +8,7 @@
 
 mod error;
 mod library;
+mod flow;
 mod reactions;
 mod shapes;
 mod spec;
@@ -512,6 +513,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         }
     }
 
+    let velocity = flow::compile(ctx, spec, &material_names, &grid, schedule.end)?;
     let mut problem = Problem {
         name: name.to_string(),
         grid,
@@ -523,6 +525,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         pools,
         reactions,
         timeline: Default::default(),
+        velocity,
     };
     timeline::compile(ctx, spec, &units_of, &mut problem)?;
     if requested == SchemeSpec::Auto {

@@ -39,6 +39,8 @@ pub struct ScenarioFile {
     /// What the depot materials are loaded with: a CM preset or a measured batch (see
     /// `library.rs`).
     pub depot: Option<DepotSpec>,
+    /// `[flow]`: interstitial flow (see `flow.rs`).
+    pub flow: Option<FlowSpec>,
 }
 
 /// What a `[[dose]]` does to its region.
@@ -75,6 +77,13 @@ pub struct DegradationSpec {
     pub mesh_rate: Option<Text>,
     pub site_loss: Option<Text>,
     pub update_interval: Option<Text>,
+}
+
+/// `[flow]`: the velocity of every material that does not give its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub velocity: Spanned<Vec<Text>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,6 +142,8 @@ pub struct MaterialSpec {
     pub polymer_fraction: Option<Spanned<f64>>,
     /// Radius of the gel's fibres (a length), needed by both mesh models.
     pub fiber_radius: Option<Text>,
+    /// This material's flow velocity along x, y, z (overrides `[flow] velocity`).
+    pub velocity: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

@@ -258,9 +258,13 @@ pub fn reaction_table(problem: &Problem) -> (Vec<Term>, Vec<u32>, Vec<Vec<usize>
                         problem.species[species].molar_per_unit.unwrap_or(1.0) as f32,
                     ],
                 },
-                Reaction::Uptake { species, vmax, km, .. } => {
-                    Term { kind: TERM_UPTAKE, field: species as u32, other: 0, slot, p: [vmax as f32, km as f32, 0.0, 0.0] }
-                }
+                Reaction::Uptake { species, vmax, km, .. } => Term {
+                    kind: TERM_UPTAKE,
+                    field: species as u32,
+                    other: 0,
+                    slot,
+                    p: [vmax as f32, km as f32, 0.0, 0.0],
+                },
                 Reaction::Conversion { from, form, to, rate, yield_, .. } => Term {
                     kind: if form == Form::Free { TERM_CONVERT_FREE } else { TERM_CONVERT_BOUND },
                     field: if form == Form::Free { from as u32 } else { bound_row(from) },
@@ -331,8 +335,8 @@ impl Pass {
     }
 }
 
-/// Diffusivity and first-order loss rate of one species in one material. Twin of `struct Coef` in `shaders/common.wgsl`.
-/// Indexed `species * n_materials + material`.
+/// Diffusivity, first-order loss rate and flow velocity of one species in one material. Twin of
+/// `struct Coef` in `shaders/common.wgsl`. Indexed `species * n_materials + material`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Coef {
@@ -340,6 +344,9 @@ pub struct Coef {
     pub diffusivity: f32,
     /// 1/s
     pub decay: f32,
+    /// Interstitial flow velocity along x, y, z, m/s (the material's, the same for every free
+    /// species; the face rule is [`cpu::diffuse_explicit::face_velocity`]).
+    pub velocity: [f32; 3],
 }
 
 /// Boundary condition of one species on one face. Twin of `struct FaceBc` in `shaders/common.wgsl`.
@@ -423,7 +430,7 @@ pub fn adi_sweep_axes(problem: &Problem) -> Vec<u32> {
 }
 
 /// Checks that `new` differs from `old` at most in what an engine's `set_coefficients` can change
-/// between steps: diffusivities, loss rates, reaction rates, site densities and boundary conditions (and what no engine reads
+/// between steps: diffusivities, loss rates, flow velocities, reaction rates, site densities and boundary conditions (and what no engine reads
 /// after it starts: the name, initial values, schedule times). Anything else is
 /// [`SolverError::Usage`] naming what differs.
 pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), SolverError> {
@@ -446,7 +453,8 @@ pub fn check_coefficient_update(old: &Problem, new: &Problem) -> Result<(), Solv
     match differs.iter().find(|(differ, _)| *differ) {
         Some((_, what)) => Err(SolverError::Usage(format!(
             "new coefficients for problem {:?} come with a different {what}; only diffusivities, decay \
-             rates and boundary conditions can change between steps (build a new engine for anything else)",
+             rates, flow velocities and boundary conditions can change between steps (build a new engine for \
+             anything else)",
             old.name
         ))),
         None => Ok(()),
@@ -492,8 +500,9 @@ impl Tables {
         let mut coef = Vec::with_capacity(problem.species.len() * nm);
         let mut faces = Vec::with_capacity(problem.species.len() * 6);
         for s in &problem.species {
-            for (d, k) in s.diffusivity.iter().zip(s.linear_loss()) {
-                coef.push(Coef { diffusivity: *d as f32, decay: k as f32 });
+            for (m, (d, k)) in s.diffusivity.iter().zip(s.linear_loss()).enumerate() {
+                let velocity = problem.velocity.get(m).map_or([0.0; 3], |v| v.map(|x| x as f32));
+                coef.push(Coef { diffusivity: *d as f32, decay: k as f32, velocity });
             }
             for b in &s.boundaries {
                 faces.push(match *b {
@@ -681,7 +690,8 @@ pub fn totals_from_sums(problem: &Problem, sums: &[CellSums]) -> Vec<SpeciesTota
                 let rates = [species.decay_rate[m], species.clearance_rate[m], species.uptake_rate[m]];
                 let total: f64 = rates.iter().sum();
                 if total > 0.0 {
-                    for (channel, rate) in [Channel::Decayed, Channel::Cleared, Channel::TakenUp].into_iter().zip(rates) {
+                    for (channel, rate) in [Channel::Decayed, Channel::Cleared, Channel::TakenUp].into_iter().zip(rates)
+                    {
                         // A single channel takes the whole loss exactly.
                         t.channels[channel as usize][m] += if rate == total { lost } else { lost * (rate / total) };
                     }
@@ -788,8 +798,8 @@ pub trait Engine {
     /// anything that makes the data sharp again (a new dose), set it back to that. 0 turns the
     /// start-up off. No effect on the explicit scheme.
     fn set_start_up_steps(&mut self, steps: u32);
-    /// Replaces the diffusivities, loss rates and boundary conditions by those of `problem` from
-    /// the next step on; the field, books, saved state and start-up count stay. `problem` must
+    /// Replaces the diffusivities, loss rates, flow velocities and boundary conditions by those
+    /// of `problem` from the next step on; the field, books, saved state and start-up count stay. `problem` must
     /// be this engine's problem in everything else ([`check_coefficient_update`]).
     fn set_coefficients(&mut self, problem: &Problem) -> Result<(), SolverError>;
     /// The engine's whole state for a checkpoint: the field, the start-up count and the rate

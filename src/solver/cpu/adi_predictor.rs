@@ -2,18 +2,20 @@
 //! `shaders/adi_predictor.wgsl`: same bindings, same index arithmetic, same operation order.
 //!
 //! ```text
-//!   r  = A u = Σ_interior faces D_f/h² (u_nb − u) − Σ_boundary faces g/h (u − c_b) − k u
+//!   r  = A u = Σ_interior faces (D_f/h² (u_nb − u) + up(w, u, u_nb)/h)
+//!              − Σ_boundary faces (g (u − c_b) − up(w, u, c_b))/h − k u
 //!   rate = r                     (when `time[3]` = 1: the error estimate needs it;
 //!                                 `time[3]` = 2: rate += r / cap, after a react pass stored its
 //!                                 rate: with fast binding the free field moves at A u / cap)
 //!   v0 = u + λ·dt · r / cap      (cap: the cell's capacity, see `adi_sweep`)
 //! ```
 //!
-//! The face rule is that of `diffuse_explicit`. No bookkeeping: what the stage removes is booked
+//! The face rule (harmonic-mean diffusivity, upwind advection with the mean face velocity) is
+//! that of `diffuse_explicit`. No bookkeeping: what the stage removes is booked
 //! by the sweeps ([`super::adi_sweep`]).
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
-use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
+use super::diffuse_explicit::{boundary_conductance, face_diffusivity, face_velocity, inflow_velocity, upwind_inflow};
 use crate::solver::{Coef, FaceBc, Params, RECORD_ADD};
 
 /// Predicts one cell of one species: `gid = (x, y, z + nz * species)`, as in the shader.
@@ -56,11 +58,17 @@ pub fn adi_predictor(
             if at_edge {
                 let bc = faces[(s * 6 + 2 * axis as u32 + side) as usize];
                 let g = boundary_conductance(bc, d, params.half_h[axis]);
+                let w = inflow_velocity(bc, here.velocity[axis], side);
                 div -= g * (c - bc.value) * params.inv_h[axis];
+                div += upwind_inflow(w, c, bc.value) * params.inv_h[axis];
             } else {
                 let nb = if side == 0 { cell - stride[axis] } else { cell + stride[axis] };
-                let d_nb = coef[(s * n_materials + material[nb as usize]) as usize].diffusivity;
-                div += face_diffusivity(d, d_nb) * params.inv_h2[axis] * (u[(base + nb) as usize] - c);
+                let there = coef[(s * n_materials + material[nb as usize]) as usize];
+                let u_nb = u[(base + nb) as usize];
+                div += face_diffusivity(d, there.diffusivity) * params.inv_h2[axis] * (u_nb - c);
+                let w = face_velocity(here.velocity[axis], there.velocity[axis]);
+                let w_in = if side == 0 { w } else { -w };
+                div += upwind_inflow(w_in, c, u_nb) * params.inv_h[axis];
             }
         }
     }

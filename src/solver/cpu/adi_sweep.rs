@@ -14,9 +14,15 @@
 //!
 //! On a line of `n` cells along `a`, with `w_j = D_{j−1/2}/h²`, `e_j = D_{j+1/2}/h²` (zero
 //! outside the line), `b_j = g/h` at the two end cells (zero elsewhere) and `r_j = k_j/N` the
-//! line's share of the first-order loss (N swept axes), row `j` is
-//! `−θdt·w_j δ_{j−1} + (1 + θdt·(w_j + e_j + b_j + r_j)) δ_j − θdt·e_j δ_{j+1}`: strictly
-//! diagonally dominant, so the Thomas algorithm needs no pivoting. The term `(θ − μ)·dt·A_a uⁿ`
+//! line's share of the first-order loss (N swept axes), and the upwind couplings of the flow,
+//! `p_f = max(V_f, 0)/h` and `q_f = max(−V_f, 0)/h` of each face f (V_f the face velocity along
+//! the axis; at an end face `q` of the inward velocity, zero at a no-flux wall, is added to
+//! `b_j`), row `j` is
+//! `−θdt·(w_j + p_{j−1/2}) δ_{j−1} + (1 + θdt·(w_j + e_j + b_j + r_j + q_{j−1/2} + p_{j+1/2})) δ_j
+//! − θdt·(e_j + q_{j+1/2}) δ_{j+1}`. Without flow it is symmetric and strictly diagonally
+//! dominant; with flow it is not symmetric, and rows may lose dominance where the flow
+//! converges, but every column is strictly dominant (what leaves a cell through a face is what
+//! its neighbour receives), so the Thomas algorithm still needs no pivoting. The term `(θ − μ)·dt·A_a uⁿ`
 //! is computed only where `(θ − μ)·dt` is not zero (implicit-Euler LOD substeps; Douglas has
 //! θ = μ). The forward sweep keeps the modified super-diagonal in `scratch` and the modified
 //! right-hand side in `v` (in place: the line reads each `v_{a−1}` before it overwrites it), the
@@ -27,15 +33,17 @@
 //!
 //! ```text
 //!   dec += r_j·(κ·uⁿ + θ·dt·δ_a)
-//!   out += κ·g·(uⁿ − c_b) + θ·dt·g·δ_a
+//!   out += κ·(g·(uⁿ − c_b) − up(w, uⁿ, c_b)) + θ·dt·(g + max(−w, 0))·δ_a
 //! ```
+//!
+//! with `w` the inward velocity at the face and `up` the upwind inflow of `diffuse_explicit`.
 //!
 //! which sum over the stages of a step to exactly what the step removed (see
 //! [`crate::solver::Stage`]). Each cell belongs to one line per axis and each face entry to one
 //! line, so every accumulator has one writer per dispatch.
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
-use super::diffuse_explicit::{boundary_conductance, face_diffusivity};
+use super::diffuse_explicit::{boundary_conductance, face_diffusivity, face_velocity, inflow_velocity, upwind_inflow};
 use crate::solver::{Coef, FaceBc, Params, compensated_add, face_offset};
 
 /// Solves line `gid[0]` of species `gid[1]` along `axis`. Lines are numbered `p + n_p·q` with
@@ -85,10 +93,16 @@ pub fn adi_sweep(
     let bc_lo = faces[(s * 6 + 2 * axis) as usize];
     let bc_hi = faces[(s * 6 + 2 * axis + 1) as usize];
 
-    // Forward sweep.
+    // Forward sweep. Along the line, `west`/`east` are the diffusion couplings D_f/h² of the
+    // cell's two faces, `*_fwd` = max(w, 0)/h and `*_back` = max(−w, 0)/h the upwind couplings
+    // (w the face velocity along the axis): what the face carries towards +axis and −axis.
     let mut g_lo = 0.0f32;
     let mut g_hi = 0.0f32;
+    let mut w_lo = 0.0f32;
+    let mut w_hi = 0.0f32;
     let mut west = 0.0f32;
+    let mut west_fwd = 0.0f32;
+    let mut west_back = 0.0f32;
     let mut sup_prev = 0.0f32;
     let mut rhs_prev = 0.0f32;
     let mut here = coef[(s * n_materials + material[first as usize]) as usize];
@@ -98,11 +112,16 @@ pub fn adi_sweep(
         let i = (base + cell) as usize;
         let c = u[i];
         let mut east = 0.0f32;
-        let mut next = Coef { diffusivity: 0.0, decay: 0.0 };
+        let mut east_fwd = 0.0f32;
+        let mut east_back = 0.0f32;
+        let mut next = Coef { diffusivity: 0.0, decay: 0.0, velocity: [0.0; 3] };
         let mut u_east = 0.0f32;
         if j + 1 < n {
             next = coef[(s * n_materials + material[(cell + stride) as usize]) as usize];
             east = face_diffusivity(here.diffusivity, next.diffusivity) * inv_h2;
+            let w = face_velocity(here.velocity[a], next.velocity[a]);
+            east_fwd = w.max(0.0) * inv_h;
+            east_back = (-w).max(0.0) * inv_h;
             u_east = u[i + stride as usize];
         }
         let loss = here.decay * share;
@@ -110,28 +129,39 @@ pub fn adi_sweep(
         let mut boundary_flux = 0.0f32;
         if j == 0 {
             g_lo = boundary_conductance(bc_lo, here.diffusivity, params.half_h[a]);
+            w_lo = inflow_velocity(bc_lo, here.velocity[a], 0);
             out_coef += g_lo * inv_h;
             boundary_flux += g_lo * inv_h * (c - bc_lo.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += (-w_lo).max(0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_lo, c, bc_lo.value) * inv_h;
         }
         if j + 1 == n {
             g_hi = boundary_conductance(bc_hi, here.diffusivity, params.half_h[a]);
+            w_hi = inflow_velocity(bc_hi, here.velocity[a], 1);
             out_coef += g_hi * inv_h;
             boundary_flux += g_hi * inv_h * (c - bc_hi.value);
+            // The flow through the face (none at a no-flux wall): out at c, in at the value.
+            out_coef += (-w_hi).max(0.0) * inv_h;
+            boundary_flux -= upwind_inflow(w_hi, c, bc_hi.value) * inv_h;
         }
         let mut rhs = cap[i] * (v[i] - c);
         if explicit_dt != 0.0 {
-            let a_u = west * (u_west - c) + east * (u_east - c) - boundary_flux - loss * c;
+            let advected = (west_fwd * u_west - west_back * c) + (east_back * u_east - east_fwd * c);
+            let a_u = west * (u_west - c) + east * (u_east - c) + advected - boundary_flux - loss * c;
             rhs += explicit_dt * a_u;
         }
-        let sub = -theta_dt * west;
-        let sup = -theta_dt * east;
-        let diag = cap[i] + theta_dt * (west + east + out_coef + loss);
+        let sub = -theta_dt * (west + west_fwd);
+        let sup = -theta_dt * (east + east_back);
+        let diag = cap[i] + theta_dt * (west + east + out_coef + loss + west_back + east_fwd);
         let m = diag - sub * sup_prev;
         sup_prev = sup / m;
         rhs_prev = (rhs - sub * rhs_prev) / m;
         scratch[i] = sup_prev;
         v[i] = rhs_prev;
         west = east;
+        west_fwd = east_fwd;
+        west_back = east_back;
         here = next;
         u_west = c;
     }
@@ -151,18 +181,20 @@ pub fn adi_sweep(
         }
         if j + 1 == n {
             let e = (entries + face_offset(params, 2 * axis + 1)) as usize;
+            let advected = booked_dt * upwind_inflow(w_hi, c, bc_hi.value) - theta_dt * (-w_hi).max(0.0) * delta;
             compensated_add(
                 &mut out[e],
                 &mut out_comp[e],
-                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta,
+                booked_dt * g_hi * (c - bc_hi.value) + theta_dt * g_hi * delta - advected,
             );
         }
         if j == 0 {
             let e = (entries + face_offset(params, 2 * axis)) as usize;
+            let advected = booked_dt * upwind_inflow(w_lo, c, bc_lo.value) - theta_dt * (-w_lo).max(0.0) * delta;
             compensated_add(
                 &mut out[e],
                 &mut out_comp[e],
-                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta,
+                booked_dt * g_lo * (c - bc_lo.value) + theta_dt * g_lo * delta - advected,
             );
         }
     }

@@ -55,6 +55,12 @@
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
+//! - **Not fused yet: binding and flow.** The stages of species that bind run through the
+//!   reference kernels (which solve with the cells' capacities), and where the problem has
+//!   interstitial flow so do every species' stages and explicit steps (the fused loops hold no
+//!   advection): the reference's results, one task per species on the pool for the ADI
+//!   stages (each species single-threaded), the explicit step on the calling thread.
+//!
 //! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
 //! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
 //! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
@@ -98,8 +104,8 @@ use rayon::prelude::*;
 use super::cpu::diffuse_explicit::face_diffusivity;
 use super::{
     CellSums, CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, Pass, SAVE_SLOTS, START_UP_STEPS,
-    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update,
-    face_offset, merge_pending, slot_error, step_passes, totals_from_sums,
+    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update, face_offset,
+    merge_pending, slot_error, step_passes, totals_from_sums,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
@@ -299,9 +305,13 @@ pub struct CpuFast {
     react_rate: Vec<f32>,
     /// Capacity of every cell for every species where the problem has binding (else empty).
     cap: Vec<f32>,
-    /// The species that bind: their stages run through the reference kernels, which solve with
-    /// the cells' capacities (see [`Self::capacity_stage`]).
-    binding: Vec<usize>,
+    /// The species whose ADI stages run through the reference kernels
+    /// ([`reference_stage`]): those that bind (the reference solves with the cells'
+    /// capacities), and every species where the problem has flow (the fused loops hold no
+    /// advection yet). With flow the explicit step also runs through the reference kernel.
+    delegated: Vec<usize>,
+    /// Whether the problem has interstitial flow ([`Problem::has_flow`]).
+    flow: bool,
     /// Totals reduced before a coefficient change, added to the next reduce.
     pending: Option<Vec<SpeciesTotals>>,
     scratch: Vec<Mutex<Scratch>>,
@@ -433,7 +443,8 @@ impl CpuFast {
             local_comp,
             react_rate: Vec::new(),
             cap: if problem.bound_species().is_empty() { Vec::new() } else { vec![1.0; ns * nx * ny * nz] },
-            binding: problem.bound_species(),
+            delegated: delegated_species(problem),
+            flow: problem.has_flow(),
             pending: None,
             scratch: (0..threads).map(|_| Mutex::new(Scratch::default())).collect(),
             books: vec![PlaneBooks::new(nm); ns * tasks_per_species],
@@ -490,6 +501,9 @@ impl CpuFast {
     }
 
     fn explicit_step(&mut self, dt: f32) {
+        if self.flow {
+            return self.reference_explicit(dt);
+        }
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
         let ns = self.species.len();
@@ -504,82 +518,95 @@ impl CpuFast {
         self.collect_books(0, ns * nz, nz);
     }
 
-    /// One ADI stage: [`Self::fast_stage`] for every species, then, for the species that bind,
-    /// the stage again from the same start through the reference kernels, which solve with the
-    /// cells' capacities; their result and books replace the fast ones.
-    fn adi_stage(&mut self, stage: &Stage) {
-        if self.binding.is_empty() {
-            return self.fast_stage(stage);
-        }
-        let n_cells = self.problem.grid.n_cells();
-        let starts: Vec<(Vec<f32>, Vec<f64>, [f64; 6])> = self
-            .binding
-            .iter()
-            .map(|&s| (self.c[s * n_cells..(s + 1) * n_cells].to_vec(), self.decayed[s].clone(), self.outflow[s]))
-            .collect();
-        self.fast_stage(stage);
-        for (&s, (u, decayed, outflow)) in self.binding.clone().iter().zip(starts) {
-            self.decayed[s] = decayed;
-            self.outflow[s] = outflow;
-            self.capacity_stage(stage, s, &u);
-        }
-    }
-
-    /// The stage for species `s` from its field `u` through the reference kernels, with the
-    /// capacities: the result goes into `c`, the books into this engine's books. The rate
-    /// (`A u`, which the capacity does not change) is the fast stage's.
-    fn capacity_stage(&mut self, stage: &Stage, s: usize, u: &[f32]) {
-        use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
-        let n = u.len();
-        let nm = self.problem.materials.len();
+    /// One explicit step of every species through the reference kernel `diffuse_explicit`
+    /// (problems with flow), its books added to this engine's.
+    fn reference_explicit(&mut self, dt: f32) {
+        use crate::solver::cpu::diffuse_explicit::diffuse_explicit;
         let t = &self.tables;
         let mut params = t.params;
-        params.counts[0] = 1;
-        params.time = stage.time(false, false);
-        params.stage = stage.coefficients(self.n_swept);
-        let coef = &t.coef[s * nm..(s + 1) * nm];
-        let faces = &t.faces[s * 6..(s + 1) * 6];
-        let cap = &self.cap[s * n..(s + 1) * n];
-        let mut v = vec![0.0f32; n];
-        let mut scratch = vec![0.0f32; n];
+        params.time = [dt, 0.0, 1.0, 0.0];
+        let n = self.problem.grid.n_cells();
+        let ns = self.species.len();
         let entries = t.params.face_entries[0] as usize;
-        let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
-        let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
+        let (mut out, mut out_comp) = (vec![0.0f32; ns * entries], vec![0.0f32; ns * entries]);
+        let (mut dec, mut dec_comp) = (vec![0.0f32; ns * n], vec![0.0f32; ns * n]);
         let [nx, ny, nz, _] = params.cells;
-        for z in 0..nz {
+        for z in 0..nz * ns as u32 {
             for y in 0..ny {
                 for x in 0..nx {
-                    adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, &mut [], [x, y, z]);
+                    diffuse_explicit(
+                        &params,
+                        &t.material,
+                        &t.coef,
+                        &t.faces,
+                        &self.c,
+                        &mut self.c_next,
+                        &mut dec,
+                        &mut dec_comp,
+                        &mut out,
+                        &mut out_comp,
+                        [x, y, z],
+                    );
                 }
             }
         }
-        for axis in (0..3u32).filter(|&a| self.lay.sweep[a as usize]) {
-            for line in 0..n as u32 / params.cells[axis as usize] {
-                adi_sweep(
-                    &params,
-                    &t.material,
-                    coef,
-                    faces,
-                    u,
-                    &mut v,
-                    cap,
-                    &mut scratch,
-                    &mut out,
-                    &mut out_comp,
-                    &mut dec,
-                    &mut dec_comp,
-                    axis,
-                    [line, 0, 0],
-                );
+        std::mem::swap(&mut self.c, &mut self.c_next);
+        for s in 0..ns {
+            for (cell, &d) in dec[s * n..(s + 1) * n].iter().enumerate() {
+                self.decayed[s][t.material[cell] as usize] += d as f64;
+            }
+            for f in 0..6u32 {
+                let range =
+                    s * entries + face_offset(&params, f) as usize..s * entries + face_offset(&params, f + 1) as usize;
+                self.outflow[s][f as usize] += out[range].iter().map(|&x| x as f64).sum::<f64>();
             }
         }
-        self.c[s * n..(s + 1) * n].copy_from_slice(&v);
-        for (cell, &d) in dec.iter().enumerate() {
-            self.decayed[s][t.material[cell] as usize] += d as f64;
+    }
+
+    /// One ADI stage: [`Self::fast_stage`] for every species not [`Self::delegated`], then the
+    /// stage of each delegated species from the same start through the reference kernels
+    /// ([`reference_stage`], one task per species on the pool); their result, books and rate
+    /// replace the fast ones. Where every species is delegated the fast stage is skipped.
+    fn adi_stage(&mut self, stage: &Stage) {
+        if self.delegated.is_empty() {
+            return self.fast_stage(stage);
         }
-        for f in 0..6u32 {
-            let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
-            self.outflow[s][f as usize] += out[range].iter().map(|&x| x as f64).sum::<f64>();
+        let n = self.problem.grid.n_cells();
+        let starts: Vec<Vec<f32>> = self.delegated.iter().map(|&s| self.c[s * n..(s + 1) * n].to_vec()).collect();
+        // The books before the stage: the fast stage's books of delegated species are dropped.
+        let books: Vec<(Vec<f64>, [f64; 6])> =
+            self.delegated.iter().map(|&s| (self.decayed[s].clone(), self.outflow[s])).collect();
+        let record = StageCoefs::new(stage, self.n_swept, self.track_rates).record && !self.rate[0].is_empty();
+        if self.delegated.len() < self.species.len() {
+            self.fast_stage(stage);
+        } else if record {
+            // As the fast stage would: the rate this stage records becomes the newest.
+            self.newest = 1 - self.newest;
+        }
+        let (tables, cap, sweep, n_swept) = (&self.tables, &self.cap, self.lay.sweep, self.n_swept);
+        let nm = self.problem.materials.len();
+        let task = |(&s, u): (&usize, &Vec<f32>)| {
+            let cap = if cap.is_empty() { None } else { Some(&cap[s * n..(s + 1) * n]) };
+            reference_stage(tables, nm, sweep, n_swept, stage, s, u, cap, record)
+        };
+        let results: Vec<StageResult> = if self.serial {
+            self.delegated.iter().zip(&starts).map(task).collect()
+        } else {
+            self.pool.install(|| self.delegated.par_iter().zip(&starts).map(task).collect())
+        };
+        for ((&s, r), (decayed, outflow)) in self.delegated.iter().zip(results).zip(books) {
+            self.c[s * n..(s + 1) * n].copy_from_slice(&r.field);
+            if record {
+                self.rate[self.newest][s * n..(s + 1) * n].copy_from_slice(&r.rate);
+            }
+            self.decayed[s] = decayed;
+            self.outflow[s] = outflow;
+            for (acc, x) in self.decayed[s].iter_mut().zip(&r.decayed) {
+                *acc += x;
+            }
+            for (acc, x) in self.outflow[s].iter_mut().zip(&r.outflow) {
+                *acc += x;
+            }
         }
     }
 
@@ -683,6 +710,100 @@ impl CpuFast {
     }
 }
 
+/// What [`reference_stage`] computes for one species.
+struct StageResult {
+    /// The species' field after the stage.
+    field: Vec<f32>,
+    /// The rate `A u` the predictor recorded (empty unless recording).
+    rate: Vec<f32>,
+    /// Decay per material and outflow per face the stage booked (as [`PlaneBooks`]).
+    decayed: Vec<f64>,
+    outflow: [f64; 6],
+}
+
+/// One ADI stage of species `s` from its field `u` through the reference kernels
+/// (`adi_predictor`, then `adi_sweep` along each swept axis), with the cells' capacities `cap`
+/// where the problem has binding (else 1), recording the rate where `record`.
+#[allow(clippy::too_many_arguments)]
+fn reference_stage(
+    t: &Tables,
+    nm: usize,
+    sweep: [bool; 3],
+    n_swept: usize,
+    stage: &Stage,
+    s: usize,
+    u: &[f32],
+    cap: Option<&[f32]>,
+    record: bool,
+) -> StageResult {
+    use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
+    let n = u.len();
+    let mut params = t.params;
+    params.counts[0] = 1;
+    params.time = stage.time(record, false);
+    params.stage = stage.coefficients(n_swept);
+    let coef = &t.coef[s * nm..(s + 1) * nm];
+    let faces = &t.faces[s * 6..(s + 1) * 6];
+    let ones;
+    let cap = match cap {
+        Some(cap) => cap,
+        None => {
+            ones = vec![1.0f32; n];
+            &ones[..]
+        }
+    };
+    let mut rate = if record { vec![0.0f32; n] } else { Vec::new() };
+    let mut v = vec![0.0f32; n];
+    let mut scratch = vec![0.0f32; n];
+    let entries = t.params.face_entries[0] as usize;
+    let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
+    let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
+    let [nx, ny, nz, _] = params.cells;
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, &mut rate, [x, y, z]);
+            }
+        }
+    }
+    for axis in (0..3u32).filter(|&a| sweep[a as usize]) {
+        for line in 0..n as u32 / params.cells[axis as usize] {
+            adi_sweep(
+                &params,
+                &t.material,
+                coef,
+                faces,
+                u,
+                &mut v,
+                cap,
+                &mut scratch,
+                &mut out,
+                &mut out_comp,
+                &mut dec,
+                &mut dec_comp,
+                axis,
+                [line, 0, 0],
+            );
+        }
+    }
+    let mut decayed = vec![0.0f64; nm];
+    for (cell, &d) in dec.iter().enumerate() {
+        decayed[t.material[cell] as usize] += d as f64;
+    }
+    let mut outflow = [0.0f64; 6];
+    for f in 0..6u32 {
+        let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
+        outflow[f as usize] = out[range].iter().map(|&x| x as f64).sum::<f64>();
+    }
+    StageResult { field: v, rate, decayed, outflow }
+}
+
+/// The species whose ADI stages the fast engine leaves to the reference kernels: every species
+/// where the problem has flow, else those that bind.
+fn delegated_species(problem: &Problem) -> Vec<usize> {
+    if problem.has_flow() { (0..problem.species.len()).collect() } else { problem.bound_species() }
+}
+
 /// The per-species coefficients of `problem` (from its kernel tables) on layout `lay`.
 fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<SpeciesCoefs> {
     let nm = problem.materials.len();
@@ -745,6 +866,8 @@ impl Engine for CpuFast {
         self.lay.sweep = [0, 1, 2].map(|a| axes.contains(&a));
         self.n_swept = axes.len();
         self.species = species_coefs(problem, &self.tables, &self.lay);
+        self.delegated = delegated_species(problem);
+        self.flow = problem.has_flow();
         self.problem = problem.clone();
         Ok(())
     }

@@ -183,7 +183,7 @@ fn buffer_sizes(
     let groups = reduce_groups(cells) as u64;
     let mut sizes = vec![
         ("material id buffer (4 B per cell)", 4 * n_cells),
-        ("coefficient table", 8 * n_species * n_materials),
+        ("coefficient table", std::mem::size_of::<crate::solver::Coef>() as u64 * n_species * n_materials),
         ("boundary table", 16 * 6 * n_species),
         ("field buffer (4 B per cell per species; the engine holds c and c_next)", field),
         ("decay accumulator (4 B per cell per species; the engine holds dec and dec_comp)", field),
