@@ -86,6 +86,8 @@ impl<'a> Driver<'a> {
             )));
         }
         engine.track_rates(adaptive);
+        let stops: Vec<f64> = plan.stops.iter().map(|s| s.time).collect();
+        events::restore_coefficients(problem, &state.events, &stops, engine)?;
         Ok(Driver { problem, plan, state })
     }
 

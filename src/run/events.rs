@@ -68,8 +68,7 @@ pub fn apply(
     if updated {
         // Diffusivities: their value at the middle of the stretch to the next stop (second
         // order in the stretch). Sites: their value now, the bound share of the lost sites freed.
-        let coefficients = problem.coefficients_at(0.5 * (t + next_stop), t);
-        engine.set_coefficients(&coefficients)?;
+        engine.set_coefficients(&coefficients_in_force(problem, t, next_stop))?;
         if release_lost_sites(problem, done.sites_at, t, engine)? {
             applied.edited = true;
         }
@@ -82,6 +81,29 @@ pub fn apply(
         applied.dosed = true;
     }
     Ok(applied)
+}
+
+/// The coefficients an engine holds from an update at `t` until the next stop at `next_stop` (s).
+pub fn coefficients_in_force(problem: &Problem, t: f64, next_stop: f64) -> Problem {
+    problem.coefficients_at(0.5 * (t + next_stop), t)
+}
+
+/// Gives a resumed engine (built with the problem's coefficients at t = 0) the coefficients in
+/// force at the checkpoint: those of the last update applied, over the stretch to the stop
+/// that followed it.
+pub fn restore_coefficients(
+    problem: &Problem,
+    done: &EventsDone,
+    stops: &[f64],
+    engine: &mut dyn Engine,
+) -> Result<(), RunError> {
+    if done.updates == 0 {
+        return Ok(());
+    }
+    let t = update_times(problem)[done.updates - 1];
+    let next = stops.iter().copied().find(|&s| s > t).unwrap_or(problem.schedule.end);
+    engine.set_coefficients(&coefficients_in_force(problem, t, next))?;
+    Ok(())
 }
 
 /// Row of each species' bound field in the engine's field (after the free rows), if it binds.
