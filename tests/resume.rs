@@ -133,6 +133,10 @@ fn an_interrupted_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(
         let resumed = OutputDir::open(stopped.path()).unwrap();
         run::run_with(&problem, second.engine.as_mut(), &resumed, &mut run::Silent, &options(true)).unwrap();
         assert!(!resumed.path().join(CHECKPOINT_FILE).exists(), "{name}: the checkpoint outlived the run");
+        // Resuming a complete run says so.
+        let again = run::run_with(&problem, second.engine.as_mut(), &resumed, &mut run::Silent, &options(true));
+        let err = again.err().expect("a complete run is not resumed");
+        assert!(err.to_string().contains("complete"), "{name}: {err}");
         if name == "gpu" {
             // The GPU engine resumes too; bit identity is asserted on the CPU engines.
             let (a, b) = (books(straight.path()), books(resumed.path()));

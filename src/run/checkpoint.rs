@@ -48,7 +48,18 @@ impl Checkpoint {
     pub fn read(out: &OutputDir, scenario: &str) -> Result<Checkpoint, RunError> {
         let path = out.path().join(CHECKPOINT_FILE);
         let bytes = std::fs::read(&path).map_err(|e| {
-            RunError::Resume(format!("no checkpoint to resume from: cannot read {}: {e}", path.display()))
+            let summary = std::fs::read(out.path().join("summary.json")).ok();
+            let complete = summary
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|v| v["complete"] == serde_json::Value::Bool(true));
+            if complete {
+                RunError::Resume(format!(
+                    "the run in {} is complete (its summary.json says so): nothing to resume",
+                    out.path().display()
+                ))
+            } else {
+                RunError::Resume(format!("no checkpoint to resume from: cannot read {}: {e}", path.display()))
+            }
         })?;
         let checkpoint: Checkpoint = postcard::from_bytes(&bytes).map_err(|e| {
             RunError::Resume(format!("{} is not a checkpoint of this version of secretome: {e}", path.display()))
