@@ -13,4 +13,5 @@ pub mod run;
 pub mod scenario;
 pub mod scheme;
 pub mod solver;
+pub mod sweep;
 pub mod units;

@@ -67,6 +67,39 @@ enum Command {
         #[arg(long, conflicts_with = "name")]
         presets: bool,
     },
+    /// Run every case of a sweep (variants of a base scenario), or this shard's share of them.
+    Sweep {
+        /// Sweep file (TOML): `[sweep] base = …` and `[[vary]]` entries (docs/sweeps.md).
+        sweep: PathBuf,
+        /// Output folder: one `case_NNNNN/` folder per case and `sweep.json`.
+        #[arg(long)]
+        out: PathBuf,
+        /// Run only shard I of N (1 ≤ I ≤ N); by default from SLURM_ARRAY_TASK_ID/MIN/COUNT or
+        /// JOB_COMPLETION_INDEX (with --shards), otherwise every case.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// Number of shards for Kubernetes' JOB_COMPLETION_INDEX.
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Cases run at once, sharing the engine's thread pool or GPU.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+        /// Threads of the CPU engine (default: SLURM_CPUS_PER_TASK where set, else one per core).
+        #[arg(long, value_parser = parse_threads)]
+        threads: Option<usize>,
+        /// Only expand and check the cases; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Merge the case folders of a sweep (written by one or several shards) into results.csv,
+    /// naming every missing or duplicate case.
+    Collect {
+        /// The sweep's output folder(s); results.csv goes into the first.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
     /// Time a fixed suite of problems on every engine and print a table beside the peer's figures.
     Bench {
         /// Edge of the peer's cube (128 as the peer; smaller for a quick look).
@@ -157,6 +190,22 @@ fn real_main() -> Result<()> {
                 )?),
             };
             run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every)
+        }
+        Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run } => {
+            sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
+        }
+        Command::Collect { dirs } => {
+            let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+            let found = secretome::sweep::run::collect(&dirs)?;
+            println!("{} cases complete; results in {}", found.complete, dirs[0].join("results.csv").display());
+            if !found.missing.is_empty() || !found.duplicate.is_empty() {
+                anyhow::bail!(
+                    "missing cases (no complete result): {:?}; duplicate cases (complete in more than one folder): {:?}",
+                    found.missing,
+                    found.duplicate
+                );
+            }
+            Ok(())
         }
         Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
             bench_command(cube, steps, threads, no_gpu, no_wound, json)
@@ -276,6 +325,68 @@ fn run_command(
             );
         }
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sweep_command(
+    path: &Path,
+    out: &Path,
+    shard: Option<String>,
+    shards: Option<usize>,
+    jobs: usize,
+    backend: Backend,
+    threads: Option<usize>,
+    dry_run: bool,
+) -> Result<()> {
+    use secretome::sweep::{Sweep, run::Shard};
+    let sweep = Sweep::load(path)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let shard = match shard {
+        Some(text) => Shard::parse(&text).map_err(anyhow::Error::msg)?,
+        None => Shard::from_env(env, shards).map_err(anyhow::Error::msg)?.unwrap_or(Shard::ALL),
+    };
+    let threads = match threads {
+        Some(n) => n,
+        None => match env("SLURM_CPUS_PER_TASK") {
+            Some(v) => parse_threads(&v).map_err(|e| anyhow::anyhow!("SLURM_CPUS_PER_TASK: {e}"))?,
+            None => 0,
+        },
+    };
+    let mine = sweep.cases.iter().filter(|c| shard.owns(c.index)).count();
+    eprintln!(
+        "{}: {} cases, shard {}/{} runs {mine}, {jobs} at a time",
+        path.display(),
+        sweep.cases.len(),
+        shard.index,
+        shard.count
+    );
+    if dry_run {
+        for case in sweep.cases.iter().filter(|c| shard.owns(c.index)) {
+            println!("{} {}", case.folder(), case.describe());
+        }
+        return Ok(());
+    }
+    static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    ctrlc::set_handler(|| {
+        if INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping every running case at its next output time with a checkpoint (interrupt again to stop at once)");
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+    let factory = EngineFactory::new(backend, threads)?;
+    let done = secretome::sweep::run::run_cases(&sweep, out, shard, jobs, &factory, Some(&INTERRUPT))
+        .with_context(|| format!("sweep {} stopped; run the same command again to continue", path.display()))?;
+    let count = |o| done.iter().filter(|(_, x)| *x == o).count();
+    use secretome::sweep::run::Outcome;
+    eprintln!(
+        "done: {} run, {} resumed, {} already complete; `secretome collect {}` gathers the results",
+        count(Outcome::Ran),
+        count(Outcome::Resumed),
+        count(Outcome::Skipped),
+        out.display()
+    );
     Ok(())
 }
 

@@ -1,0 +1,451 @@
+//! Sweeps: many variants of one base scenario, each a case with its own output folder.
+//!
+//! A sweep file names a base scenario and the values to vary, each by its key path in the
+//! scenario (`time.end`, `species[0].initial.gel`, `species[VEGF].decay.tissue`, `dose[0].every`):
+//! a list of values, or a range (`from`, `to`, `steps`, linear or log). The design is a full
+//! factorial grid of every list and range, or a Latin hypercube of `samples` cases with a `seed`.
+//! Each case is the base scenario's TOML with its values put in, compiled and checked like any
+//! scenario before anything runs. Cases are numbered from 0 in a fixed order, so that shards
+//! (`--shard I/N`) can split them without talking to each other (see [`run`]).
+
+pub mod run;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rand_pcg::Pcg64;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Errors of a sweep file or a sweep run.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("cannot read {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+    /// A case's scenario is refused (a value of the wrong unit, out of range, …).
+    #[error("{file}: case {case} ({values}) is not a valid scenario: {error}")]
+    Case { file: String, case: usize, values: String, error: String },
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    #[error(transparent)]
+    Solver(#[from] crate::solver::SolverError),
+}
+
+/// The sweep file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    sweep: SweepSpec,
+    #[serde(default)]
+    vary: Vec<VarySpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepSpec {
+    /// The base scenario, relative to the sweep file.
+    base: String,
+    /// `"grid"` (default) or `"lhs"`.
+    #[serde(default)]
+    design: Option<String>,
+    samples: Option<i64>,
+    seed: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VarySpec {
+    key: String,
+    values: Option<Vec<toml::Value>>,
+    from: Option<toml::Value>,
+    to: Option<toml::Value>,
+    steps: Option<i64>,
+    /// `"linear"` (default) or `"log"`.
+    scale: Option<String>,
+}
+
+/// One varied key: its path and how its values are chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Variation {
+    /// These values.
+    List { key: String, values: Vec<toml::Value> },
+    /// From `from` to `to` (in `unit`, the text after the number; empty for plain numbers):
+    /// `steps` values for a grid, continuous for a Latin hypercube.
+    Range { key: String, from: f64, to: f64, unit: String, steps: usize, log: bool },
+}
+
+impl Variation {
+    pub fn key(&self) -> &str {
+        match self {
+            Variation::List { key, .. } | Variation::Range { key, .. } => key,
+        }
+    }
+
+    /// The value at fraction `u` ∈ [0, 1] of a range.
+    fn at(&self, u: f64) -> toml::Value {
+        match self {
+            Variation::Range { from, to, unit, log, .. } => {
+                let x = if *log { from * (to / from).powf(u) } else { from + (to - from) * u };
+                number_with_unit(x, unit)
+            }
+            Variation::List { values, .. } => values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone(),
+        }
+    }
+
+    /// The grid values.
+    fn grid(&self) -> Vec<toml::Value> {
+        match self {
+            Variation::List { values, .. } => values.clone(),
+            Variation::Range { steps, .. } => {
+                (0..*steps).map(|i| self.at(if *steps == 1 { 0.0 } else { i as f64 / (*steps - 1) as f64 })).collect()
+            }
+        }
+    }
+}
+
+/// A value as TOML: a bare number without a unit, a string with one.
+fn number_with_unit(x: f64, unit: &str) -> toml::Value {
+    if unit.is_empty() { toml::Value::Float(x) } else { toml::Value::String(format!("{x} {unit}")) }
+}
+
+/// How the cases are drawn.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Design {
+    Grid,
+    LatinHypercube { samples: usize, seed: u64 },
+}
+
+/// One case: its number and the value of every varied key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub index: usize,
+    /// (key path, value as TOML text), in the order of the sweep file.
+    pub values: Vec<(String, String)>,
+}
+
+impl Case {
+    /// `key = value, …` for messages.
+    pub fn describe(&self) -> String {
+        self.values.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Folder name of this case.
+    pub fn folder(&self) -> String {
+        format!("case_{:05}", self.index)
+    }
+}
+
+/// A checked sweep: the base scenario, its variations and every case.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// The sweep file, for messages.
+    pub file: String,
+    pub base_path: PathBuf,
+    pub base_text: String,
+    pub design: Design,
+    pub variations: Vec<Variation>,
+    pub cases: Vec<Case>,
+}
+
+/// The most cases a sweep may have.
+pub const MAX_CASES: usize = 1_000_000;
+
+impl Sweep {
+    /// Reads and checks a sweep file and its base scenario, and expands the cases (each case's
+    /// scenario is compiled and checked too).
+    pub fn load(path: &Path) -> Result<Sweep, SweepError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|error| SweepError::Read { path: path.to_path_buf(), error })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Sweep::from_str(&text, &path.display().to_string(), dir)
+    }
+
+    /// As [`Sweep::load`], from the text of a sweep file whose relative paths start at `dir`.
+    pub fn from_str(text: &str, file: &str, dir: &Path) -> Result<Sweep, SweepError> {
+        let invalid = |message: String| SweepError::Invalid { file: file.to_string(), message };
+        let spec: SweepFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let base_path = dir.join(&spec.sweep.base);
+        let base_text = std::fs::read_to_string(&base_path)
+            .map_err(|error| SweepError::Read { path: base_path.clone(), error })?;
+        let base: toml::Table = toml::from_str(&base_text)
+            .map_err(|e| invalid(format!("`sweep.base` = {:?}: not a scenario file: {e}", spec.sweep.base)))?;
+        let base = toml::Value::Table(base);
+
+        if spec.vary.is_empty() {
+            return Err(invalid(
+                "an empty sweep: no [[vary]] entry; accepted: one or more [[vary]] with a `key` and `values` or \
+                 `from`/`to`"
+                    .into(),
+            ));
+        }
+        let mut variations = Vec::new();
+        for (i, v) in spec.vary.iter().enumerate() {
+            if lookup(&base, &v.key).is_none() {
+                let paths = leaf_paths(&base);
+                let mut close: Vec<(f64, &String)> =
+                    paths.iter().map(|p| (strsim::normalized_damerau_levenshtein(p, &v.key), p)).collect();
+                close.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let names: Vec<String> = close.iter().take(3).map(|(_, p)| format!("`{p}`")).collect();
+                return Err(invalid(format!(
+                    "`vary[{i}].key` = {:?}: no such value in the base scenario {}; closest: {}",
+                    v.key,
+                    base_path.display(),
+                    names.join(", ")
+                )));
+            }
+            if variations.iter().any(|o: &Variation| o.key() == v.key) {
+                return Err(invalid(format!("`vary[{i}].key` = {:?}: this key is varied twice", v.key)));
+            }
+            variations.push(variation(i, v).map_err(invalid)?);
+        }
+        let design = match spec.sweep.design.as_deref() {
+            None | Some("grid") => {
+                if spec.sweep.samples.is_some() || spec.sweep.seed.is_some() {
+                    return Err(invalid("`sweep.samples` and `sweep.seed` belong to design = \"lhs\"".into()));
+                }
+                Design::Grid
+            }
+            Some("lhs") => {
+                let samples = match spec.sweep.samples {
+                    Some(n) if n >= 1 && n as usize <= MAX_CASES => n as usize,
+                    other => {
+                        return Err(invalid(format!(
+                            "`sweep.samples` = {other:?}: a Latin hypercube needs a number of samples from 1 to {MAX_CASES}"
+                        )));
+                    }
+                };
+                let seed = match spec.sweep.seed {
+                    Some(s) if s >= 0 => s as u64,
+                    other => {
+                        return Err(invalid(format!(
+                            "`sweep.seed` = {other:?}: a Latin hypercube needs a seed (a whole number ≥ 0), so that it can be drawn again"
+                        )));
+                    }
+                };
+                Design::LatinHypercube { samples, seed }
+            }
+            Some(other) => {
+                return Err(invalid(format!("`sweep.design` = {other:?}: accepted: \"grid\" or \"lhs\"")));
+            }
+        };
+        let values = expand(&design, &variations).map_err(invalid)?;
+        let mut cases = Vec::with_capacity(values.len());
+        for (index, row) in values.into_iter().enumerate() {
+            let values: Vec<(String, String)> =
+                variations.iter().zip(row).map(|(v, x)| (v.key().to_string(), x.to_string())).collect();
+            cases.push(Case { index, values });
+        }
+        let sweep = Sweep { file: file.to_string(), base_path, base_text, design, variations, cases };
+        for case in &sweep.cases {
+            sweep.problem(case)?;
+        }
+        Ok(sweep)
+    }
+
+    /// The scenario text of `case`: the base with the case's values put in.
+    pub fn scenario_text(&self, case: &Case) -> String {
+        let mut doc: toml::Value = toml::Value::Table(toml::from_str(&self.base_text).expect("checked at load"));
+        for (key, value) in &case.values {
+            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}")).expect("formatted TOML")["v"].clone();
+            *lookup_mut(&mut doc, key).expect("checked at load") = value;
+        }
+        toml::to_string(&doc).expect("a TOML document serialises")
+    }
+
+    /// The compiled problem of `case`.
+    pub fn problem(&self, case: &Case) -> Result<crate::problem::Problem, SweepError> {
+        let name = format!("{} (case {})", self.base_path.display(), case.index);
+        crate::scenario::from_str(&self.scenario_text(case), &name).map_err(|e| SweepError::Case {
+            file: self.file.clone(),
+            case: case.index,
+            values: case.describe(),
+            error: e.to_string(),
+        })
+    }
+}
+
+fn variation(i: usize, v: &VarySpec) -> Result<Variation, String> {
+    let key = v.key.clone();
+    match (&v.values, &v.from, &v.to) {
+        (Some(values), None, None) => {
+            if values.is_empty() {
+                return Err(format!("`vary[{i}].values` is empty; accepted: one or more values"));
+            }
+            if v.steps.is_some() || v.scale.is_some() {
+                return Err(format!("`vary[{i}]`: `steps` and `scale` belong to a range (`from`, `to`)"));
+            }
+            Ok(Variation::List { key, values: values.clone() })
+        }
+        (None, Some(from), Some(to)) => {
+            let (a, ua) = number_and_unit(from).ok_or_else(|| format!("`vary[{i}].from` = {from}: not a number with an optional unit"))?;
+            let (b, ub) = number_and_unit(to).ok_or_else(|| format!("`vary[{i}].to` = {to}: not a number with an optional unit"))?;
+            if ua != ub {
+                return Err(format!(
+                    "`vary[{i}]`: `from` is in {:?} and `to` in {:?}; accepted: both ends in the same unit",
+                    ua, ub
+                ));
+            }
+            let log = match v.scale.as_deref() {
+                None | Some("linear") => false,
+                Some("log") => true,
+                Some(other) => return Err(format!("`vary[{i}].scale` = {other:?}; accepted: \"linear\" or \"log\"")),
+            };
+            if log && !(a > 0.0 && b > 0.0) {
+                return Err(format!("`vary[{i}]`: a log range needs both ends > 0"));
+            }
+            let steps = match v.steps {
+                Some(n) if n >= 1 && (n as usize) <= MAX_CASES => n as usize,
+                Some(n) => return Err(format!("`vary[{i}].steps` = {n}; accepted: a whole number from 1 to {MAX_CASES}")),
+                None => 0,
+            };
+            Ok(Variation::Range { key, from: a, to: b, unit: ua, steps, log })
+        }
+        _ => Err(format!("`vary[{i}]`: give either `values = [...]` or `from` and `to` (with `steps` for a grid)")),
+    }
+}
+
+/// `"10 pg/mL"` → (10, "pg/mL"); a bare number → (x, "").
+fn number_and_unit(v: &toml::Value) -> Option<(f64, String)> {
+    match v {
+        toml::Value::Integer(i) => Some((*i as f64, String::new())),
+        toml::Value::Float(x) => Some((*x, String::new())),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            let split = s.find(|c: char| c.is_whitespace()).unwrap_or(s.len());
+            let x: f64 = s[..split].parse().ok()?;
+            x.is_finite().then(|| (x, s[split..].trim().to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// The value rows of every case, in case order.
+fn expand(design: &Design, variations: &[Variation]) -> Result<Vec<Vec<toml::Value>>, String> {
+    match design {
+        Design::Grid => {
+            let axes: Vec<Vec<toml::Value>> = variations
+                .iter()
+                .map(|v| match v {
+                    Variation::Range { steps: 0, key, .. } => {
+                        Err(format!("the range of `{key}` needs `steps` in a grid"))
+                    }
+                    v => Ok(v.grid()),
+                })
+                .collect::<Result<_, _>>()?;
+            let count = axes.iter().try_fold(1usize, |n, a| n.checked_mul(a.len()).filter(|&n| n <= MAX_CASES));
+            let Some(count) = count else { return Err(format!("the grid has more than {MAX_CASES} cases")) };
+            // The last key varies fastest.
+            Ok((0..count)
+                .map(|mut k| {
+                    let mut row = vec![toml::Value::Boolean(false); axes.len()];
+                    for (a, axis) in axes.iter().enumerate().rev() {
+                        row[a] = axis[k % axis.len()].clone();
+                        k /= axis.len();
+                    }
+                    row
+                })
+                .collect())
+        }
+        Design::LatinHypercube { samples, seed } => {
+            // Each key's range is cut into `samples` strata; each stratum is used once, in an
+            // order shuffled per key, at a uniform point inside it. Lists take their entries by
+            // stratum.
+            let mut rng = <Pcg64 as rand::SeedableRng>::seed_from_u64(*seed);
+            let n = *samples;
+            let mut columns = Vec::with_capacity(variations.len());
+            for v in variations {
+                let mut strata: Vec<usize> = (0..n).collect();
+                strata.shuffle(&mut rng);
+                let column: Vec<toml::Value> = strata
+                    .into_iter()
+                    .map(|s| {
+                        let u = (s as f64 + rng.random::<f64>()) / n as f64;
+                        v.at(u)
+                    })
+                    .collect();
+                columns.push(column);
+            }
+            Ok((0..n).map(|k| columns.iter().map(|c| c[k].clone()).collect()).collect())
+        }
+    }
+}
+
+/// One step of a key path: a table key, or an array entry by index or by its `name`.
+fn steps_of(path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let mut rest = part;
+        if let Some(open) = rest.find('[') {
+            out.push(rest[..open].to_string());
+            rest = &rest[open..];
+            while let Some(end) = rest.find(']') {
+                out.push(rest[..=end].to_string());
+                rest = &rest[end + 1..];
+            }
+        } else {
+            out.push(rest.to_string());
+        }
+    }
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+fn step<'a>(v: &'a toml::Value, s: &str) -> Option<&'a toml::Value> {
+    if let Some(inner) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+        let array = v.as_array()?;
+        return match inner.parse::<usize>() {
+            Ok(i) => array.get(i),
+            Err(_) => array.iter().find(|e| e.get("name").and_then(|n| n.as_str()) == Some(inner)),
+        };
+    }
+    v.as_table()?.get(s)
+}
+
+fn lookup<'a>(v: &'a toml::Value, path: &str) -> Option<&'a toml::Value> {
+    let steps = steps_of(path);
+    if steps.is_empty() {
+        return None;
+    }
+    steps.iter().try_fold(v, |v, s| step(v, s)).filter(|v| !v.is_table())
+}
+
+fn lookup_mut<'a>(v: &'a mut toml::Value, path: &str) -> Option<&'a mut toml::Value> {
+    let mut v = v;
+    for s in steps_of(path) {
+        v = if let Some(inner) = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
+            let array = v.as_array_mut()?;
+            match inner.parse::<usize>() {
+                Ok(i) => array.get_mut(i)?,
+                Err(_) => array.iter_mut().find(|e| e.get("name").and_then(|n| n.as_str()) == Some(inner))?,
+            }
+        } else {
+            v.as_table_mut()?.get_mut(&s)?
+        };
+    }
+    Some(v)
+}
+
+/// Every path to a value (not a table) of a document, for suggestions.
+fn leaf_paths(v: &toml::Value) -> Vec<String> {
+    fn walk(v: &toml::Value, prefix: String, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, x) in t {
+                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(x, p, out);
+                }
+            }
+            toml::Value::Array(a) if a.iter().all(|e| e.is_table()) && !a.is_empty() => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{prefix}[{i}]"), out);
+                }
+            }
+            _ => out.push(prefix),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}

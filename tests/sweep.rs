@@ -1,0 +1,233 @@
+//! Sweeps: deterministic expansion (grid, lists, Latin hypercube with a seed), shards that
+//! partition the cases exactly, resuming an interrupted sweep to the same results as an
+//! uninterrupted one, shards written apart merged by `collect`, and refusals of bad sweep files.
+
+use secretome::solver::{Backend, EngineFactory};
+use secretome::sweep::run::{Outcome, Shard, collect, run_cases};
+use secretome::sweep::{Sweep, SweepError};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+const BASE: &str = r#"
+[scenario]
+name = "sheet"
+[grid]
+size = ["2 mm", "1 mm", "1 mm"]
+cells = [40, 1, 1]
+default_material = "tissue"
+[time]
+end = "2 h"
+output_interval = "20 min"
+scheme = "adi"
+tolerance = 1e-3
+[[material]]
+name = "gel"
+role = "depot"
+[[material]]
+name = "tissue"
+role = "tissue"
+[[region]]
+name = "sheet"
+material = "gel"
+shape = "layer"
+axis = "x"
+from = "0 mm"
+to = "0.5 mm"
+[[species]]
+name = "VEGF"
+unit = "pg/mL"
+diffusivity = { gel = "105 um^2/s", tissue = "41 um^2/s" }
+decay = { gel = "90 min", tissue = "33.7 min" }
+initial = { gel = "30 pg/mL" }
+[[dose]]
+region = "sheet"
+mode = "replace"
+times = ["1 h"]
+[[boundary]]
+faces = ["xmax"]
+species = ["all"]
+type = "fixed"
+value = "0 pg/mL"
+"#;
+
+fn sweep(dir: &Path, text: &str) -> Result<Sweep, SweepError> {
+    std::fs::write(dir.join("base.toml"), BASE).unwrap();
+    Sweep::from_str(text, "sweep.toml", dir)
+}
+
+const GRID: &str = r#"
+[sweep]
+base = "base.toml"
+[[vary]]
+key = "region[sheet].to"
+values = ["0.3 mm", "0.5 mm"]
+[[vary]]
+key = "species[VEGF].initial.gel"
+from = "10 pg/mL"
+to = "30 pg/mL"
+steps = 3
+"#;
+
+#[test]
+fn a_grid_expands_every_combination_in_a_fixed_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(dir.path(), GRID).unwrap();
+    let rows: Vec<String> = s.cases.iter().map(|c| c.describe()).collect();
+    assert_eq!(rows.len(), 6);
+    assert_eq!(rows[0], "region[sheet].to = \"0.3 mm\", species[VEGF].initial.gel = \"10 pg/mL\"");
+    assert_eq!(rows[1], "region[sheet].to = \"0.3 mm\", species[VEGF].initial.gel = \"20 pg/mL\"");
+    assert_eq!(rows[5], "region[sheet].to = \"0.5 mm\", species[VEGF].initial.gel = \"30 pg/mL\"");
+    // The values reach the problem.
+    let p = s.problem(&s.cases[1]).unwrap();
+    assert!((p.species[0].initial[0] - 20.0).abs() < 1e-12);
+    assert_eq!(p.region_cells("sheet").unwrap().len(), 6);
+    assert_eq!(sweep(dir.path(), GRID).unwrap().cases, s.cases, "expansion is deterministic");
+}
+
+#[test]
+fn a_latin_hypercube_is_drawn_again_from_its_seed_and_fills_every_stratum() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |seed: u64| {
+        format!(
+            "[sweep]\nbase = \"base.toml\"\ndesign = \"lhs\"\nsamples = 8\nseed = {seed}\n\
+             [[vary]]\nkey = \"species[0].initial.gel\"\nfrom = \"10 pg/mL\"\nto = \"90 pg/mL\"\n\
+             [[vary]]\nkey = \"time.tolerance\"\nfrom = 1e-4\nto = 1e-2\nscale = \"log\"\n"
+        )
+    };
+    let a = sweep(dir.path(), &text(7)).unwrap();
+    assert_eq!(a.cases, sweep(dir.path(), &text(7)).unwrap().cases, "the same seed draws the same cases");
+    assert_ne!(a.cases, sweep(dir.path(), &text(8)).unwrap().cases, "another seed draws others");
+    let mut strata: Vec<usize> = a
+        .cases
+        .iter()
+        .map(|c| {
+            let v: f64 = c.values[0].1.trim_matches('"').split(' ').next().unwrap().parse().unwrap();
+            ((v - 10.0) / 10.0).floor() as usize
+        })
+        .collect();
+    strata.sort();
+    assert_eq!(strata, (0..8).collect::<Vec<_>>(), "one sample in each of the 8 strata");
+    let mut logs: Vec<usize> = a
+        .cases
+        .iter()
+        .map(|c| ((c.values[1].1.parse::<f64>().unwrap().log10() + 4.0) / 0.25).floor() as usize)
+        .collect();
+    logs.sort();
+    assert_eq!(logs, (0..8).collect::<Vec<_>>(), "log strata");
+}
+
+#[test]
+fn shards_partition_the_cases_exactly() {
+    for n in 1..=7 {
+        let mut seen = vec![0; 23];
+        for i in 1..=n {
+            let shard = Shard::parse(&format!("{i}/{n}")).unwrap();
+            for (k, count) in seen.iter_mut().enumerate() {
+                if shard.owns(k) {
+                    *count += 1;
+                }
+            }
+        }
+        assert!(seen.iter().all(|&c| c == 1), "{n} shards: {seen:?}");
+    }
+    for bad in ["5/4", "0/4", "1/0", "a/b", "3"] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    };
+    let slurm = env(&[("SLURM_ARRAY_TASK_ID", "12"), ("SLURM_ARRAY_TASK_MIN", "10"), ("SLURM_ARRAY_TASK_COUNT", "4")]);
+    assert_eq!(Shard::from_env(slurm, None).unwrap(), Some(Shard { index: 3, count: 4 }));
+    let k8s = env(&[("JOB_COMPLETION_INDEX", "0")]);
+    assert_eq!(Shard::from_env(k8s, Some(3)).unwrap(), Some(Shard { index: 1, count: 3 }));
+    assert!(Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "0")]), None).is_err());
+    assert!(Shard::from_env(env(&[("SLURM_ARRAY_TASK_ID", "9"), ("SLURM_ARRAY_TASK_COUNT", "4")]), None).is_err());
+    assert_eq!(Shard::from_env(env(&[]), None).unwrap(), None);
+}
+
+/// Every case folder's time series and fields, for comparing two sweeps.
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for case in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()) {
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        out.push((format!("{name}/timeseries.csv"), std::fs::read(case.join("timeseries.csv")).unwrap()));
+        for f in std::fs::read_dir(case.join("fields")).unwrap().map(|e| e.unwrap().path()) {
+            out.push((format!("{name}/{}", f.file_name().unwrap().to_string_lossy()), std::fs::read(&f).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn an_interrupted_sweep_run_again_ends_as_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(dir.path(), GRID).unwrap();
+    let factory = EngineFactory::new(Backend::Cpu, 2).unwrap();
+    let whole = dir.path().join("whole");
+    let done = run_cases(&s, &whole, Shard::ALL, 2, &factory, None).unwrap();
+    assert!(done.iter().all(|(_, o)| *o == Outcome::Ran));
+    assert_eq!(collect(&[&whole]).unwrap().complete, 6);
+
+    // Half the cases, then a stop that catches the next case at its first output time.
+    let parts = dir.path().join("parts");
+    run_cases(&s, &parts, Shard::parse("1/2").unwrap(), 1, &factory, None).unwrap();
+    let stop = AtomicBool::new(true);
+    let err = run_cases(&s, &parts, Shard::ALL, 1, &factory, Some(&stop)).err().expect("stopped");
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    let again = run_cases(&s, &parts, Shard::ALL, 1, &factory, None).unwrap();
+    let count = |o| again.iter().filter(|(_, x)| *x == o).count();
+    assert_eq!((count(Outcome::Skipped), count(Outcome::Resumed), count(Outcome::Ran)), (3, 1, 2));
+    assert!(outputs(&whole) == outputs(&parts), "the resumed sweep's outputs differ");
+    // Sweeps running the same cases in another order and number at once give the same results.
+    let drop_columns = |dir: &Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("results.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplitn(3, ',').nth(2).unwrap().to_string())
+            .collect()
+    };
+    collect(&[&parts]).unwrap();
+    assert_eq!(drop_columns(&whole), drop_columns(&parts));
+}
+
+#[test]
+fn shards_written_apart_are_merged_and_gaps_and_duplicates_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(dir.path(), GRID).unwrap();
+    let factory = EngineFactory::new(Backend::Cpu, 1).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    run_cases(&s, &a, Shard::parse("1/3").unwrap(), 1, &factory, None).unwrap();
+    run_cases(&s, &b, Shard::parse("2/3").unwrap(), 1, &factory, None).unwrap();
+    let found = collect(&[&a, &b]).unwrap();
+    assert_eq!((found.complete, found.missing.clone()), (4, vec![2, 5]), "{found:?}");
+    run_cases(&s, &b, Shard::parse("3/3").unwrap(), 1, &factory, None).unwrap();
+    run_cases(&s, &a, Shard::parse("2/3").unwrap(), 1, &factory, None).unwrap();
+    let found = collect(&[&a, &b]).unwrap();
+    assert_eq!(found.missing, Vec::<usize>::new());
+    assert_eq!(found.duplicate, vec![1, 4], "{found:?}");
+}
+
+#[test]
+fn bad_sweep_files_are_refused_with_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |text: &str, also: &[&str]| {
+        let msg = sweep(dir.path(), text).err().expect("refused").to_string();
+        for a in also {
+            assert!(msg.contains(a), "no `{a}` in: {msg}");
+        }
+    };
+    let head = "[sweep]\nbase = \"base.toml\"\n";
+    refused(&format!("{head}[[vary]]\nkey = \"species[0].diffusion.gel\"\nvalues = [\"1 um^2/s\"]"), &[
+        "no such value",
+        "species[0].diffusivity.gel",
+    ]);
+    refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nvalues = [\"3 pg/mL\"]"), &["case 0", "time.end", "3 pg/mL"]);
+    refused(head, &["empty sweep"]);
+    refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nvalues = []"), &["empty"]);
+    refused(&format!("{head}design = \"lhs\"\nsamples = 4\n[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""), &[
+        "seed",
+    ]);
+    refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 d\"\nsteps = 2"), &["same unit"]);
+    refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""), &["steps"]);
+}
