@@ -49,10 +49,14 @@ impl OutputDir {
         &self.root
     }
 
-    /// Writes `bytes` to `name` inside the folder: first to `name.tmp`, then renamed.
+    /// Writes `bytes` to `name` inside the folder: first to a temporary name of this process and
+    /// write (`name.<pid>.<n>.tmp`), then renamed over `name`.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
         let path = self.root.join(name);
-        let tmp = self.root.join(format!("{name}.tmp"));
+        // A name of its own per writer: shards of a sweep may write the same file at once.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let k = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.root.join(format!("{name}.{}.{k}.tmp", std::process::id()));
         let io = |error| OutputError::Io { path: path.clone(), error };
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(io)?;
