@@ -161,6 +161,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         pools: Vec::new(),
         reactions: Vec::new(),
         timeline: Default::default(),
+        metrics: Default::default(),
         velocity: Vec::new(),
         schedule: Schedule {
             end: 600.0,

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod library;
+pub mod metrics;
 pub mod output;
 pub mod problem;
 pub mod run;

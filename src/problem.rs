@@ -262,6 +262,8 @@ pub struct Problem {
     pub reactions: Vec<Reaction>,
     /// What happens at given times: doses and degrading gels.
     pub timeline: Timeline,
+    /// What the release metrics are taken over (the burst window, the fits' window).
+    pub metrics: crate::metrics::MetricSettings,
     /// Interstitial flow: the velocity of each material, m/s along x, y, z (indexed by material
     /// id), which carries every free species (`∂c/∂t ⊃ −∇·(v c)`); empty for no flow. See
     /// [`crate::scheme::face_velocity`] for the face rule.
@@ -657,6 +659,7 @@ impl Problem {
             pools: Vec::new(),
             reactions: Vec::new(),
             timeline: Timeline::default(),
+            metrics: Default::default(),
             velocity: Vec::new(),
             schedule: Schedule {
                 end: 1.0,

@@ -129,6 +129,7 @@ fn problem(
         pools: Vec::new(),
         reactions: Vec::new(),
         timeline: Default::default(),
+        metrics: Default::default(),
         velocity: Vec::new(),
         schedule: Schedule {
             end: 1.0,

@@ -335,6 +335,7 @@ mod tests {
             pools: Vec::new(),
             reactions: Vec::new(),
             timeline: Default::default(),
+            metrics: Default::default(),
             velocity: Vec::new(),
             schedule: Schedule {
                 end: 600.0,

@@ -166,6 +166,9 @@ pub struct SpeciesBooks {
     pub released_percent: f64,
     pub time_to_50_percent_release_h: Option<f64>,
     pub time_to_90_percent_release_h: Option<f64>,
+    /// Burst fraction and the Korsmeyer–Peppas and Higuchi fits of the release curve
+    /// (docs/metrics.md).
+    pub release_metrics: crate::metrics::ReleaseMetrics,
 }
 
 #[derive(Serialize)]
@@ -242,6 +245,18 @@ impl Summary {
                     released_percent: if depot_initial > 0.0 { 100.0 * released / depot_initial } else { 0.0 },
                     time_to_50_percent_release_h: hours(0.5),
                     time_to_90_percent_release_h: hours(0.9),
+                    release_metrics: crate::metrics::release_metrics(
+                        curve,
+                        problem
+                            .materials
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, m)| m.role == Role::Depot)
+                            .map(|(m, _)| books.initial[s][m])
+                            .sum(),
+                        &problem.metrics,
+                        problem.timeline.doses.first().map(|d| d.time),
+                    ),
                 }
             })
             .collect();

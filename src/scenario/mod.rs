@@ -525,6 +525,7 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
         pools,
         reactions,
         timeline: Default::default(),
+        metrics: Default::default(),
         velocity,
     };
     timeline::compile(ctx, spec, &units_of, &mut problem)?;

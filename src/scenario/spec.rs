@@ -41,6 +41,18 @@ pub struct ScenarioFile {
     pub depot: Option<DepotSpec>,
     /// `[flow]`: interstitial flow (see `flow.rs`).
     pub flow: Option<FlowSpec>,
+    /// `[metrics]`: what the release metrics are taken over.
+    pub metrics: Option<MetricsSpec>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSpec {
+    /// The burst window from the start.
+    pub burst: Option<Text>,
+    /// The release fits use points up to this fraction released.
+    pub fit_up_to: Option<Spanned<f64>>,
 }
 
 /// What a `[[dose]]` does to its region.

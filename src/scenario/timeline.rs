@@ -43,6 +43,34 @@ pub(super) fn compile(
         timeline.degradation.push(degradation);
     }
     problem.timeline = timeline;
+    if let Some(m) = &spec.metrics {
+        if let Some(v) = &m.burst {
+            let t = time_of(ctx, "metrics.burst", v)?;
+            if !(t > 0.0 && t <= problem.schedule.end) {
+                return Err(ctx.invalid(
+                    "metrics.burst",
+                    v,
+                    "the burst window must lie within the run",
+                    format!("a time > 0 and at most `time.end` ({})", hours(problem.schedule.end)),
+                ));
+            }
+            problem.metrics.burst = t;
+        }
+        if let Some(f) = &m.fit_up_to {
+            let x = *f.get_ref();
+            if !(x > 0.0 && x <= 1.0) {
+                return Err(ctx.invalid_span(
+                    "metrics.fit_up_to",
+                    f.span(),
+                    "not a fraction released",
+                    "a number 0 < f ≤ 1 (0.6: the Korsmeyer–Peppas convention)",
+                ));
+            }
+            problem.metrics.fit_up_to = x;
+        }
+    } else {
+        problem.metrics.burst = problem.metrics.burst.min(problem.schedule.end);
+    }
     Ok(())
 }
 

@@ -61,6 +61,7 @@ pub fn box_problem(
         pools: Vec::new(),
         reactions: Vec::new(),
         timeline: Default::default(),
+        metrics: Default::default(),
         velocity: Vec::new(),
         schedule: Schedule {
             end,
