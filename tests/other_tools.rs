@@ -111,9 +111,9 @@ fn python_with(modules: &[&str], test: &str) -> Option<PathBuf> {
         .map(|p| vec![PathBuf::from(p)])
         .unwrap_or_else(|| vec!["python3".into(), "/usr/bin/python3".into()]);
     let imports = format!("import {}", modules.join(", "));
-    let found = candidates.into_iter().find(|python| {
-        Command::new(python).args(["-c", &imports]).output().is_ok_and(|o| o.status.success())
-    });
+    let found = candidates
+        .into_iter()
+        .find(|python| Command::new(python).args(["-c", &imports]).output().is_ok_and(|o| o.status.success()));
     if found.is_none() {
         let message = format!(
             "no Python 3 with {} (tried $SECRETOME_PYTHON, else python3 and /usr/bin/python3); on Debian: \
@@ -177,9 +177,10 @@ fn vtk_files_read_by_vtk_match_the_npy_files_in_2d_and_3d() {
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_vtk.py");
     // Snapshots at 0, 1 and 2 h in 2D; at 0, 0.5 and 1 h in 3D.
-    for (scenario, label, files, arrays) in
-        [(SCENARIO_2D, "2D", 3, "['IL-6', 'VEGF', 'VEGF_bound', 'materials']"), (SCENARIO_3D, "3D", 3, "['VEGF', 'materials']")]
-    {
+    for (scenario, label, files, arrays) in [
+        (SCENARIO_2D, "2D", 3, "['IL-6', 'VEGF', 'VEGF_bound', 'materials']"),
+        (SCENARIO_3D, "3D", 3, "['VEGF', 'materials']"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let out = run(scenario, dir.path(), &[]);
         let json = summary(&out);
@@ -220,11 +221,8 @@ fn readme_lists_every_timeseries_column() {
     let section = readme_output_section();
     let words: std::collections::HashSet<&str> =
         section.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).collect();
-    let missing: Vec<&str> = secretome::run::sinks::TIMESERIES_HEADER
-        .trim()
-        .split(',')
-        .filter(|column| !words.contains(column))
-        .collect();
+    let missing: Vec<&str> =
+        secretome::run::sinks::TIMESERIES_HEADER.trim().split(',').filter(|column| !words.contains(column)).collect();
     assert!(missing.is_empty(), "README \"Output\" does not name the timeseries.csv columns {missing:?}");
 }
 
@@ -263,4 +261,37 @@ print("snippet ok", len(ts), "rows")
     let stdout = python(&py, &script, &[]);
     // 5 output times × 2 species × 2 materials.
     assert!(stdout.contains("snippet ok 20 rows"), "{stdout}\n--- program\n{program}");
+}
+
+#[test]
+fn an_interrupted_run_keeps_a_collection_of_the_snapshots_it_reached() {
+    use secretome::output::OutputDir;
+    use secretome::run::{self, RunOptions, Silent};
+    let problem = secretome::scenario::from_str(SCENARIO_2D, "vtk_2d.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = OutputDir::create(&dir.path().join("out"), false).unwrap();
+    // Asked to stop from the start: the run stops at its first output time (30 min), after the
+    // snapshot at 0 h and before the one at 1 h.
+    let flag = std::sync::atomic::AtomicBool::new(true);
+    let options = RunOptions { interrupt: Some(&flag), scenario_text: SCENARIO_2D.into(), ..Default::default() };
+    let mut engine = secretome::solver::cpu::CpuReference::new(&problem);
+    let Err(err) = run::run_with(&problem, &mut engine, &out, &mut Silent, &options) else {
+        panic!("the run was not interrupted");
+    };
+    assert!(matches!(err, run::RunError::Interrupted { .. }), "{err}");
+    let pvd = std::fs::read_to_string(out.path().join("fields/series.pvd")).unwrap();
+    assert_eq!(pvd.matches("<DataSet ").count(), 1, "{pvd}");
+    assert!(pvd.contains("timestep=\"0\"") && pvd.contains("file=\"snapshot_t0s.vti\""), "{pvd}");
+    let json = summary(out.path());
+    assert_eq!(json["complete"], false);
+    assert_eq!(
+        json["vtk"]["files"],
+        serde_json::json!([{ "time_s": 0.0, "time_h": 0.0, "file": "fields/snapshot_t0s.vti" }])
+    );
+    if let Some(py) =
+        python_with(&["vtk", "numpy"], "an_interrupted_run_keeps_a_collection_of_the_snapshots_it_reached")
+    {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_vtk.py");
+        assert!(python(&py, &script, &[out.path()]).contains("vtk ok: 1 files"));
+    }
 }
