@@ -50,6 +50,9 @@ enum Command {
         /// for none). SIGINT or SIGTERM always write one before the run stops.
         #[arg(long, value_name = "TIME")]
         checkpoint_every: Option<String>,
+        /// Write no ParaView files (fields/*.vti, fields/series.pvd) with the snapshots.
+        #[arg(long)]
+        no_vtk: bool,
     },
     /// Check a scenario and describe what would run, without running it.
     Validate {
@@ -182,14 +185,14 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every } => {
+        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every, no_vtk } => {
             let every = match checkpoint_every {
                 None => None,
                 Some(text) => Some(secretome::units::time(&text).ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(
                     || anyhow::anyhow!("--checkpoint-every {text:?} is not a time ≥ 0; give one with a unit, e.g. \"6 h\" (\"0 s\" for none)"),
                 )?),
             };
-            run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every)
+            run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every, no_vtk)
         }
         Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run } => {
             sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
@@ -261,6 +264,7 @@ fn run_command(
     threads: usize,
     resume: bool,
     checkpoint_every: Option<f64>,
+    no_vtk: bool,
 ) -> Result<()> {
     let problem = load(scenario)?;
     let scenario_text = std::fs::read_to_string(scenario)
@@ -297,6 +301,7 @@ fn run_command(
         interrupt: Some(&INTERRUPT),
         resume,
         scenario_text,
+        no_vtk,
     };
     let info = engine.info();
     if !quiet {

@@ -18,12 +18,13 @@
 //! snapshot times whole fields are read and written as `.npy`.
 //!
 //! Files (see README): `summary.json`, `timeseries.csv`, `fields/<species>_t<seconds>s.npy`,
-//! `fields/materials.npy`. `summary.json` is written last: a folder without it is an unfinished run.
+//! `fields/materials.npy`, and for ParaView `fields/snapshot_t<seconds>s.vti` with the collection
+//! `fields/series.pvd` ([`vtk`]). `summary.json` is written last: a folder without it is an unfinished run.
 //!
 //! Parts: [`control`] (the step plan and the step controller), [`driver`] (the run as a
 //! resumable state machine between output times, whose state serialises), [`books`] (the
-//! running bookkeeping in f64), [`sinks`] (file names and snapshots), [`summary`]
-//! (`summary.json`).
+//! running bookkeeping in f64), [`sinks`] (file names and snapshots), [`vtk`] (the ParaView
+//! files), [`summary`] (`summary.json`).
 
 pub mod books;
 pub mod checkpoint;
@@ -32,6 +33,7 @@ pub mod driver;
 pub mod events;
 pub mod sinks;
 pub mod summary;
+pub mod vtk;
 
 pub use books::Books;
 pub use checkpoint::{CHECKPOINT_FILE, Checkpoint};
@@ -187,6 +189,8 @@ pub struct RunOptions<'a> {
     pub resume: bool,
     /// The scenario file's text, kept in checkpoints (a resume must bring the same).
     pub scenario_text: String,
+    /// Write no VTK files (`.vti`, `.pvd`) with the snapshots (default: write them).
+    pub no_vtk: bool,
 }
 
 /// Runs the whole schedule and writes every output file (no checkpoints, no interruption).
@@ -228,7 +232,10 @@ pub fn run_with(
         series.append(&rows)?;
         let mut snapshots = Vec::new();
         out.write_atomic("fields/materials.npy", &encode_npy(&problem.material_id, &field_shape(problem)))?;
-        write_snapshot(problem, engine, out, &stems, 0.0, &mut snapshots)?;
+        let field = write_snapshot(problem, engine, out, &stems, 0.0, &mut snapshots)?;
+        if !options.no_vtk {
+            vtk::write_snapshot(problem, out, &field, 0.0, &snapshots)?;
+        }
         (driver, snapshots, series, 0.0)
     };
     let checkpoint_due = |t_before: f64, t: f64| {
@@ -242,7 +249,10 @@ pub fn run_with(
         driver.books_mut().write_rows(problem, t, &mut rows);
         series.append(&rows)?;
         if problem.schedule.snapshot_times.iter().any(|&s| (s - t).abs() <= 1e-9 * t.max(1.0)) {
-            write_snapshot(problem, engine, out, &stems, t, &mut snapshots)?;
+            let field = write_snapshot(problem, engine, out, &stems, t, &mut snapshots)?;
+            if !options.no_vtk {
+                vtk::write_snapshot(problem, out, &field, t, &snapshots)?;
+            }
         }
         let interrupted = options.interrupt.is_some_and(|flag| flag.load(Ordering::SeqCst));
         if !driver.done() && (interrupted || checkpoint_due(t_before, t)) {
@@ -266,6 +276,7 @@ pub fn run_with(
             };
             let wall = wall_before + start.elapsed().as_secs_f64();
             let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+            summary.vtk = vtk::echo(out, &summary.snapshots);
             summary.complete = false;
             summary.error = Some(error.to_string());
             let json = serde_json::to_string_pretty(&summary).expect("summary is plain data");
@@ -276,6 +287,7 @@ pub fn run_with(
 
     let wall = wall_before + start.elapsed().as_secs_f64();
     let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+    summary.vtk = vtk::echo(out, &summary.snapshots);
     let unbalanced = summary
         .species
         .iter()

@@ -10,6 +10,8 @@ pub fn field_shape(problem: &Problem) -> [usize; 3] {
     [nz, ny, nx]
 }
 
+/// Writes the `.npy` of every species at `t` and lists them in `snapshots`; returns the field it
+/// read (for the other files of the snapshot).
 pub fn write_snapshot(
     problem: &Problem,
     engine: &mut dyn Engine,
@@ -17,7 +19,7 @@ pub fn write_snapshot(
     stems: &[String],
     t: f64,
     snapshots: &mut Vec<SnapshotEntry>,
-) -> Result<(), RunError> {
+) -> Result<Vec<f32>, RunError> {
     let field = engine.read_field()?;
     let n = problem.grid.n_cells();
     let ns = problem.species.len();
@@ -36,7 +38,7 @@ pub fn write_snapshot(
             file,
         });
     }
-    Ok(())
+    Ok(field)
 }
 
 /// File-name stem of each species: its [`file_safe`] name, with `_2`, `_3`, … added where two

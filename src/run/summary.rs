@@ -24,6 +24,9 @@ pub struct Summary {
     pub species: Vec<SpeciesBooks>,
     pub materials_file: String,
     pub snapshots: Vec<SnapshotEntry>,
+    /// The ParaView files (`.vti` per snapshot time, `.pvd` collection); absent with `--no-vtk`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vtk: Option<super::vtk::VtkEcho>,
 }
 
 #[derive(Serialize)]
@@ -366,6 +369,7 @@ impl Summary {
             species,
             materials_file: "fields/materials.npy".into(),
             snapshots,
+            vtk: None,
         }
     }
 }

@@ -182,6 +182,7 @@ fn run_case(
         interrupt,
         resume,
         scenario_text: text,
+        ..Default::default()
     };
     run::run_with(&problem, engine.as_mut(), &folder, &mut run::Silent, &options)?;
     Ok(if resume { Outcome::Resumed } else { Outcome::Ran })
