@@ -15,37 +15,15 @@ fn scenario(text: &str) -> Problem {
 /// A 1D gel sheet (0.5 mm) releasing into 1.5 mm of decaying tissue, with `extra` TOML added
 /// (binding, degradation) and `time` as the [time] table's body.
 fn sheet(time: &str, extra: &str) -> Problem {
-    scenario(&format!(
-        r#"
-[scenario]
-name = "sheet"
-[grid]
-size = ["2 mm", "1 mm", "1 mm"]
-cells = [40, 1, 1]
-default_material = "tissue"
-[time]
-{time}
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.5 mm"
+    let species = r#"
 [[species]]
 name = "f"
 unit = "nM"
-diffusivity = {{ gel = "20 um^2/s", tissue = "60 um^2/s" }}
-decay = {{ gel = "0 1/s", tissue = "1 h" }}
-initial = {{ gel = "10 nM" }}
-{extra}
-"#
-    ))
+diffusivity = { gel = "20 um^2/s", tissue = "60 um^2/s" }
+decay = { gel = "0 1/s", tissue = "1 h" }
+initial = { gel = "10 nM" }
+"#;
+    scenario(&common::gel_sheet_scenario("sheet", [40, 1, 1], time, "0.5 mm", &format!("{species}{extra}")))
 }
 
 #[test]

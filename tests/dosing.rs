@@ -15,46 +15,27 @@ fn scenario(text: &str) -> Problem {
 /// A 1D gel sheet (0.4 mm) on 1.6 mm of tissue that clears and degrades the factor; the sheet
 /// is replaced every `every` up to 5 h, each time with 100 ng/mL.
 fn replaced_sheet(scheme: &str) -> Problem {
-    scenario(&format!(
+    let step = if scheme == "adi" { "tolerance = 1e-4" } else { "" };
+    scenario(&common::gel_sheet_scenario(
+        "replaced_sheet",
+        [50, 1, 1],
+        &format!("end = \"6 h\"\noutput_interval = \"1 h\"\nscheme = \"{scheme}\"\n{step}"),
+        "0.4 mm",
         r#"
-[scenario]
-name = "replaced_sheet"
-[grid]
-size = ["2 mm", "1 mm", "1 mm"]
-cells = [50, 1, 1]
-default_material = "tissue"
-[time]
-end = "6 h"
-output_interval = "1 h"
-scheme = "{scheme}"
-{step}
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.4 mm"
 [[species]]
 name = "f"
 unit = "ng/mL"
-diffusivity = {{ gel = "50 um^2/s", tissue = "40 um^2/s" }}
-decay = {{ gel = "0 1/s", tissue = "2 h" }}
-clearance = {{ tissue = "0.1 1/h" }}
-initial = {{ gel = "100 ng/mL" }}
+diffusivity = { gel = "50 um^2/s", tissue = "40 um^2/s" }
+decay = { gel = "0 1/s", tissue = "2 h" }
+clearance = { tissue = "0.1 1/h" }
+initial = { gel = "100 ng/mL" }
 [[dose]]
 region = "gel"
 mode = "replace"
 every = "1 h"
 until = "5 h"
-load = {{ f = "100 ng/mL" }}
+load = { f = "100 ng/mL" }
 "#,
-        step = if scheme == "adi" { "tolerance = 1e-4" } else { "" }
     ))
 }
 

@@ -13,32 +13,13 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A heparin gel sheet on tissue, dosed twice and degrading, with hourly outputs over 8 h.
-const SCENARIO: &str = r#"
-[scenario]
-name = "resumable"
-[grid]
-size = ["2 mm", "0.4 mm", "1 mm"]
-cells = [40, 4, 1]
-default_material = "tissue"
-[time]
-end = "8 h"
-output_interval = "1 h"
-snapshot_interval = "2 h"
-scheme = "adi"
-tolerance = 1e-3
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-name = "sheet"
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.5 mm"
+fn scenario_text() -> String {
+    common::gel_sheet_scenario(
+        "resumable",
+        [40, 4, 1],
+        "end = \"8 h\"\noutput_interval = \"1 h\"\nsnapshot_interval = \"2 h\"\nscheme = \"adi\"\ntolerance = 1e-3",
+        "0.5 mm",
+        r#"
 [[species]]
 name = "VEGF"
 unit = "pg/mL"
@@ -67,7 +48,9 @@ faces = ["xmax"]
 species = ["all"]
 type = "fixed"
 value = "0 pg/mL"
-"#;
+"#,
+    )
+}
 
 /// Sets the interrupt flag once the run has passed `at` s, as a signal handler would.
 struct InterruptAt<'a> {
@@ -101,7 +84,7 @@ fn books(dir: &Path) -> serde_json::Value {
 
 #[test]
 fn an_interrupted_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one() {
-    let problem = secretome::scenario::from_str(SCENARIO, "resumable.toml").unwrap();
+    let problem = secretome::scenario::from_str(&scenario_text(), "resumable.toml").unwrap();
     let root = tempfile::tempdir().unwrap();
     for (i, ((mut whole, mut first), mut second)) in engines(&problem, Gpu::Include)
         .into_iter()
@@ -110,7 +93,7 @@ fn an_interrupted_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(
         .enumerate()
     {
         let name = whole.name;
-        let options = |resume| RunOptions { scenario_text: SCENARIO.into(), resume, ..Default::default() };
+        let options = |resume| RunOptions { scenario_text: scenario_text(), resume, ..Default::default() };
         let straight = OutputDir::create(&root.path().join(format!("straight{i}")), false).unwrap();
         run::run_with(&problem, whole.engine.as_mut(), &straight, &mut run::Silent, &options(false)).unwrap();
 
@@ -156,19 +139,19 @@ fn an_interrupted_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(
 
 #[test]
 fn a_checkpoint_of_another_scenario_is_refused() {
-    let problem = secretome::scenario::from_str(SCENARIO, "resumable.toml").unwrap();
+    let problem = secretome::scenario::from_str(&scenario_text(), "resumable.toml").unwrap();
     let root = tempfile::tempdir().unwrap();
     let mut list = engines(&problem, Gpu::Skip);
     let flag = AtomicBool::new(true);
     let out = OutputDir::create(root.path(), true).unwrap();
-    let options = RunOptions { interrupt: Some(&flag), scenario_text: SCENARIO.into(), ..Default::default() };
+    let options = RunOptions { interrupt: Some(&flag), scenario_text: scenario_text(), ..Default::default() };
     let err = run::run_with(&problem, list[0].engine.as_mut(), &out, &mut run::Silent, &options).err().expect("refused");
     assert!(matches!(err, RunError::Interrupted { .. }));
-    let other = RunOptions { resume: true, scenario_text: SCENARIO.replace("8 h", "9 h"), ..Default::default() };
+    let other = RunOptions { resume: true, scenario_text: scenario_text().replace("8 h", "9 h"), ..Default::default() };
     let err = run::run_with(&problem, list[1].engine.as_mut(), &out, &mut run::Silent, &other).err().expect("refused");
     assert!(err.to_string().contains("another scenario"), "{err}");
     let none = OutputDir::create(&root.path().join("empty"), false).unwrap();
-    let resume = RunOptions { resume: true, scenario_text: SCENARIO.into(), ..Default::default() };
+    let resume = RunOptions { resume: true, scenario_text: scenario_text(), ..Default::default() };
     let err = run::run_with(&problem, list[2].engine.as_mut(), &none, &mut run::Silent, &resume).err().expect("refused");
     assert!(err.to_string().contains("no checkpoint"), "{err}");
 }

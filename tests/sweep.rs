@@ -2,37 +2,21 @@
 //! partition the cases exactly, resuming an interrupted sweep to the same results as an
 //! uninterrupted one, shards written apart merged by `collect`, and refusals of bad sweep files.
 
+mod common;
+
 use secretome::solver::{Backend, EngineFactory};
 use secretome::sweep::run::{Outcome, Shard, collect, run_cases};
 use secretome::sweep::{Sweep, SweepError};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-const BASE: &str = r#"
-[scenario]
-name = "sheet"
-[grid]
-size = ["2 mm", "1 mm", "1 mm"]
-cells = [40, 1, 1]
-default_material = "tissue"
-[time]
-end = "2 h"
-output_interval = "20 min"
-scheme = "adi"
-tolerance = 1e-3
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-name = "sheet"
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.5 mm"
+fn base() -> String {
+    common::gel_sheet_scenario(
+        "sheet",
+        [40, 1, 1],
+        "end = \"2 h\"\noutput_interval = \"20 min\"\nscheme = \"adi\"\ntolerance = 1e-3",
+        "0.5 mm",
+        r#"
 [[species]]
 name = "VEGF"
 unit = "pg/mL"
@@ -48,10 +32,12 @@ faces = ["xmax"]
 species = ["all"]
 type = "fixed"
 value = "0 pg/mL"
-"#;
+"#,
+    )
+}
 
 fn sweep(dir: &Path, text: &str) -> Result<Sweep, SweepError> {
-    std::fs::write(dir.join("base.toml"), BASE).unwrap();
+    std::fs::write(dir.join("base.toml"), base()).unwrap();
     Sweep::from_str(text, "sweep.toml", dir)
 }
 

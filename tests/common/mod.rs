@@ -197,3 +197,36 @@ pub fn assert_closed_box_keeps_mass(label: &str, engine: &mut dyn Engine, steps:
     }
     assert!(end[0].present[0] < gel_kept * start[0].present[0], "{label}: the gel must lose mass");
 }
+
+/// Scenario text of a gel sheet on tissue: a 2 mm × 1 mm × 1 mm box of `cells`, the material
+/// `gel` (a depot) painted as the region `sheet` for x from 0 to `sheet_to`, the rest `tissue`;
+/// `time` is the body of `[time]` and `rest` the species and everything after them.
+pub fn gel_sheet_scenario(name: &str, cells: [usize; 3], time: &str, sheet_to: &str, rest: &str) -> String {
+    format!(
+        r#"
+[scenario]
+name = "{name}"
+[grid]
+size = ["2 mm", "1 mm", "1 mm"]
+cells = [{}, {}, {}]
+default_material = "tissue"
+[time]
+{time}
+[[material]]
+name = "gel"
+role = "depot"
+[[material]]
+name = "tissue"
+role = "tissue"
+[[region]]
+name = "sheet"
+material = "gel"
+shape = "layer"
+axis = "x"
+from = "0 mm"
+to = "{sheet_to}"
+{rest}
+"#,
+        cells[0], cells[1], cells[2]
+    )
+}
