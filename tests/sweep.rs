@@ -175,6 +175,29 @@ fn an_interrupted_sweep_run_again_ends_as_an_uninterrupted_one() {
     };
     collect(&[&parts]).unwrap();
     assert_eq!(drop_columns(&whole), drop_columns(&parts));
+    // A thicker sheet releases a smaller fraction in the same time: the sensitivity says so.
+    let sens = std::fs::read_to_string(whole.join("sensitivity.csv")).unwrap();
+    let rho: f64 = sens
+        .lines()
+        .find(|l| l.starts_with("VEGF,released_percent,region[sheet].to,"))
+        .unwrap_or_else(|| panic!("{sens}"))
+        .split(',')
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rho < -0.8, "ρ = {rho}\n{sens}");
+}
+
+#[test]
+fn spearman_correlation_of_monotone_and_reversed_pairs() {
+    use secretome::sweep::run::spearman;
+    let up: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, (i as f64).exp())).collect();
+    assert_eq!(spearman(&up), Some(1.0));
+    let down: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, -(i as f64).powi(3))).collect();
+    assert_eq!(spearman(&down), Some(-1.0));
+    assert_eq!(spearman(&up[..2]), None);
+    assert_eq!(spearman(&[(1.0, 2.0), (1.0, 3.0), (1.0, 4.0)]), None, "a constant key says nothing");
 }
 
 #[test]

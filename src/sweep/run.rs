@@ -222,6 +222,8 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
         rows.push_str(&csv(k));
     }
     rows.push_str(",species,released_percent,time_to_50_percent_h,time_to_90_percent_h,relative_balance_error,wall_time_s,folder\n");
+    // (species, the case's values as numbers where they are, [released %, t50, t90]).
+    let mut table: Vec<(String, Vec<Option<f64>>, [Option<f64>; 3])> = Vec::new();
     for case in &cases {
         let homes: Vec<&Path> = dirs.iter().copied().filter(|d| is_complete(&d.join(case.folder()))).collect();
         match homes.len() {
@@ -247,6 +249,12 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
                 rows.push_str(&csv(v.trim_matches('"')));
             }
             let num = |k: &str| s[k].as_f64().map(|x| format!("{x:e}")).unwrap_or_default();
+            table.push((
+                s["name"].as_str().unwrap_or("").to_string(),
+                case.values.iter().map(|(_, v)| leading_number(v)).collect(),
+                ["released_percent", "time_to_50_percent_release_h", "time_to_90_percent_release_h"]
+                    .map(|k| s[k].as_f64()),
+            ));
             rows.push_str(&format!(
                 ",{},{},{},{},{},{},{}\n",
                 csv(s["name"].as_str().unwrap_or("")),
@@ -259,10 +267,79 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
             ));
         }
     }
-    OutputDir::open(first)?.write_atomic("results.csv", rows.as_bytes())?;
+    let dir = OutputDir::open(first)?;
+    dir.write_atomic("results.csv", rows.as_bytes())?;
+    dir.write_atomic("sensitivity.csv", sensitivity(&keys, &table).as_bytes())?;
     Ok(found)
 }
 
 fn csv(text: &str) -> String {
     if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+}
+
+/// The number a value starts with (`"2.6 mm"` → 2.6, `0.5` → 0.5), if any.
+fn leading_number(value: &str) -> Option<f64> {
+    let v = value.trim().trim_matches('"');
+    v.split_whitespace().next()?.parse().ok().filter(|x: &f64| x.is_finite())
+}
+
+/// Spearman's rank correlation of each numeric key with each metric, per species:
+/// `sensitivity.csv` with columns species, metric, key, spearman_rho, cases.
+fn sensitivity(keys: &[String], table: &[(String, Vec<Option<f64>>, [Option<f64>; 3])]) -> String {
+    const METRICS: [&str; 3] = ["released_percent", "time_to_50_percent_release_h", "time_to_90_percent_release_h"];
+    let mut out = String::from("species,metric,key,spearman_rho,cases\n");
+    let mut species: Vec<&str> = table.iter().map(|r| r.0.as_str()).collect();
+    species.dedup();
+    species.sort();
+    species.dedup();
+    for name in species {
+        for (m, metric) in METRICS.iter().enumerate() {
+            for (k, key) in keys.iter().enumerate() {
+                let pairs: Vec<(f64, f64)> = table
+                    .iter()
+                    .filter(|r| r.0 == name)
+                    .filter_map(|r| Some((r.1[k]?, r.2[m]?)))
+                    .collect();
+                if let Some(rho) = spearman(&pairs) {
+                    out.push_str(&format!("{},{metric},{},{rho},{}\n", csv(name), csv(key), pairs.len()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Ranks with ties averaged.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        for &o in &order[i..=j] {
+            r[o] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's ρ (Pearson's correlation of the ranks); `None` with fewer than 3 pairs or a
+/// constant column.
+pub fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let a = ranks(&pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+    let b = ranks(&pairs.iter().map(|p| p.1).collect::<Vec<_>>());
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(&b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    (va > 0.0 && vb > 0.0).then(|| cov / (va * vb).sqrt())
 }
