@@ -2,10 +2,13 @@
 //! of the start-up) in fused passes over the field:
 //!
 //! ```text
-//!   r = A u;   v₀ = u + λ·dt·r;   (I − θ·dt·A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
+//!   r = A u;   v₀ = u + λ·dt·r / cap;
+//!   (M − θ·dt·A_a) δ_a = M·δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
 //! ```
 //!
-//! with the first-order loss inside `A` and, an equal share per swept axis, inside each `A_a`.
+//! with the first-order loss and, where the problem has flow, the upwind advection inside `A`
+//! (an equal share of the loss per swept axis inside each `A_a`), and `M = diag(cap)` the cells'
+//! capacities for a species that binds (else the identity).
 //!
 //! The reference (`src/solver/cpu/mod.rs`) runs `adi_predictor` and one `adi_sweep` per axis,
 //! each over the whole field. Here:
@@ -25,7 +28,8 @@
 //! coefficients in the same order, and forms `v_a = u + δ` before the next stage takes
 //! `v_a − u`, so each cell sees the reference's operations in the reference's order. Each sweep
 //! books `loss·(κ·u + θ·dt·δ)` per cell as decayed and `κ·g·(u − c_b) + θ·dt·g·δ` per end face
-//! as outflow, as `adi_sweep` does (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
+//! as outflow (less, with flow, `κ·up(w, u, c_b) − θ·dt·max(−w, 0)·δ`), as `adi_sweep` does
+//! (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
 
 use super::kernels::{
     BoundaryForm, Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side_with,

@@ -6,12 +6,14 @@
 //! ```text
 //!   explicit_ftcs:  c' = c + dt·(A c − k c)
 //!   adi_douglas:    per stage (λ, θ, μ, dt) of [`Stage::of_step`]:
-//!                   r = A u;  δ₀ = λ·dt·r;  (I − θ dt A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;
-//!                   u ← u + δ_N
+//!                   r = A u;  δ₀ = λ·dt·r / cap;
+//!                   (M − θ dt A_a) δ_a = M δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
 //! ```
 //!
-//! with the same face rule (harmonic-mean face diffusivity, boundary conductance
-//! `g = 1/(1/rate + h/2D)`), the loss `k` inside `A` and an equal share of it inside each `A_a`,
+//! (`M = diag(cap)`, the capacities the first react pass of the step leaves for species that
+//! bind, 1 for the others) with the same face rule (harmonic-mean face diffusivity, boundary
+//! conductance `g = 1/(1/rate + h/2D)`, first-order upwind advection with the mean face velocity
+//! where the problem has flow), the loss `k` inside `A` and an equal share of it inside each `A_a`,
 //! the same start-up (the first [`START_UP_STEPS`] steps as implicit-Euler LOD substeps), the
 //! same axes swept ([`adi_sweep_axes`]) and the same rate store for the error estimate
 //! ([`Engine::track_rates`], [`Engine::local_error`]).
@@ -43,11 +45,18 @@
 //! - **Vector code.** Every inner loop runs over a row of cells or of grid lines, without bounds
 //!   checks, so the compiler vectorises it; the passes are compiled twice, for AVX2 (chosen at
 //!   run time where the CPU has it) and for the baseline target.
-//! - **Coefficients without per-cell arrays.** Diffusivity and decay are looked up by material
-//!   id. A species whose diffusivity and decay are each the same in every material present gets
-//!   its face coefficients, conductances and Thomas coefficients (`sub`, `m`, `sup'`, one value
-//!   per position along each axis, recomputed per stage) as single numbers; other species get
-//!   them per lane, formed in the per-thread scratch as the reference forms them.
+//! - **Coefficients without per-cell arrays.** Diffusivity, decay and flow velocity are looked
+//!   up by material id. A species whose diffusivity, decay and velocity are each the same in
+//!   every material present, and which does not bind, gets its face coefficients, conductances
+//!   and Thomas coefficients (`sub`, `m`, `sup'`, one value per position along each axis,
+//!   recomputed per stage) as single numbers; other species get them per lane, formed in the
+//!   per-thread scratch as the reference forms them (a binding species' from the cells'
+//!   capacities, which also scale the right-hand side `cap·(v − u)` and divide the predictor's
+//!   increment).
+//! - **Flow.** The upwind terms sit in the same row loops as the diffusive ones, each face's
+//!   right after its diffusive term as in the reference; the line solves are then not symmetric
+//!   (`sub` and `sup'` carry the upwind couplings of each face, the diagonal the outgoing ones),
+//!   and the end faces' books carry what the flow moves through them.
 //! - **Books in f64 per task.** Decay per material and outflow per face are summed in f64 per
 //!   task and added to per-species f64 totals in task order after each pass: no per-cell
 //!   accumulators. Tasks are cut by the grid alone, so fields and totals are bit-identical for
@@ -55,13 +64,8 @@
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
-//! - **Not fused yet: binding and flow.** The stages of species that bind run through the
-//!   reference kernels (which solve with the cells' capacities), and where the problem has
-//!   interstitial flow so do every species' stages and explicit steps (the fused loops hold no
-//!   advection): the reference's results, one task per species on the pool for the ADI
-//!   stages (each species single-threaded), the explicit step on the calling thread.
-//!
-//! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
+//! Memory: two f32 fields (8 bytes per cell·species; with binding, the capacities 4 more), the
+//! material ids (4 bytes per cell, held
 //! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
 //! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
 //! two rate fields and the saved field (12 bytes per cell·species more).
