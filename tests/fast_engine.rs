@@ -319,7 +319,10 @@ fn matches_reference_with_flow() {
 
 #[test]
 fn matches_reference_with_binding_and_flow() {
-    compare_all("3D sphere, binding and flow", &with_binding(with_flow(sphere_3d(every_boundary()), flow_per_material)));
+    compare_all(
+        "3D sphere, binding and flow",
+        &with_binding(with_flow(sphere_3d(every_boundary()), flow_per_material)),
+    );
 }
 
 #[test]

@@ -32,9 +32,9 @@
 //! (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
 
 use super::kernels::{
-    BoundaryForm, Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side_with,
-    adi_end_outflow, adi_end_outflow_flow, apply_cap, conductances, face_coefficients, start_x_terms,
-    start_x_terms_flow, sweep_loss, thomas_back, thomas_forward, transpose, transpose_add, transpose_sub,
+    BoundaryForm, Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side_with, adi_end_outflow,
+    adi_end_outflow_flow, apply_cap, conductances, face_coefficients, start_x_terms, start_x_terms_flow, sweep_loss,
+    thomas_back, thomas_forward, transpose, transpose_add, transpose_sub,
 };
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, StageCoefs};
 use crate::solver::FaceBc;
@@ -666,7 +666,7 @@ fn column_pass_body(
             }
             if !cap.is_empty() {
                 for (x, &cp) in here.iter_mut().zip(caps(k)) {
-                    *x = cp * *x;
+                    *x *= cp;
                 }
             }
             let lo = k.checked_sub(1).map(|kk| &*c[kk]);

@@ -357,7 +357,13 @@ impl LineCoefficients {
 
     /// Forms the coefficients; `inputs(j, row)` writes the diffusivities, decay rates and (where
     /// `c` says they enter) velocities and capacities of row `j` into `row`.
-    pub fn compute(&mut self, n: usize, lanes: usize, c: &SweepConstants, mut inputs: impl FnMut(usize, RowInputs<'_>)) {
+    pub fn compute(
+        &mut self,
+        n: usize,
+        lanes: usize,
+        c: &SweepConstants,
+        mut inputs: impl FnMut(usize, RowInputs<'_>),
+    ) {
         self.lanes = lanes;
         for v in [&mut self.sub, &mut self.m, &mut self.sup, &mut self.east, &mut self.loss] {
             v.clear();
@@ -402,14 +408,15 @@ impl LineCoefficients {
         for j in 0..n {
             if j + 1 < n {
                 self.cap_next.fill(1.0);
-                let row = RowInputs { d: &mut self.d_next, k: &mut k_next, v: &mut self.v_next, cap: &mut self.cap_next };
+                let row =
+                    RowInputs { d: &mut self.d_next, k: &mut k_next, v: &mut self.v_next, cap: &mut self.cap_next };
                 inputs(j + 1, row);
                 face_coefficients(&mut self.east_row, &d_here, &self.d_next, c.inv_h2);
                 if c.flow {
-                    for l in 0..lanes {
-                        let w = face_velocity(v_here[l], self.v_next[l]);
-                        self.east_fwd[l] = w.max(0.0) * c.inv_h;
-                        self.east_back[l] = (-w).max(0.0) * c.inv_h;
+                    let faces = v_here.iter().zip(&self.v_next).map(|(&a, &b)| face_velocity(a, b));
+                    for ((fwd, back), w) in self.east_fwd.iter_mut().zip(&mut self.east_back).zip(faces) {
+                        *fwd = w.max(0.0) * c.inv_h;
+                        *back = (-w).max(0.0) * c.inv_h;
                     }
                 }
             } else {
@@ -449,8 +456,7 @@ impl LineCoefficients {
                 if c.flow {
                     s = -c.theta_dt * (west + self.west_fwd[l]);
                     p = -c.theta_dt * (east + self.east_back[l]);
-                    diag = cap
-                        + c.theta_dt * (west + east + out_coef + loss + self.west_back[l] + self.east_fwd[l]);
+                    diag = cap + c.theta_dt * (west + east + out_coef + loss + self.west_back[l] + self.east_fwd[l]);
                 } else {
                     s = -c.theta_dt * west;
                     p = -c.theta_dt * east;
@@ -537,13 +543,8 @@ pub fn thomas_forward(rhs: &mut [f32], diff: Option<(&[f32], &[f32])>, n: usize,
 /// right-hand side, `cap·(v − u)`, before the explicit term is added).
 #[inline(always)]
 pub fn apply_cap(rhs: &mut [f32], tri: Tri<'_>) {
-    let cap = &tri.c.cap;
-    if !cap.is_empty() {
-        let n = rhs.len().min(cap.len());
-        let (rhs, cap) = (&mut rhs[..n], &cap[..n]);
-        for i in 0..n {
-            rhs[i] = cap[i] * rhs[i];
-        }
+    for (x, &cap) in rhs.iter_mut().zip(&tri.c.cap) {
+        *x *= cap;
     }
 }
 
@@ -770,8 +771,7 @@ pub fn add_explicit_row(
                 boundary_flux -= upwind_inflow(g(&c.w_hi, l), x, k.bc[1].value) * k.inv_h;
             }
             let advected = (west_fwd * u_west - west_back * x) + (east_back * u_east - east_fwd * x);
-            let a_u =
-                west * (u_west - x) + east * (u_east - x) + advected - boundary_flux - lane(&c.loss, j, l) * x;
+            let a_u = west * (u_west - x) + east * (u_east - x) + advected - boundary_flux - lane(&c.loss, j, l) * x;
             rhs[l] += edt * a_u;
         }
         return;

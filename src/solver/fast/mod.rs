@@ -108,8 +108,8 @@ use rayon::prelude::*;
 use super::cpu::diffuse_explicit::{face_diffusivity, face_velocity, inflow_velocity};
 use super::{
     CellSums, CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, Pass, SAVE_SLOTS, START_UP_STEPS,
-    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update,
-    merge_pending, slot_error, step_passes, totals_from_sums,
+    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update, merge_pending,
+    slot_error, step_passes, totals_from_sums,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
@@ -562,12 +562,12 @@ impl CpuFast {
             }
             if let (Some(d), Some(k)) = (sp.uniform_d, sp.uniform_k) {
                 let v = sp.uniform_v.unwrap_or([0.0; 3]);
-                for a in 0..3 {
+                for (a, &va) in v.iter().enumerate() {
                     let k3 = sp.sweep_constants(&self.lay, a, &st);
                     sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, row| {
                         row.d[0] = d;
                         row.k[0] = k;
-                        row.v[0] = v[a];
+                        row.v[0] = va;
                     });
                 }
             }
@@ -608,7 +608,20 @@ impl CpuFast {
                 let (s, k, b) = (s0 + t / per_species, (t % per_species) / row_blocks, t % row_blocks);
                 let field = &c[s * n_cells..(s + 1) * n_cells];
                 let cap = species_cap(cap, s, n_cells);
-                adi_douglas::plane_pass(lay, &species[s], field, out, k, b * rows, y_in_plane, &st, cap, rate, books, scr);
+                adi_douglas::plane_pass(
+                    lay,
+                    &species[s],
+                    field,
+                    out,
+                    k,
+                    b * rows,
+                    y_in_plane,
+                    &st,
+                    cap,
+                    rate,
+                    books,
+                    scr,
+                );
             });
             self.collect_books(s0, tasks, per_species);
             // One plane: the y stage, block of columns by block of columns, in `c_next`.
@@ -629,13 +642,24 @@ impl CpuFast {
                     let (s, b) = (s0 + t / col_blocks, t % col_blocks);
                     let field = &c[s * n_cells..(s + 1) * n_cells];
                     let cap = species_cap(cap, s, n_cells);
-                    adi_douglas::column_y_pass(lay, &species[s], field, &mut parts, b * COLUMNS_2D, &st, cap, books, scr);
+                    adi_douglas::column_y_pass(
+                        lay,
+                        &species[s],
+                        field,
+                        &mut parts,
+                        b * COLUMNS_2D,
+                        &st,
+                        cap,
+                        books,
+                        scr,
+                    );
                 });
                 self.collect_books(s0, tasks, col_blocks);
             }
             // Pass 2: z stage, block by block, into `c` in place.
             if self.lay.sweep[2] {
-                let (lay, species, pool, scratch, cap) = (&self.lay, &self.species, &self.pool, &self.scratch, &self.cap);
+                let (lay, species, pool, scratch, cap) =
+                    (&self.lay, &self.species, &self.pool, &self.scratch, &self.cap);
                 let mut slabs: Vec<Vec<&mut [f32]>> = (0..(s1 - s0) * blocks).map(|_| Vec::with_capacity(nz)).collect();
                 for (p, plane_slice) in self.c[s0 * n_cells..s1 * n_cells].chunks_mut(plane).enumerate() {
                     for (b, part) in plane_slice.chunks_mut(block).enumerate() {
