@@ -237,7 +237,15 @@ fn plane_pass_body(
     // x stage on the transposed block: its y-lines are the lanes of a recurrence over x.
     if lay.sweep[0] {
         let k3 = sp.sweep_constants(lay, 0, st);
-        let tri = if sp.per_lane() {
+        let tri = if sp.binds && sp.uniform_lines() {
+            let cap = cap.unwrap_or(&[]);
+            lines.compute_with_caps(&sp.lines[0], rows, |i, row| {
+                for (l, x) in row.iter_mut().enumerate() {
+                    *x = cap[l * nx + i];
+                }
+            });
+            Tri { c: lines, per_lane: true }
+        } else if sp.per_lane() {
             lines.compute(nx, rows, &k3, |i, row| {
                 for (l, (d, kk)) in row.d.iter_mut().zip(row.k.iter_mut()).enumerate() {
                     let m = mats[l * nx + i] as usize;

@@ -265,6 +265,10 @@ pub struct LineCoefficients {
     pub east: Vec<f32>,
     /// `k_j/N` (1/s).
     pub loss: Vec<f32>,
+    /// Of a one-lane line (else empty): `diag_j − cap_j` and `−θdt·(e_j + q_{j+1/2})`, from which
+    /// [`Self::compute_with_caps`] forms the lines of cells of other capacities.
+    rest: Vec<f32>,
+    raw_sup: Vec<f32>,
     /// With flow (else empty): `max(V_{j+1/2}, 0)/h` and `max(−V_{j+1/2}, 0)/h` (1/s), 0 on the
     /// last row.
     pub fwd: Vec<f32>,
@@ -329,6 +333,8 @@ impl LineCoefficients {
             sup: Vec::new(),
             east: Vec::new(),
             loss: Vec::new(),
+            rest: Vec::new(),
+            raw_sup: Vec::new(),
             fwd: Vec::new(),
             back: Vec::new(),
             cap: Vec::new(),
@@ -368,6 +374,12 @@ impl LineCoefficients {
         for v in [&mut self.sub, &mut self.m, &mut self.sup, &mut self.east, &mut self.loss] {
             v.clear();
             v.resize(n * lanes, 0.0);
+        }
+        for v in [&mut self.rest, &mut self.raw_sup] {
+            v.clear();
+            if lanes == 1 {
+                v.resize(n, 0.0);
+            }
         }
         for (v, on) in [(&mut self.fwd, c.flow), (&mut self.back, c.flow), (&mut self.cap, c.capacity)] {
             v.clear();
@@ -452,16 +464,21 @@ impl LineCoefficients {
                 let (west, east) = (self.west[l], self.east_row[l]);
                 let loss = self.k_row[l] * c.share;
                 let cap = if c.capacity { cap_here[l] } else { 1.0 };
-                let (s, p, diag);
+                let (s, p, rest);
                 if c.flow {
                     s = -c.theta_dt * (west + self.west_fwd[l]);
                     p = -c.theta_dt * (east + self.east_back[l]);
-                    diag = cap + c.theta_dt * (west + east + out_coef + loss + self.west_back[l] + self.east_fwd[l]);
+                    rest = c.theta_dt * (west + east + out_coef + loss + self.west_back[l] + self.east_fwd[l]);
                 } else {
                     s = -c.theta_dt * west;
                     p = -c.theta_dt * east;
-                    diag = cap + c.theta_dt * (west + east + out_coef + loss);
+                    rest = c.theta_dt * (west + east + out_coef + loss);
                 }
+                if lanes == 1 {
+                    self.rest[j] = rest;
+                    self.raw_sup[j] = p;
+                }
+                let diag = cap + rest;
                 let mm = diag - s * if j > 0 { sup_prev[l] } else { 0.0 };
                 sub[l] = s;
                 m[l] = mm;
@@ -483,6 +500,76 @@ impl LineCoefficients {
             std::mem::swap(&mut v_here, &mut self.v_next);
             std::mem::swap(&mut cap_here, &mut self.cap_next);
             std::mem::swap(&mut self.k_row, &mut k_next);
+        }
+    }
+}
+
+impl LineCoefficients {
+    /// The lines of `lanes` lines of cells that differ from those of `one` (a one-lane line
+    /// formed by [`Self::compute`] without capacities) only in their capacities, `caps(j, row)`
+    /// writing row `j`'s: `diag_j = cap_j + (diag_j − 1)` and the recurrence per lane, the rest
+    /// copied from `one`. The same numbers as `compute` with these capacities, without forming
+    /// each lane's face coefficients again.
+    pub fn compute_with_caps(&mut self, one: &LineCoefficients, lanes: usize, mut caps: impl FnMut(usize, &mut [f32])) {
+        let n = one.sub.len();
+        debug_assert!(one.lanes == 1 && one.rest.len() == n);
+        self.lanes = lanes;
+        let flow = one.flow();
+        for (v, on) in [
+            (&mut self.sub, true),
+            (&mut self.m, true),
+            (&mut self.sup, true),
+            (&mut self.east, true),
+            (&mut self.loss, true),
+            (&mut self.cap, true),
+            (&mut self.fwd, flow),
+            (&mut self.back, flow),
+        ] {
+            v.clear();
+            if on {
+                v.resize(n * lanes, 0.0);
+            }
+        }
+        self.rest.clear();
+        self.raw_sup.clear();
+        for (v, x, on) in [
+            (&mut self.g_lo, &one.g_lo, true),
+            (&mut self.g_hi, &one.g_hi, true),
+            (&mut self.w_lo, &one.w_lo, flow),
+            (&mut self.w_hi, &one.w_hi, flow),
+        ] {
+            v.clear();
+            if on {
+                v.resize(lanes, x[0]);
+            }
+        }
+        for j in 0..n {
+            let row = j * lanes..(j + 1) * lanes;
+            self.sub[row.clone()].fill(one.sub[j]);
+            self.east[row.clone()].fill(one.east[j]);
+            self.loss[row.clone()].fill(one.loss[j]);
+            if flow {
+                self.fwd[row.clone()].fill(one.fwd[j]);
+                self.back[row.clone()].fill(one.back[j]);
+            }
+            caps(j, &mut self.cap[row.clone()]);
+            let (s, p, rest) = (one.sub[j], one.raw_sup[j], one.rest[j]);
+            let (before, here) = self.sup.split_at_mut(j * lanes);
+            let (m, sup, cap) = (&mut self.m[row.clone()], &mut here[..lanes], &self.cap[row]);
+            if j > 0 {
+                let sup_prev = &before[(j - 1) * lanes..];
+                for l in 0..lanes {
+                    let mm = (cap[l] + rest) - s * sup_prev[l];
+                    m[l] = mm;
+                    sup[l] = p / mm;
+                }
+            } else {
+                for l in 0..lanes {
+                    let mm = (cap[l] + rest) - s * 0.0;
+                    m[l] = mm;
+                    sup[l] = p / mm;
+                }
+            }
         }
     }
 }

@@ -204,10 +204,17 @@ impl SpeciesCoefs {
         }
     }
 
+    /// Whether diffusivity, decay and velocity are each the same in every material present:
+    /// then the species' own lines ([`Self::lines`]) hold its Thomas coefficients, or, where it
+    /// binds, all but those its capacities change.
+    pub fn uniform_lines(&self) -> bool {
+        self.uniform_d.is_some() && self.uniform_k.is_some() && (!self.flow || self.uniform_v.is_some())
+    }
+
     /// Whether the sweeps need Thomas coefficients per lane (diffusivity, decay or velocity
     /// differ between materials present, or the species binds: capacities differ per cell).
     pub fn per_lane(&self) -> bool {
-        self.uniform_d.is_none() || self.uniform_k.is_none() || (self.flow && self.uniform_v.is_none()) || self.binds
+        !self.uniform_lines() || self.binds
     }
 
     /// The Thomas coefficients of the sweep along `axis` over `n` rows of `lanes` lanes: computed
@@ -225,7 +232,10 @@ impl SpeciesCoefs {
         materials: impl Fn(usize) -> &'m [u32],
         caps: impl Fn(usize) -> &'m [f32],
     ) -> Tri<'a> {
-        if self.per_lane() {
+        if self.binds && self.uniform_lines() {
+            lines.compute_with_caps(&self.lines[axis], lanes, |j, row| row.copy_from_slice(&caps(j)[..row.len()]));
+            Tri { c: lines, per_lane: true }
+        } else if self.per_lane() {
             let k3 = self.sweep_constants(lay, axis, st);
             lines.compute(n, lanes, &k3, |j, row| {
                 let mats = materials(j);
@@ -557,13 +567,15 @@ impl CpuFast {
         let n_cells = nx * ny * nz;
         let plane = nx * ny;
         for sp in &mut self.species {
-            if sp.per_lane() {
+            if !sp.uniform_lines() {
                 continue;
             }
+            // Without the capacities of a species that binds: `compute_with_caps` adds them.
+            let k3s = [0, 1, 2].map(|a| SweepConstants { capacity: false, ..sp.sweep_constants(&self.lay, a, &st) });
             if let (Some(d), Some(k)) = (sp.uniform_d, sp.uniform_k) {
                 let v = sp.uniform_v.unwrap_or([0.0; 3]);
                 for (a, &va) in v.iter().enumerate() {
-                    let k3 = sp.sweep_constants(&self.lay, a, &st);
+                    let k3 = k3s[a];
                     sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, row| {
                         row.d[0] = d;
                         row.k[0] = k;
