@@ -50,9 +50,10 @@
 //!   every material present, and which does not bind, gets its face coefficients, conductances
 //!   and Thomas coefficients (`sub`, `m`, `sup'`, one value per position along each axis,
 //!   recomputed per stage) as single numbers; other species get them per lane, formed in the
-//!   per-thread scratch as the reference forms them (a binding species' from the cells'
-//!   capacities, which also scale the right-hand side `cap·(v − u)` and divide the predictor's
-//!   increment).
+//!   per-thread scratch as the reference forms them. A species that binds gets them per lane
+//!   from the cells' capacities (which also scale the right-hand side `cap·(v − u)` and divide
+//!   the predictor's increment): where its coefficients are otherwise uniform, from its one-lane
+//!   line and the capacities alone ([`kernels::LineCoefficients::compute_with_caps`]).
 //! - **Flow.** The upwind terms sit in the same row loops as the diffusive ones, each face's
 //!   right after its diffusive term as in the reference; the line solves are then not symmetric
 //!   (`sub` and `sup'` carry the upwind couplings of each face, the diagonal the outgoing ones),
@@ -65,9 +66,8 @@
 //!   parallel pass over the field.
 //!
 //! Memory: two f32 fields (8 bytes per cell·species; with binding, the capacities 4 more), the
-//! material ids (4 bytes per cell, held
-//! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
-//! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
+//! material ids (4 bytes per cell, held twice: in the engine's copy of the problem and in its
+//! layout), and per thread a few planes of scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
 //! two rate fields and the saved field (12 bytes per cell·species more).
 
 /// Defines `fn $name($args)` that runs `$body($args)` (an `#[inline(always)]` function)
@@ -161,7 +161,8 @@ pub struct SpeciesCoefs {
     pub has_decay: bool,
     /// Interior face coefficient `D_f/h²` per axis (1/s) if `uniform_d` is `Some`.
     pub uniform_w: [f32; 3],
-    /// Thomas coefficients per axis, one lane, if [`Self::per_lane`] is false (current stage).
+    /// Thomas coefficients per axis, one lane, if [`Self::uniform_lines`] (current stage; for a
+    /// species that binds, without its capacities).
     pub lines: [LineCoefficients; 3],
     /// Flow velocity per material along x, y, z (m/s), whether the problem has flow, and the
     /// velocity if it is the same in every material present.
