@@ -1,5 +1,6 @@
 //! The fast CPU engine against the reference engine: both schemes, 1D/2D/3D, every boundary
-//! type, heterogeneous and uniform coefficients, the serial path and the thread pool; the
+//! type, heterogeneous and uniform coefficients, binding (the stages' capacities) and
+//! interstitial flow (uniform and per material), the serial path and the thread pool; the
 //! embedded error estimate through a rejected and retried step; its conservation and books; and
 //! its independence of the thread count and of the serial path.
 
@@ -100,6 +101,46 @@ fn painted_3d() -> Problem {
         every_boundary(),
         1.0,
     )
+}
+
+/// `p` with one binding pair per species in every material: a pool of sites at 4·K_d, K_d =
+/// 1 µM·(1e-6) = 1e-6 mol/m³ (20 ng/mL of a 20 kDa factor, the order of the loads), binding
+/// fast against the step (k_on = 1e8 1/(M·s)), so that the capacities are far from 1 and vary
+/// from cell to cell.
+fn with_binding(mut p: Problem) -> Problem {
+    let kd = 1e-6; // mol/m³
+    let k_on = 1e8 * 1e-3; // m³/(mol·s)
+    p.pools.push(secretome::problem::SitePool { name: "sites".into(), density: vec![4.0 * kd; p.materials.len()] });
+    for s in 0..p.species.len() {
+        p.species[s].molar_per_unit = Some(p.species[s].unit.si / 20.0);
+        for m in 0..p.materials.len() {
+            p.reactions.push(secretome::problem::Reaction::Binding {
+                material: m,
+                species: s,
+                pool: 0,
+                k_on,
+                k_off: kd * k_on,
+            });
+        }
+    }
+    p
+}
+
+/// `p` with interstitial flow: the velocity of material `m` is `velocity(m)` (m/s).
+fn with_flow(mut p: Problem, velocity: impl Fn(usize) -> [f64; 3]) -> Problem {
+    p.velocity = (0..p.materials.len()).map(velocity).collect();
+    p
+}
+
+/// A velocity of about 1 µm/s (a cell width in some 20 s), oblique, the same in every material.
+fn uniform_flow(_: usize) -> [f64; 3] {
+    [1e-6, -0.6e-6, 0.4e-6]
+}
+
+/// Velocities that differ between materials, in sign too (faces where the flow converges).
+fn flow_per_material(m: usize) -> [f64; 3] {
+    let f = [1.0, -0.5, 2.0][m % 3];
+    [f * 1e-6, -f * 0.7e-6, (0.3 + m as f64 * 0.1) * 1e-6]
 }
 
 /// Step of each scheme: 0.9× the explicit limit, or 50× it for ADI.
@@ -257,6 +298,34 @@ fn matches_reference_on_a_line_along_each_axis() {
 }
 
 #[test]
+fn matches_reference_with_binding() {
+    compare_all("3D sphere, binding", &with_binding(sphere_3d(every_boundary())));
+    compare_all("2D, 300×70 in blocks, binding", &with_binding(wide_2d()));
+    compare_all("2D, clearance on z, binding", &with_binding(slab_2d(true)));
+    compare_all("1D along x, binding", &with_binding(line_1d(0)));
+}
+
+#[test]
+fn matches_reference_with_flow() {
+    compare_all("3D sphere, uniform flow", &with_flow(sphere_3d(every_boundary()), uniform_flow));
+    compare_all("3D sphere, flow per material", &with_flow(sphere_3d(every_boundary()), flow_per_material));
+    compare_all("3D painted, flow per material", &with_flow(painted_3d(), flow_per_material));
+    compare_all("2D, 300×70 in blocks, flow", &with_flow(wide_2d(), flow_per_material));
+    compare_all("2D, clearance on z, flow", &with_flow(slab_2d(true), uniform_flow));
+    for axis in 0..3 {
+        compare_all(&format!("1D along axis {axis}, flow"), &with_flow(line_1d(axis), flow_per_material));
+    }
+}
+
+#[test]
+fn matches_reference_with_binding_and_flow() {
+    compare_all(
+        "3D sphere, binding and flow",
+        &with_binding(with_flow(sphere_3d(every_boundary()), flow_per_material)),
+    );
+}
+
+#[test]
 fn closed_box_keeps_its_mass() {
     let mut p = sphere_3d([Boundary::NoFlux; 6]);
     for s in &mut p.species {
@@ -310,8 +379,16 @@ fn books_balance_with_every_sink() {
 /// fields and the totals are bit-identical for any thread count.
 #[test]
 fn results_are_bit_identical_for_any_thread_count() {
-    for scheme in [Scheme::ExplicitFtcs, Scheme::AdiDouglas] {
-        let p = with_scheme(sphere_3d(every_boundary()), scheme);
+    let sphere = sphere_3d(every_boundary());
+    let problems = [
+        ("plain", sphere.clone()),
+        ("binding", with_binding(sphere.clone())),
+        ("flow", with_flow(sphere, flow_per_material)),
+    ];
+    for ((name, problem), scheme) in
+        problems.iter().flat_map(|p| [Scheme::ExplicitFtcs, Scheme::AdiDouglas].map(|s| (p, s)))
+    {
+        let p = with_scheme(problem.clone(), scheme);
         let runs: Vec<(Vec<f32>, Vec<SpeciesTotals>)> = [1, 2, 3]
             .iter()
             .map(|&threads| {
@@ -322,8 +399,8 @@ fn results_are_bit_identical_for_any_thread_count() {
             })
             .collect();
         for r in &runs[1..] {
-            assert!(r.0 == runs[0].0, "{}: fields differ between thread counts", scheme.name());
-            assert_eq!(r.1, runs[0].1, "{}: totals differ between thread counts", scheme.name());
+            assert!(r.0 == runs[0].0, "{name} {}: fields differ between thread counts", scheme.name());
+            assert_eq!(r.1, runs[0].1, "{name} {}: totals differ between thread counts", scheme.name());
         }
     }
 }

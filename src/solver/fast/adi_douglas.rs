@@ -2,10 +2,13 @@
 //! of the start-up) in fused passes over the field:
 //!
 //! ```text
-//!   r = A u;   v₀ = u + λ·dt·r;   (I − θ·dt·A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
+//!   r = A u;   v₀ = u + λ·dt·r / cap;
+//!   (M − θ·dt·A_a) δ_a = M·δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
 //! ```
 //!
-//! with the first-order loss inside `A` and, an equal share per swept axis, inside each `A_a`.
+//! with the first-order loss and, where the problem has flow, the upwind advection inside `A`
+//! (an equal share of the loss per swept axis inside each `A_a`), and `M = diag(cap)` the cells'
+//! capacities for a species that binds (else the identity).
 //!
 //! The reference (`src/solver/cpu/mod.rs`) runs `adi_predictor` and one `adi_sweep` per axis,
 //! each over the whole field. Here:
@@ -25,11 +28,13 @@
 //! coefficients in the same order, and forms `v_a = u + δ` before the next stage takes
 //! `v_a − u`, so each cell sees the reference's operations in the reference's order. Each sweep
 //! books `loss·(κ·u + θ·dt·δ)` per cell as decayed and `κ·g·(u − c_b) + θ·dt·g·δ` per end face
-//! as outflow, as `adi_sweep` does (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
+//! as outflow (less, with flow, `κ·up(w, u, c_b) − θ·dt·max(−w, 0)·δ`), as `adi_sweep` does
+//! (`κ = (λ + θ − μ)·dt`), summed in f64 per task.
 
 use super::kernels::{
-    Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side, adi_end_outflow, conductances,
-    face_coefficients, start_x_terms, sweep_loss, thomas_back, thomas_forward, transpose, transpose_add, transpose_sub,
+    BoundaryForm, Lane, LineCoefficients, Side, Tri, add_by_material, add_explicit_row, add_side_with, adi_end_outflow,
+    adi_end_outflow_flow, apply_cap, conductances, face_coefficients, start_x_terms, start_x_terms_flow, sweep_loss,
+    thomas_back, thomas_forward, transpose, transpose_add, transpose_sub,
 };
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs, StageCoefs};
 use crate::solver::FaceBc;
@@ -50,6 +55,7 @@ super::with_avx2! {
         j0: usize,
         y_stage: bool,
         st: &StageCoefs,
+        cap: Option<&[f32]>,
         rate: Option<&mut [f32]>,
         books: &mut PlaneBooks,
         scratch: &mut Scratch,
@@ -68,6 +74,7 @@ fn plane_pass_body(
     j0: usize,
     y_stage: bool,
     st: &StageCoefs,
+    cap: Option<&[f32]>,
     rate: Option<&mut [f32]>,
     books: &mut PlaneBooks,
     scratch: &mut Scratch,
@@ -95,7 +102,11 @@ fn plane_pass_body(
             }
         }
     }
-    let Scratch { d3, k0, u: t, v, rhs, div, w, g, lines, .. } = scratch;
+    let Scratch { d3, k0, u: t, v, rhs, div, w, g, fv, lines, .. } = scratch;
+    // The species' and the block's capacities where the species binds (else none: 1).
+    let cap_field = cap.filter(|_| sp.binds).unwrap_or(&[]);
+    let cap = (!cap_field.is_empty()).then(|| &cap_field[base..base + cells]);
+    fv.resize(nx, 0.0);
     if per_cell_k {
         k0.resize(cells, 0.0);
         sp.fill_k(k0, mats);
@@ -112,8 +123,9 @@ fn plane_pass_body(
             let at = |kk: usize, jj: usize| &c[kk * plane + jj * nx..kk * plane + (jj + 1) * nx];
             let k_row: &[f32] = if per_cell_k { &k0[row.clone()] } else { &[] };
             let rate_row = rate.as_deref_mut().map(|r| &mut r[row.clone()]);
+            let cap_row = cap.map(|c| &c[row.clone()]);
             if let (Some(d), Some(decay), true) =
-                (sp.uniform_d, sp.uniform_k, j > 0 && j + 1 < ny && k > 0 && k + 1 < nz)
+                (sp.uniform_d, sp.uniform_k, !sp.flow && j > 0 && j + 1 < ny && k > 0 && k + 1 < nz)
             {
                 // A row with neighbours on all four y and z sides, one diffusivity and decay: all
                 // six terms in one loop.
@@ -126,17 +138,12 @@ fn plane_pass_body(
                     zp: at(k + 1, j),
                 };
                 let bc = [sp.faces[0], sp.faces[1]];
-                predict_interior_row(
-                    &mut v[row],
-                    &rows,
-                    decay,
-                    sp.uniform_w,
-                    gx,
-                    bc,
-                    lay.inv_h[0],
-                    st.lambda_dt,
-                    rate_row,
-                );
+                let v = &mut v[row];
+                let (w, inv_h, ldt) = (sp.uniform_w, lay.inv_h[0], st.lambda_dt);
+                match cap_row {
+                    None => predict_interior_row(v, &rows, decay, w, gx, bc, inv_h, ldt, rate_row, 1.0f32),
+                    Some(cr) => predict_interior_row(v, &rows, decay, w, gx, bc, inv_h, ldt, rate_row, cr),
+                }
                 continue;
             }
             let ur = &u[row.clone()];
@@ -147,11 +154,26 @@ fn plane_pass_body(
             let bcs = &sp.faces;
             let gx =
                 [0, 1].map(|s| boundary_conductance(bcs[s], d_end(if s == 0 { 0 } else { nx - 1 }), lay.half_h[0]));
+            let m_row = &mats[row.clone()];
+            let form = BoundaryForm::Predictor;
             if per_cell_d {
                 face_coefficients(&mut w[..nx - 1], &d_row[..nx - 1], &d_row[1..], lay.inv_h2[0]);
-                start_x_terms(div, ur, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
-            } else {
-                start_x_terms(div, ur, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+            }
+            match (sp.flow, per_cell_d) {
+                (false, true) => start_x_terms(div, ur, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]),
+                (false, false) => start_x_terms(div, ur, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]),
+                (true, _) => {
+                    sp.face_velocities(&mut fv[..nx - 1], &m_row[..nx - 1], &m_row[1..], 0);
+                    let mut ends = [0.0f32; 2];
+                    sp.inflow_velocities(&mut ends[..1], &m_row[..1], 0, 0);
+                    sp.inflow_velocities(&mut ends[1..], &m_row[nx - 1..], 0, 1);
+                    let (bc, ih) = ([bcs[0], bcs[1]], lay.inv_h[0]);
+                    if per_cell_d {
+                        start_x_terms_flow(div, ur, &w[..nx - 1], &fv[..nx - 1], (gx, ends), bc, ih, form);
+                    } else {
+                        start_x_terms_flow(div, ur, sp.uniform_w[0], &fv[..nx - 1], (gx, ends), bc, ih, form);
+                    }
+                }
             }
             let sides = [
                 (1, j.checked_sub(1).map(|jj| (at(k, jj), 1, jj * nx))),
@@ -161,31 +183,51 @@ fn plane_pass_body(
             ];
             for (n, &(axis, neighbour)) in sides.iter().enumerate() {
                 let bc = bcs[2 * axis + n % 2];
-                match neighbour {
-                    Some((nbr, dz, d_start)) => {
-                        if per_cell_d {
-                            face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
-                            add_side(div, ur, Side::Interior { w: &w[..nx], nb: nbr });
-                        } else {
-                            add_side(div, ur, Side::Interior { w: sp.uniform_w[axis], nb: nbr });
+                let inv_h = lay.inv_h[axis];
+                // With flow, the velocities into the row's cells through this side's faces.
+                if sp.flow {
+                    match neighbour {
+                        Some((_, dz, d_start)) => {
+                            let kk = k + dz - 1;
+                            let nb_mats = &lay.material[kk * plane + d_start..kk * plane + d_start + nx];
+                            sp.face_velocities(&mut fv[..nx], m_row, nb_mats, axis);
+                            if n % 2 == 1 {
+                                for x in &mut fv[..nx] {
+                                    *x = -*x;
+                                }
+                            }
                         }
+                        None => sp.inflow_velocities(&mut fv[..nx], m_row, axis, n % 2),
+                    }
+                }
+                let w_in = sp.flow.then(|| &fv[..nx]);
+                match neighbour {
+                    Some((nbr, dz, d_start)) if per_cell_d => {
+                        face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
+                        add_side_with(div, ur, Side::Interior { w: &w[..nx], nb: nbr }, w_in, inv_h, form);
+                    }
+                    Some((nbr, ..)) => {
+                        add_side_with(div, ur, Side::Interior { w: sp.uniform_w[axis], nb: nbr }, w_in, inv_h, form)
+                    }
+                    None if bc.kind != 0 && per_cell_d => {
+                        conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
+                        let side = Side::Boundary { g: &g[..nx], value: bc.value, inv_h };
+                        add_side_with(div, ur, side, w_in, inv_h, form);
                     }
                     None if bc.kind != 0 => {
-                        let (value, inv_h) = (bc.value, lay.inv_h[axis]);
-                        if per_cell_d {
-                            conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
-                            add_side(div, ur, Side::Boundary { g: &g[..nx], value, inv_h });
-                        } else {
-                            let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
-                            add_side(div, ur, Side::Boundary { g, value, inv_h });
-                        }
+                        let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
+                        add_side_with(div, ur, Side::Boundary { g, value: bc.value, inv_h }, w_in, inv_h, form);
                     }
                     None => {}
                 }
             }
-            match sp.uniform_k {
-                Some(decay) => finish_prediction(&mut v[row], rate_row, ur, div, decay, st.lambda_dt),
-                None => finish_prediction(&mut v[row], rate_row, ur, div, k_row, st.lambda_dt),
+            let v = &mut v[row];
+            let ldt = st.lambda_dt;
+            match (sp.uniform_k, cap_row) {
+                (Some(decay), None) => finish_prediction(v, rate_row, ur, div, decay, ldt, 1.0f32),
+                (None, None) => finish_prediction(v, rate_row, ur, div, k_row, ldt, 1.0f32),
+                (Some(decay), Some(cr)) => finish_prediction(v, rate_row, ur, div, decay, ldt, cr),
+                (None, Some(cr)) => finish_prediction(v, rate_row, ur, div, k_row, ldt, cr),
             }
         }
     } else {
@@ -195,12 +237,30 @@ fn plane_pass_body(
     // x stage on the transposed block: its y-lines are the lanes of a recurrence over x.
     if lay.sweep[0] {
         let k3 = sp.sweep_constants(lay, 0, st);
-        let tri = if sp.per_lane() {
-            lines.compute(nx, rows, &k3, |i, d, kk| {
-                for (l, (d, kk)) in d.iter_mut().zip(kk.iter_mut()).enumerate() {
+        let tri = if sp.binds && sp.uniform_lines() {
+            let cap = cap.unwrap_or(&[]);
+            lines.compute_with_caps(&sp.lines[0], rows, |i, row| {
+                for (l, x) in row.iter_mut().enumerate() {
+                    *x = cap[l * nx + i];
+                }
+            });
+            Tri { c: lines, per_lane: true }
+        } else if sp.per_lane() {
+            lines.compute(nx, rows, &k3, |i, row| {
+                for (l, (d, kk)) in row.d.iter_mut().zip(row.k.iter_mut()).enumerate() {
                     let m = mats[l * nx + i] as usize;
                     *d = sp.d[m];
                     *kk = sp.k[m];
+                }
+                if k3.flow {
+                    for (l, v) in row.v.iter_mut().enumerate() {
+                        *v = sp.v[mats[l * nx + i] as usize][0];
+                    }
+                }
+                if let (true, Some(cap)) = (k3.capacity, cap) {
+                    for (l, x) in row.cap.iter_mut().enumerate() {
+                        *x = cap[l * nx + i];
+                    }
                 }
             });
             Tri { c: lines, per_lane: true }
@@ -209,6 +269,7 @@ fn plane_pass_body(
         };
         rhs.resize(cells, 0.0);
         transpose_sub(v, u, rhs, rows, nx);
+        apply_cap(rhs, tri);
         if st.explicit_dt != 0.0 {
             t.resize(cells, 0.0);
             transpose(u, t, rows, nx);
@@ -270,7 +331,7 @@ fn plane_pass_body(
 
     if y_stage && lay.sweep[1] {
         let (mut bufs, row) = ((&mut *rhs, &mut *lines), &mut div[..nx]);
-        sweep_y(lay, sp, u, v, out, k, 0, st, lay.sweep[0], books, &mut bufs, row);
+        sweep_y(lay, sp, u, v, out, k, 0, st, lay.sweep[0], books, &mut bufs, row, cap_field);
     } else {
         out.copy_from_slice(v);
     }
@@ -286,6 +347,15 @@ fn end_outflow(
     bc: FaceBc,
     st: &StageCoefs,
 ) -> f64 {
+    let c = tri.c;
+    if c.flow() {
+        let (gl, wl) = if side == 0 { (&c.g_lo[..], &c.w_lo[..]) } else { (&c.g_hi[..], &c.w_hi[..]) };
+        return if tri.per_lane {
+            adi_end_outflow_flow(us, delta, gl, wl, bc.value, st.kappa, st.theta_dt)
+        } else {
+            adi_end_outflow_flow(us, delta, gl[0], wl[0], bc.value, st.kappa, st.theta_dt)
+        };
+    }
     if tri.per_lane {
         let gl = if side == 0 { &tri.c.g_lo[..] } else { &tri.c.g_hi[..] };
         adi_end_outflow(us, delta, gl, bc.value, st.kappa, st.theta_dt)
@@ -295,31 +365,32 @@ fn end_outflow(
     }
 }
 
-/// `r = div − k·u`, `rate = r` where kept, `v = u + λdt·r`: the predictor's last lines.
+/// `r = div − k·u`, `rate = r` where kept, `v = u + λdt·r / cap`: the predictor's last lines.
 #[inline(always)]
-fn finish_prediction<L: Lane>(
+fn finish_prediction<L: Lane, C: Lane>(
     v: &mut [f32],
     rate: Option<&mut [f32]>,
     u: &[f32],
     div: &[f32],
     decay: L,
     lambda_dt: f32,
+    cap: C,
 ) {
     let n = v.len();
-    let (u, div, decay) = (&u[..n], &div[..n], decay.window(0, n));
+    let (u, div, decay, cap) = (&u[..n], &div[..n], decay.window(0, n), cap.window(0, n));
     match rate {
         Some(rate) => {
             let rate = &mut rate[..n];
             for i in 0..n {
                 let r = div[i] - decay.at(i) * u[i];
                 rate[i] = r;
-                v[i] = u[i] + lambda_dt * r;
+                v[i] = u[i] + lambda_dt * r / cap.at(i);
             }
         }
         None => {
             for i in 0..n {
                 let r = div[i] - decay.at(i) * u[i];
-                v[i] = u[i] + lambda_dt * r;
+                v[i] = u[i] + lambda_dt * r / cap.at(i);
             }
         }
     }
@@ -345,18 +416,21 @@ fn sweep_y(
     books: &mut PlaneBooks,
     (rhs, lines): &mut (&mut Vec<f32>, &mut LineCoefficients),
     lost: &mut [f32],
+    cap: &[f32],
 ) {
     let [nx, ny, _] = lay.cells;
     let plane = nx * ny;
     let lanes = u.len() / ny;
-    let mats = |j: usize| &lay.material[k * plane + j * nx + x0..k * plane + j * nx + x0 + lanes];
+    let at = |j: usize| k * plane + j * nx + x0..k * plane + j * nx + x0 + lanes;
+    let mats = |j: usize| &lay.material[at(j)];
     let k3 = sp.sweep_constants(lay, 1, st);
-    let tri = sp.tri(lay, 1, st, lines, (ny, lanes), mats);
+    let tri = sp.tri(lay, 1, st, lines, (ny, lanes), mats, |j| if cap.is_empty() { cap } else { &cap[at(j)] });
     rhs.resize(ny * lanes, 0.0);
     if st.explicit_dt != 0.0 {
         for (x, (&a, &b)) in rhs.iter_mut().zip(v.iter().zip(u)) {
             *x = a - b;
         }
+        apply_cap(rhs, tri);
         for j in 0..ny {
             let lo = j.checked_sub(1).map(|jj| &u[jj * lanes..(jj + 1) * lanes]);
             let hi = (j + 1 < ny).then(|| &u[(j + 1) * lanes..(j + 2) * lanes]);
@@ -402,6 +476,7 @@ super::with_avx2! {
         parts: &mut [&mut [f32]],
         x0: usize,
         st: &StageCoefs,
+        cap: Option<&[f32]>,
         books: &mut PlaneBooks,
         scratch: &mut Scratch,
     ) => column_y_pass_body
@@ -417,6 +492,7 @@ fn column_y_pass_body(
     parts: &mut [&mut [f32]],
     x0: usize,
     st: &StageCoefs,
+    cap: Option<&[f32]>,
     books: &mut PlaneBooks,
     scratch: &mut Scratch,
 ) {
@@ -432,7 +508,8 @@ fn column_y_pass_body(
         v[j * lanes..(j + 1) * lanes].copy_from_slice(part);
     }
     let mut bufs = (&mut *rhs, &mut *lines);
-    sweep_y(lay, sp, u, v, out, 0, x0, st, false, books, &mut bufs, div);
+    let cap = cap.filter(|_| sp.binds).unwrap_or(&[]);
+    sweep_y(lay, sp, u, v, out, 0, x0, st, false, books, &mut bufs, div, cap);
     for (j, part) in parts.iter_mut().enumerate() {
         part.copy_from_slice(&out[j * lanes..(j + 1) * lanes]);
     }
@@ -462,8 +539,10 @@ fn predict_interior_row(
     inv_h: f32,
     lambda_dt: f32,
     mut rate: Option<&mut [f32]>,
+    cap: impl Lane,
 ) {
     let n = v.len();
+    let cap = cap.window(0, n);
     let (u, ym, yp, zm, zp) = (&r.u[..n], &r.ym[..n], &r.yp[..n], &r.zm[..n], &r.zp[..n]);
     let [wx, wy, wz] = w;
     // The end cells, with their x boundary faces.
@@ -492,7 +571,7 @@ fn predict_interior_row(
         if let Some(rate) = rate.as_deref_mut() {
             rate[i] = rr;
         }
-        v[i] = c + lambda_dt * rr;
+        v[i] = c + lambda_dt * rr / cap.at(i);
     }
     if n > 2 {
         let inner = &mut v[1..n - 1];
@@ -507,14 +586,14 @@ fn predict_interior_row(
                     let c = mid[i];
                     let rr = interior_rate(c, [left[i], right[i], ym[i], yp[i], zm[i], zp[i]], [wx, wy, wz], decay);
                     rate[i] = rr;
-                    inner[i] = c + lambda_dt * rr;
+                    inner[i] = c + lambda_dt * rr / cap.at(i + 1);
                 }
             }
             None => {
                 for i in 0..n - 2 {
                     let c = mid[i];
                     let rr = interior_rate(c, [left[i], right[i], ym[i], yp[i], zm[i], zp[i]], [wx, wy, wz], decay);
-                    inner[i] = c + lambda_dt * rr;
+                    inner[i] = c + lambda_dt * rr / cap.at(i + 1);
                 }
             }
         }
@@ -545,6 +624,7 @@ super::with_avx2! {
         cn: &[f32],
         j0: usize,
         st: &StageCoefs,
+        cap: Option<&[f32]>,
         books: &mut PlaneBooks,
         scratch: &mut Scratch,
     ) => column_pass_body
@@ -560,6 +640,7 @@ fn column_pass_body(
     cn: &[f32],
     j0: usize,
     st: &StageCoefs,
+    cap: Option<&[f32]>,
     books: &mut PlaneBooks,
     scratch: &mut Scratch,
 ) {
@@ -573,7 +654,9 @@ fn column_pass_body(
     div.resize(lanes, 0.0);
     let cn_row = |k: usize| &cn[k * plane + offset..k * plane + offset + lanes];
     let k3 = sp.sweep_constants(lay, 2, st);
-    let tri = sp.tri(lay, 2, st, lines, (nz, lanes), mats);
+    let cap = cap.filter(|_| sp.binds).unwrap_or(&[]);
+    let caps = |kk: usize| if cap.is_empty() { cap } else { &cap[kk * plane + offset..kk * plane + offset + lanes] };
+    let tri = sp.tri(lay, 2, st, lines, (nz, lanes), mats, caps);
     // Forward elimination with r = v_y − u. The block's rows are a plane apart, too far for the
     // hardware prefetcher: fetch two planes ahead.
     for k in 0..nz {
@@ -589,17 +672,24 @@ fn column_pass_body(
             for ((x, &a), &b) in here.iter_mut().zip(vk).zip(ck) {
                 *x = a - b;
             }
+            if !cap.is_empty() {
+                for (x, &cp) in here.iter_mut().zip(caps(k)) {
+                    *x *= cp;
+                }
+            }
             let lo = k.checked_sub(1).map(|kk| &*c[kk]);
             let hi = (k + 1 < nz).then(|| &*c[k + 1]);
             add_explicit_row(here, ck, lo, hi, tri, k, nz, &k3, st.explicit_dt);
             match tri.per_lane {
-                false => z_forward(here, prev, None, tri.c.sub[k], tri.c.m[k]),
-                true => z_forward(here, prev, None, tri.c.sub_row(k), tri.c.m_row(k)),
+                false => z_forward(here, prev, None, tri.c.sub[k], tri.c.m[k], 1.0f32),
+                true => z_forward(here, prev, None, tri.c.sub_row(k), tri.c.m_row(k), 1.0f32),
             }
         } else {
-            match tri.per_lane {
-                false => z_forward(here, prev, Some((vk, ck)), tri.c.sub[k], tri.c.m[k]),
-                true => z_forward(here, prev, Some((vk, ck)), tri.c.sub_row(k), tri.c.m_row(k)),
+            let diff = Some((vk, ck));
+            match (tri.per_lane, cap.is_empty()) {
+                (false, _) => z_forward(here, prev, diff, tri.c.sub[k], tri.c.m[k], 1.0f32),
+                (true, true) => z_forward(here, prev, diff, tri.c.sub_row(k), tri.c.m_row(k), 1.0f32),
+                (true, false) => z_forward(here, prev, diff, tri.c.sub_row(k), tri.c.m_row(k), caps(k)),
             }
         }
     }
@@ -638,24 +728,31 @@ fn column_pass_body(
     }
 }
 
-/// One row of the z stage's forward elimination: `rhs = (r − sub·prev) / m` with `r = v − c`
-/// given `diff = (v, c)`, else the row itself.
+/// One row of the z stage's forward elimination: `rhs = (r − sub·prev) / m` with
+/// `r = cap·(v − c)` given `diff = (v, c)`, else the row itself.
 #[inline(always)]
-fn z_forward<L: Lane>(rhs: &mut [f32], prev: Option<&[f32]>, diff: Option<(&[f32], &[f32])>, sub: L, m: L) {
+fn z_forward<L: Lane, C: Lane>(
+    rhs: &mut [f32],
+    prev: Option<&[f32]>,
+    diff: Option<(&[f32], &[f32])>,
+    sub: L,
+    m: L,
+    cap: C,
+) {
     let n = rhs.len();
-    let (sub, m) = (sub.window(0, n), m.window(0, n));
+    let (sub, m, cap) = (sub.window(0, n), m.window(0, n), cap.window(0, n));
     let prev = prev.map(|p| &p[..n]);
     match (diff, prev) {
         (Some((v, c)), Some(prev)) => {
             let (v, c) = (&v[..n], &c[..n]);
             for l in 0..n {
-                rhs[l] = (v[l] - c[l] - sub.at(l) * prev[l]) / m.at(l);
+                rhs[l] = (cap.at(l) * (v[l] - c[l]) - sub.at(l) * prev[l]) / m.at(l);
             }
         }
         (Some((v, c)), None) => {
             let (v, c) = (&v[..n], &c[..n]);
             for l in 0..n {
-                rhs[l] = (v[l] - c[l] - sub.at(l) * 0.0) / m.at(l);
+                rhs[l] = (cap.at(l) * (v[l] - c[l]) - sub.at(l) * 0.0) / m.at(l);
             }
         }
         (None, Some(prev)) => {

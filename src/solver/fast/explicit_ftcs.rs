@@ -5,11 +5,13 @@
 //!   c' = c + dt·(A c − k c)
 //! ```
 //!
-//! with `A` the operator of `diffuse_explicit` (same terms, same order), decay `k·c·dt` and
-//! boundary outflow `g·(c − c_b)·dt` booked per plane in f64.
+//! with `A` the operator of `diffuse_explicit` (same terms, same order: each face's upwind
+//! term right after its diffusive one where the problem has flow), decay `k·c·dt` and boundary
+//! outflow `(g·(c − c_b) − up(w, c, c_b))·dt` booked per plane in f64.
 
 use super::kernels::{
-    Side, add_by_material, add_side, conductances, explicit_side_outflow, face_coefficients, start_x_terms,
+    BoundaryForm, Side, add_by_material, add_side_with, conductances, explicit_side_outflow,
+    explicit_side_outflow_flow, face_coefficients, start_x_terms, start_x_terms_flow,
 };
 use super::{Layout, PlaneBooks, Scratch, SpeciesCoefs};
 use crate::solver::cpu::diffuse_explicit::boundary_conductance;
@@ -59,7 +61,8 @@ fn explicit_plane_body(
         scratch.k0.resize(plane, 0.0);
         sp.fill_k(&mut scratch.k0, &lay.material[k * plane..(k + 1) * plane]);
     }
-    let Scratch { d3, k0, div, w, g, .. } = scratch;
+    let Scratch { d3, k0, div, w, g, fv, .. } = scratch;
+    fv.resize(nx, 0.0);
     div.resize(nx, 0.0);
     w.resize(nx, 0.0);
     g.resize(nx, 0.0);
@@ -68,21 +71,42 @@ fn explicit_plane_body(
     for j in 0..ny {
         let row = j * nx..(j + 1) * nx;
         let u = &ck[row.clone()];
+        let m_row = &lay.material[k * plane + row.start..][..nx];
+        let form = BoundaryForm::Explicit;
         let div = &mut div[..nx];
         let d_row: &[f32] = if per_cell_d { &d3[1][row.clone()] } else { &[] };
         let d_end = |i: usize| if per_cell_d { d_row[i] } else { d_uniform };
         // x terms, and what leaves through the row's end faces.
         let gx = [0, 1].map(|s| boundary_conductance(bcs[s], d_end(if s == 0 { 0 } else { nx - 1 }), lay.half_h[0]));
+        let mut ends = [0.0f32; 2];
         if per_cell_d {
             face_coefficients(&mut w[..nx - 1], &d_row[..nx - 1], &d_row[1..], lay.inv_h2[0]);
-            start_x_terms(div, u, &w[..nx - 1], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
-        } else {
-            start_x_terms(div, u, sp.uniform_w[0], gx, [bcs[0], bcs[1]], lay.inv_h[0]);
+        }
+        let (bc, ih) = ([bcs[0], bcs[1]], lay.inv_h[0]);
+        match (sp.flow, per_cell_d) {
+            (false, true) => start_x_terms(div, u, &w[..nx - 1], gx, bc, ih),
+            (false, false) => start_x_terms(div, u, sp.uniform_w[0], gx, bc, ih),
+            (true, _) => {
+                sp.face_velocities(&mut fv[..nx - 1], &m_row[..nx - 1], &m_row[1..], 0);
+                sp.inflow_velocities(&mut ends[..1], &m_row[..1], 0, 0);
+                sp.inflow_velocities(&mut ends[1..], &m_row[nx - 1..], 0, 1);
+                if per_cell_d {
+                    start_x_terms_flow(div, u, &w[..nx - 1], &fv[..nx - 1], (gx, ends), bc, ih, form);
+                } else {
+                    start_x_terms_flow(div, u, sp.uniform_w[0], &fv[..nx - 1], (gx, ends), bc, ih, form);
+                }
+            }
         }
         for s in 0..2 {
             if bcs[s].kind != 0 {
                 let i = if s == 0 { 0 } else { nx - 1 };
-                books.outflow[s] += (gx[s] * (u[i] - bcs[s].value) * dt) as f64;
+                let (c, value) = (u[i], bcs[s].value);
+                let flux = if sp.flow {
+                    gx[s] * (c - value) - crate::solver::cpu::diffuse_explicit::upwind_inflow(ends[s], c, value)
+                } else {
+                    gx[s] * (c - value)
+                };
+                books.outflow[s] += (flux * dt) as f64;
             }
         }
         // y and z terms, in the reference's order: y low, y high, z low, z high.
@@ -95,26 +119,49 @@ fn explicit_plane_body(
         for (n, &(axis, neighbour)) in sides.iter().enumerate() {
             let face = 2 * axis + n % 2;
             let bc = bcs[face];
+            let inv_h = lay.inv_h[axis];
+            // With flow, the velocities into the row's cells through this side's faces.
+            if sp.flow {
+                match neighbour {
+                    Some((start, ..)) => {
+                        let nb_mats = &lay.material[start..start + nx];
+                        sp.face_velocities(&mut fv[..nx], m_row, nb_mats, axis);
+                        if n % 2 == 1 {
+                            for x in &mut fv[..nx] {
+                                *x = -*x;
+                            }
+                        }
+                    }
+                    None => sp.inflow_velocities(&mut fv[..nx], m_row, axis, n % 2),
+                }
+            }
+            let w_in = sp.flow.then(|| &fv[..nx]);
             match neighbour {
                 Some((start, dz, d_start)) => {
                     let nb = &c[start..start + nx];
                     if per_cell_d {
                         face_coefficients(&mut w[..nx], d_row, &d3[dz][d_start..d_start + nx], lay.inv_h2[axis]);
-                        add_side(div, u, Side::Interior { w: &w[..nx], nb });
+                        add_side_with(div, u, Side::Interior { w: &w[..nx], nb }, w_in, inv_h, form);
                     } else {
-                        add_side(div, u, Side::Interior { w: sp.uniform_w[axis], nb });
+                        add_side_with(div, u, Side::Interior { w: sp.uniform_w[axis], nb }, w_in, inv_h, form);
                     }
                 }
                 None if bc.kind != 0 => {
-                    let (value, inv_h) = (bc.value, lay.inv_h[axis]);
+                    let value = bc.value;
                     if per_cell_d {
                         conductances(&mut g[..nx], d_row, bc, lay.half_h[axis]);
-                        add_side(div, u, Side::Boundary { g: &g[..nx], value, inv_h });
-                        books.outflow[face] += explicit_side_outflow(u, &g[..nx], value, dt);
+                        add_side_with(div, u, Side::Boundary { g: &g[..nx], value, inv_h }, w_in, inv_h, form);
+                        books.outflow[face] += match w_in {
+                            None => explicit_side_outflow(u, &g[..nx], value, dt),
+                            Some(w_in) => explicit_side_outflow_flow(u, &g[..nx], w_in, value, dt),
+                        };
                     } else {
                         let g = boundary_conductance(bc, d_uniform, lay.half_h[axis]);
-                        add_side(div, u, Side::Boundary { g, value, inv_h });
-                        books.outflow[face] += explicit_side_outflow(u, g, value, dt);
+                        add_side_with(div, u, Side::Boundary { g, value, inv_h }, w_in, inv_h, form);
+                        books.outflow[face] += match w_in {
+                            None => explicit_side_outflow(u, g, value, dt),
+                            Some(w_in) => explicit_side_outflow_flow(u, g, w_in, value, dt),
+                        };
                     }
                 }
                 None => {}
@@ -126,12 +173,7 @@ fn explicit_plane_body(
             Some(kk) => update(o, u, div, kk, dt),
             None => update(o, u, div, &k0[row.clone()], dt),
         }
-        add_by_material(
-            &mut books.decayed,
-            div,
-            lay.row_material[k * ny + j],
-            &lay.material[k * plane + row.start..][..nx],
-        );
+        add_by_material(&mut books.decayed, div, lay.row_material[k * ny + j], m_row);
     }
 }
 

@@ -6,12 +6,14 @@
 //! ```text
 //!   explicit_ftcs:  c' = c + dt·(A c − k c)
 //!   adi_douglas:    per stage (λ, θ, μ, dt) of [`Stage::of_step`]:
-//!                   r = A u;  δ₀ = λ·dt·r;  (I − θ dt A_a) δ_a = δ_{a−1} + (θ − μ)·dt·A_a u;
-//!                   u ← u + δ_N
+//!                   r = A u;  δ₀ = λ·dt·r / cap;
+//!                   (M − θ dt A_a) δ_a = M δ_{a−1} + (θ − μ)·dt·A_a u;   u ← u + δ_N
 //! ```
 //!
-//! with the same face rule (harmonic-mean face diffusivity, boundary conductance
-//! `g = 1/(1/rate + h/2D)`), the loss `k` inside `A` and an equal share of it inside each `A_a`,
+//! (`M = diag(cap)`, the capacities the first react pass of the step leaves for species that
+//! bind, 1 for the others) with the same face rule (harmonic-mean face diffusivity, boundary
+//! conductance `g = 1/(1/rate + h/2D)`, first-order upwind advection with the mean face velocity
+//! where the problem has flow), the loss `k` inside `A` and an equal share of it inside each `A_a`,
 //! the same start-up (the first [`START_UP_STEPS`] steps as implicit-Euler LOD substeps), the
 //! same axes swept ([`adi_sweep_axes`]) and the same rate store for the error estimate
 //! ([`Engine::track_rates`], [`Engine::local_error`]).
@@ -43,11 +45,19 @@
 //! - **Vector code.** Every inner loop runs over a row of cells or of grid lines, without bounds
 //!   checks, so the compiler vectorises it; the passes are compiled twice, for AVX2 (chosen at
 //!   run time where the CPU has it) and for the baseline target.
-//! - **Coefficients without per-cell arrays.** Diffusivity and decay are looked up by material
-//!   id. A species whose diffusivity and decay are each the same in every material present gets
-//!   its face coefficients, conductances and Thomas coefficients (`sub`, `m`, `sup'`, one value
-//!   per position along each axis, recomputed per stage) as single numbers; other species get
-//!   them per lane, formed in the per-thread scratch as the reference forms them.
+//! - **Coefficients without per-cell arrays.** Diffusivity, decay and flow velocity are looked
+//!   up by material id. A species whose diffusivity, decay and velocity are each the same in
+//!   every material present, and which does not bind, gets its face coefficients, conductances
+//!   and Thomas coefficients (`sub`, `m`, `sup'`, one value per position along each axis,
+//!   recomputed per stage) as single numbers; other species get them per lane, formed in the
+//!   per-thread scratch as the reference forms them. A species that binds gets them per lane
+//!   from the cells' capacities (which also scale the right-hand side `cap·(v − u)` and divide
+//!   the predictor's increment): where its coefficients are otherwise uniform, from its one-lane
+//!   line and the capacities alone ([`kernels::LineCoefficients::compute_with_caps`]).
+//! - **Flow.** The upwind terms sit in the same row loops as the diffusive ones, each face's
+//!   right after its diffusive term as in the reference; the line solves are then not symmetric
+//!   (`sub` and `sup'` carry the upwind couplings of each face, the diagonal the outgoing ones),
+//!   and the end faces' books carry what the flow moves through them.
 //! - **Books in f64 per task.** Decay per material and outflow per face are summed in f64 per
 //!   task and added to per-species f64 totals in task order after each pass: no per-cell
 //!   accumulators. Tasks are cut by the grid alone, so fields and totals are bit-identical for
@@ -55,15 +65,9 @@
 //!   [`Engine::reduce_totals`] sums the present amount and the maximum per material in a
 //!   parallel pass over the field.
 //!
-//! - **Not fused yet: binding and flow.** The stages of species that bind run through the
-//!   reference kernels (which solve with the cells' capacities), and where the problem has
-//!   interstitial flow so do every species' stages and explicit steps (the fused loops hold no
-//!   advection): the reference's results, one task per species on the pool for the ADI
-//!   stages (each species single-threaded), the explicit step on the calling thread.
-//!
-//! Memory: two f32 fields (8 bytes per cell·species), the material ids (4 bytes per cell, held
-//! twice: in the engine's copy of the problem and in its layout), and per thread a few planes of
-//! scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
+//! Memory: two f32 fields (8 bytes per cell·species; with binding, the capacities 4 more), the
+//! material ids (4 bytes per cell, held twice: in the engine's copy of the problem and in its
+//! layout), and per thread a few planes of scratch (more for species with per-cell coefficients); with rate tracking (adaptive runs)
 //! two rate fields and the saved field (12 bytes per cell·species more).
 
 /// Defines `fn $name($args)` that runs `$body($args)` (an `#[inline(always)]` function)
@@ -101,11 +105,11 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::cpu::diffuse_explicit::face_diffusivity;
+use super::cpu::diffuse_explicit::{face_diffusivity, face_velocity, inflow_velocity};
 use super::{
     CellSums, CpuStateParts, Difference, Engine, EngineInfo, EngineState, FaceBc, Pass, SAVE_SLOTS, START_UP_STEPS,
-    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update, face_offset,
-    merge_pending, slot_error, step_passes, totals_from_sums,
+    SolverError, SpeciesTotals, Stage, Tables, add_local_rows, adi_sweep_axes, check_coefficient_update, merge_pending,
+    slot_error, step_passes, totals_from_sums,
 };
 use crate::problem::{Problem, Scheme};
 use kernels::{LineCoefficients, SweepConstants, Tri, sum_f64};
@@ -157,9 +161,16 @@ pub struct SpeciesCoefs {
     pub has_decay: bool,
     /// Interior face coefficient `D_f/h²` per axis (1/s) if `uniform_d` is `Some`.
     pub uniform_w: [f32; 3],
-    /// Thomas coefficients per axis, one lane, if `uniform_d` and `uniform_k` are `Some`
-    /// (current stage).
+    /// Thomas coefficients per axis, one lane, if [`Self::uniform_lines`] (current stage; for a
+    /// species that binds, without its capacities).
     pub lines: [LineCoefficients; 3],
+    /// Flow velocity per material along x, y, z (m/s), whether the problem has flow, and the
+    /// velocity if it is the same in every material present.
+    pub v: Vec<[f32; 3]>,
+    pub flow: bool,
+    pub uniform_v: Option<[f32; 3]>,
+    /// Whether the species binds: its stages solve with the cells' capacities.
+    pub binds: bool,
 }
 
 impl SpeciesCoefs {
@@ -177,15 +188,41 @@ impl SpeciesCoefs {
         }
     }
 
-    /// Whether the sweeps need Thomas coefficients per lane (diffusivity or decay differ between
-    /// materials present).
+    /// Face velocities along `axis` between cells of materials `a` and those of materials `b`
+    /// (lane by lane), as the reference forms them.
+    pub fn face_velocities(&self, out: &mut [f32], a: &[u32], b: &[u32], axis: usize) {
+        for ((w, &ma), &mb) in out.iter_mut().zip(a).zip(b) {
+            *w = face_velocity(self.v[ma as usize][axis], self.v[mb as usize][axis]);
+        }
+    }
+
+    /// Velocities into cells of materials `a` through their boundary face on `side` of `axis`
+    /// (zero at a no-flux wall).
+    pub fn inflow_velocities(&self, out: &mut [f32], a: &[u32], axis: usize, side: usize) {
+        let bc = self.faces[2 * axis + side];
+        for (w, &m) in out.iter_mut().zip(a) {
+            *w = inflow_velocity(bc, self.v[m as usize][axis], side as u32);
+        }
+    }
+
+    /// Whether diffusivity, decay and velocity are each the same in every material present:
+    /// then the species' own lines ([`Self::lines`]) hold its Thomas coefficients, or, where it
+    /// binds, all but those its capacities change.
+    pub fn uniform_lines(&self) -> bool {
+        self.uniform_d.is_some() && self.uniform_k.is_some() && (!self.flow || self.uniform_v.is_some())
+    }
+
+    /// Whether the sweeps need Thomas coefficients per lane (diffusivity, decay or velocity
+    /// differ between materials present, or the species binds: capacities differ per cell).
     pub fn per_lane(&self) -> bool {
-        self.uniform_d.is_none() || self.uniform_k.is_none()
+        !self.uniform_lines() || self.binds
     }
 
     /// The Thomas coefficients of the sweep along `axis` over `n` rows of `lanes` lanes: computed
-    /// per lane into `lines` where diffusivity or decay differ between the materials present
-    /// (`materials(j)` gives row `j`'s), else the species' own line for the stage.
+    /// per lane into `lines` where [`Self::per_lane`] (`materials(j)` gives row `j`'s materials,
+    /// `caps(j)` its capacities where the species binds), else the species' own line for the
+    /// stage.
+    #[allow(clippy::too_many_arguments)]
     pub fn tri<'a, 'm>(
         &'a self,
         lay: &Layout,
@@ -194,12 +231,25 @@ impl SpeciesCoefs {
         lines: &'a mut LineCoefficients,
         (n, lanes): (usize, usize),
         materials: impl Fn(usize) -> &'m [u32],
+        caps: impl Fn(usize) -> &'m [f32],
     ) -> Tri<'a> {
-        if self.per_lane() {
+        if self.binds && self.uniform_lines() {
+            lines.compute_with_caps(&self.lines[axis], lanes, |j, row| row.copy_from_slice(&caps(j)[..row.len()]));
+            Tri { c: lines, per_lane: true }
+        } else if self.per_lane() {
             let k3 = self.sweep_constants(lay, axis, st);
-            lines.compute(n, lanes, &k3, |j, d, kk| {
-                self.fill_d(d, materials(j));
-                self.fill_k(kk, materials(j));
+            lines.compute(n, lanes, &k3, |j, row| {
+                let mats = materials(j);
+                self.fill_d(row.d, mats);
+                self.fill_k(row.k, mats);
+                if k3.flow {
+                    for (v, &m) in row.v.iter_mut().zip(mats) {
+                        *v = self.v[m as usize][axis];
+                    }
+                }
+                if k3.capacity {
+                    row.cap.copy_from_slice(&caps(j)[..row.cap.len()]);
+                }
             });
             Tri { c: lines, per_lane: true }
         } else {
@@ -216,6 +266,8 @@ impl SpeciesCoefs {
             inv_h: lay.inv_h[axis],
             half_h: lay.half_h[axis],
             bc: [self.faces[2 * axis], self.faces[2 * axis + 1]],
+            flow: self.flow,
+            capacity: self.binds,
         }
     }
 }
@@ -281,6 +333,8 @@ pub struct Scratch {
     pub w: Vec<f32>,
     pub g: Vec<f32>,
     pub nb: [Vec<f32>; 2],
+    /// Row-sized: velocities into a row's cells through one side's faces (problems with flow).
+    pub fv: Vec<f32>,
     /// Per-lane Thomas coefficients (species with per-cell diffusivity).
     pub lines: LineCoefficients,
 }
@@ -303,15 +357,9 @@ pub struct CpuFast {
     local_comp: Vec<f32>,
     /// The reaction rate a recording react pass stored, while the stage's predictor records `A u`.
     react_rate: Vec<f32>,
-    /// Capacity of every cell for every species where the problem has binding (else empty).
+    /// Capacity of every cell for every species where the problem has binding (else empty), as
+    /// the react pass of phase FIRST leaves it: the ADI stages of species that bind solve with it.
     cap: Vec<f32>,
-    /// The species whose ADI stages run through the reference kernels
-    /// ([`reference_stage`]): those that bind (the reference solves with the cells'
-    /// capacities), and every species where the problem has flow (the fused loops hold no
-    /// advection yet). With flow the explicit step also runs through the reference kernel.
-    delegated: Vec<usize>,
-    /// Whether the problem has interstitial flow ([`Problem::has_flow`]).
-    flow: bool,
     /// Totals reduced before a coefficient change, added to the next reduce.
     pending: Option<Vec<SpeciesTotals>>,
     scratch: Vec<Mutex<Scratch>>,
@@ -443,8 +491,6 @@ impl CpuFast {
             local_comp,
             react_rate: Vec::new(),
             cap: if problem.bound_species().is_empty() { Vec::new() } else { vec![1.0; ns * nx * ny * nz] },
-            delegated: delegated_species(problem),
-            flow: problem.has_flow(),
             pending: None,
             scratch: (0..threads).map(|_| Mutex::new(Scratch::default())).collect(),
             books: vec![PlaneBooks::new(nm); ns * tasks_per_species],
@@ -501,9 +547,6 @@ impl CpuFast {
     }
 
     fn explicit_step(&mut self, dt: f32) {
-        if self.flow {
-            return self.reference_explicit(dt);
-        }
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
         let ns = self.species.len();
@@ -518,111 +561,26 @@ impl CpuFast {
         self.collect_books(0, ns * nz, nz);
     }
 
-    /// One explicit step of every species through the reference kernel `diffuse_explicit`
-    /// (problems with flow), its books added to this engine's.
-    fn reference_explicit(&mut self, dt: f32) {
-        use crate::solver::cpu::diffuse_explicit::diffuse_explicit;
-        let t = &self.tables;
-        let mut params = t.params;
-        params.time = [dt, 0.0, 1.0, 0.0];
-        let n = self.problem.grid.n_cells();
-        let ns = self.species.len();
-        let entries = t.params.face_entries[0] as usize;
-        let (mut out, mut out_comp) = (vec![0.0f32; ns * entries], vec![0.0f32; ns * entries]);
-        let (mut dec, mut dec_comp) = (vec![0.0f32; ns * n], vec![0.0f32; ns * n]);
-        let [nx, ny, nz, _] = params.cells;
-        for z in 0..nz * ns as u32 {
-            for y in 0..ny {
-                for x in 0..nx {
-                    diffuse_explicit(
-                        &params,
-                        &t.material,
-                        &t.coef,
-                        &t.faces,
-                        &self.c,
-                        &mut self.c_next,
-                        &mut dec,
-                        &mut dec_comp,
-                        &mut out,
-                        &mut out_comp,
-                        [x, y, z],
-                    );
-                }
-            }
-        }
-        std::mem::swap(&mut self.c, &mut self.c_next);
-        for s in 0..ns {
-            for (cell, &d) in dec[s * n..(s + 1) * n].iter().enumerate() {
-                self.decayed[s][t.material[cell] as usize] += d as f64;
-            }
-            for f in 0..6u32 {
-                let range =
-                    s * entries + face_offset(&params, f) as usize..s * entries + face_offset(&params, f + 1) as usize;
-                self.outflow[s][f as usize] += out[range].iter().map(|&x| x as f64).sum::<f64>();
-            }
-        }
-    }
-
-    /// One ADI stage: [`Self::fast_stage`] for every species not [`Self::delegated`], then the
-    /// stage of each delegated species from the same start through the reference kernels
-    /// ([`reference_stage`], one task per species on the pool); their result, books and rate
-    /// replace the fast ones. Where every species is delegated the fast stage is skipped.
-    fn adi_stage(&mut self, stage: &Stage) {
-        if self.delegated.is_empty() {
-            return self.fast_stage(stage);
-        }
-        let n = self.problem.grid.n_cells();
-        let starts: Vec<Vec<f32>> = self.delegated.iter().map(|&s| self.c[s * n..(s + 1) * n].to_vec()).collect();
-        // The books before the stage: the fast stage's books of delegated species are dropped.
-        let books: Vec<(Vec<f64>, [f64; 6])> =
-            self.delegated.iter().map(|&s| (self.decayed[s].clone(), self.outflow[s])).collect();
-        let record = StageCoefs::new(stage, self.n_swept, self.track_rates).record && !self.rate[0].is_empty();
-        if self.delegated.len() < self.species.len() {
-            self.fast_stage(stage);
-        } else if record {
-            // As the fast stage would: the rate this stage records becomes the newest.
-            self.newest = 1 - self.newest;
-        }
-        let (tables, cap, sweep, n_swept) = (&self.tables, &self.cap, self.lay.sweep, self.n_swept);
-        let nm = self.problem.materials.len();
-        let task = |(&s, u): (&usize, &Vec<f32>)| {
-            let cap = if cap.is_empty() { None } else { Some(&cap[s * n..(s + 1) * n]) };
-            reference_stage(tables, nm, sweep, n_swept, stage, s, u, cap, record)
-        };
-        let results: Vec<StageResult> = if self.serial {
-            self.delegated.iter().zip(&starts).map(task).collect()
-        } else {
-            self.pool.install(|| self.delegated.par_iter().zip(&starts).map(task).collect())
-        };
-        for ((&s, r), (decayed, outflow)) in self.delegated.iter().zip(results).zip(books) {
-            self.c[s * n..(s + 1) * n].copy_from_slice(&r.field);
-            if record {
-                self.rate[self.newest][s * n..(s + 1) * n].copy_from_slice(&r.rate);
-            }
-            self.decayed[s] = decayed;
-            self.outflow[s] = outflow;
-            for (acc, x) in self.decayed[s].iter_mut().zip(&r.decayed) {
-                *acc += x;
-            }
-            for (acc, x) in self.outflow[s].iter_mut().zip(&r.outflow) {
-                *acc += x;
-            }
-        }
-    }
-
     /// One ADI stage of every species in the fast loops (see [`adi_douglas`]).
-    fn fast_stage(&mut self, stage: &Stage) {
+    fn adi_stage(&mut self, stage: &Stage) {
         let st = StageCoefs::new(stage, self.n_swept, self.track_rates);
         let [nx, ny, nz] = self.lay.cells;
         let n_cells = nx * ny * nz;
         let plane = nx * ny;
         for sp in &mut self.species {
+            if !sp.uniform_lines() {
+                continue;
+            }
+            // Without the capacities of a species that binds: `compute_with_caps` adds them.
+            let k3s = [0, 1, 2].map(|a| SweepConstants { capacity: false, ..sp.sweep_constants(&self.lay, a, &st) });
             if let (Some(d), Some(k)) = (sp.uniform_d, sp.uniform_k) {
-                for a in 0..3 {
-                    let k3 = sp.sweep_constants(&self.lay, a, &st);
-                    sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, dr, kr| {
-                        dr[0] = d;
-                        kr[0] = k;
+                let v = sp.uniform_v.unwrap_or([0.0; 3]);
+                for (a, &va) in v.iter().enumerate() {
+                    let k3 = k3s[a];
+                    sp.lines[a].compute(self.lay.cells[a], 1, &k3, |_, row| {
+                        row.d[0] = d;
+                        row.k[0] = k;
+                        row.v[0] = va;
                     });
                 }
             }
@@ -648,6 +606,7 @@ impl CpuFast {
             let (lay, species, pool, scratch) = (&self.lay, &self.species, &self.pool, &self.scratch);
             // Pass 1: predictor, x stage (and y stage in 3D), block of rows by block of rows.
             let c = &self.c;
+            let cap = &self.cap;
             let outs = self.c_next[s0 * n_cells..s1 * n_cells].chunks_mut(plane).flat_map(|p| p.chunks_mut(rows * nx));
             let mut rates: Vec<Option<&mut [f32]>> = Vec::new();
             if record {
@@ -661,12 +620,27 @@ impl CpuFast {
             run_tasks(pool, scratch, serial, items, |t, ((out, rate), books), scr| {
                 let (s, k, b) = (s0 + t / per_species, (t % per_species) / row_blocks, t % row_blocks);
                 let field = &c[s * n_cells..(s + 1) * n_cells];
-                adi_douglas::plane_pass(lay, &species[s], field, out, k, b * rows, y_in_plane, &st, rate, books, scr);
+                let cap = species_cap(cap, s, n_cells);
+                adi_douglas::plane_pass(
+                    lay,
+                    &species[s],
+                    field,
+                    out,
+                    k,
+                    b * rows,
+                    y_in_plane,
+                    &st,
+                    cap,
+                    rate,
+                    books,
+                    scr,
+                );
             });
             self.collect_books(s0, tasks, per_species);
             // One plane: the y stage, block of columns by block of columns, in `c_next`.
             if !y_in_plane && self.lay.sweep[1] {
                 let (lay, species, pool, scratch, c) = (&self.lay, &self.species, &self.pool, &self.scratch, &self.c);
+                let cap = &self.cap;
                 let col_blocks = nx.div_ceil(COLUMNS_2D);
                 let mut parts: Vec<Vec<&mut [f32]>> =
                     (0..(s1 - s0) * col_blocks).map(|_| Vec::with_capacity(ny)).collect();
@@ -680,13 +654,25 @@ impl CpuFast {
                 run_tasks(pool, scratch, serial, items, |t, (mut parts, books), scr| {
                     let (s, b) = (s0 + t / col_blocks, t % col_blocks);
                     let field = &c[s * n_cells..(s + 1) * n_cells];
-                    adi_douglas::column_y_pass(lay, &species[s], field, &mut parts, b * COLUMNS_2D, &st, books, scr);
+                    let cap = species_cap(cap, s, n_cells);
+                    adi_douglas::column_y_pass(
+                        lay,
+                        &species[s],
+                        field,
+                        &mut parts,
+                        b * COLUMNS_2D,
+                        &st,
+                        cap,
+                        books,
+                        scr,
+                    );
                 });
                 self.collect_books(s0, tasks, col_blocks);
             }
             // Pass 2: z stage, block by block, into `c` in place.
             if self.lay.sweep[2] {
-                let (lay, species, pool, scratch) = (&self.lay, &self.species, &self.pool, &self.scratch);
+                let (lay, species, pool, scratch, cap) =
+                    (&self.lay, &self.species, &self.pool, &self.scratch, &self.cap);
                 let mut slabs: Vec<Vec<&mut [f32]>> = (0..(s1 - s0) * blocks).map(|_| Vec::with_capacity(nz)).collect();
                 for (p, plane_slice) in self.c[s0 * n_cells..s1 * n_cells].chunks_mut(plane).enumerate() {
                     for (b, part) in plane_slice.chunks_mut(block).enumerate() {
@@ -699,7 +685,8 @@ impl CpuFast {
                 run_tasks(pool, scratch, serial, items, |t, (mut slab, books), scr| {
                     let (s, b) = (s0 + t / blocks, t % blocks);
                     let field = &c_next[s * n_cells..(s + 1) * n_cells];
-                    adi_douglas::column_pass(lay, &species[s], &mut slab, field, b * block_rows, &st, books, scr);
+                    let cap = species_cap(cap, s, n_cells);
+                    adi_douglas::column_pass(lay, &species[s], &mut slab, field, b * block_rows, &st, cap, books, scr);
                 });
                 self.collect_books(s0, tasks, blocks);
             }
@@ -710,104 +697,16 @@ impl CpuFast {
     }
 }
 
-/// What [`reference_stage`] computes for one species.
-struct StageResult {
-    /// The species' field after the stage.
-    field: Vec<f32>,
-    /// The rate `A u` the predictor recorded (empty unless recording).
-    rate: Vec<f32>,
-    /// Decay per material and outflow per face the stage booked (as [`PlaneBooks`]).
-    decayed: Vec<f64>,
-    outflow: [f64; 6],
-}
-
-/// One ADI stage of species `s` from its field `u` through the reference kernels
-/// (`adi_predictor`, then `adi_sweep` along each swept axis), with the cells' capacities `cap`
-/// where the problem has binding (else 1), recording the rate where `record`.
-#[allow(clippy::too_many_arguments)]
-fn reference_stage(
-    t: &Tables,
-    nm: usize,
-    sweep: [bool; 3],
-    n_swept: usize,
-    stage: &Stage,
-    s: usize,
-    u: &[f32],
-    cap: Option<&[f32]>,
-    record: bool,
-) -> StageResult {
-    use crate::solver::cpu::{adi_predictor::adi_predictor, adi_sweep::adi_sweep};
-    let n = u.len();
-    let mut params = t.params;
-    params.counts[0] = 1;
-    params.time = stage.time(record, false);
-    params.stage = stage.coefficients(n_swept);
-    let coef = &t.coef[s * nm..(s + 1) * nm];
-    let faces = &t.faces[s * 6..(s + 1) * 6];
-    let ones;
-    let cap = match cap {
-        Some(cap) => cap,
-        None => {
-            ones = vec![1.0f32; n];
-            &ones[..]
-        }
-    };
-    let mut rate = if record { vec![0.0f32; n] } else { Vec::new() };
-    let mut v = vec![0.0f32; n];
-    let mut scratch = vec![0.0f32; n];
-    let entries = t.params.face_entries[0] as usize;
-    let (mut out, mut out_comp) = (vec![0.0f32; entries], vec![0.0f32; entries]);
-    let (mut dec, mut dec_comp) = (vec![0.0f32; n], vec![0.0f32; n]);
-    let [nx, ny, nz, _] = params.cells;
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                adi_predictor(&params, &t.material, coef, faces, u, &mut v, cap, &mut rate, [x, y, z]);
-            }
-        }
-    }
-    for axis in (0..3u32).filter(|&a| sweep[a as usize]) {
-        for line in 0..n as u32 / params.cells[axis as usize] {
-            adi_sweep(
-                &params,
-                &t.material,
-                coef,
-                faces,
-                u,
-                &mut v,
-                cap,
-                &mut scratch,
-                &mut out,
-                &mut out_comp,
-                &mut dec,
-                &mut dec_comp,
-                axis,
-                [line, 0, 0],
-            );
-        }
-    }
-    let mut decayed = vec![0.0f64; nm];
-    for (cell, &d) in dec.iter().enumerate() {
-        decayed[t.material[cell] as usize] += d as f64;
-    }
-    let mut outflow = [0.0f64; 6];
-    for f in 0..6u32 {
-        let range = face_offset(&params, f) as usize..face_offset(&params, f + 1) as usize;
-        outflow[f as usize] = out[range].iter().map(|&x| x as f64).sum::<f64>();
-    }
-    StageResult { field: v, rate, decayed, outflow }
-}
-
-/// The species whose ADI stages the fast engine leaves to the reference kernels: every species
-/// where the problem has flow, else those that bind.
-fn delegated_species(problem: &Problem) -> Vec<usize> {
-    if problem.has_flow() { (0..problem.species.len()).collect() } else { problem.bound_species() }
+/// Species `s`'s capacities in `cap` (`n_cells` per species), if the problem has binding.
+fn species_cap(cap: &[f32], s: usize, n_cells: usize) -> Option<&[f32]> {
+    (!cap.is_empty()).then(|| &cap[s * n_cells..(s + 1) * n_cells])
 }
 
 /// The per-species coefficients of `problem` (from its kernel tables) on layout `lay`.
 fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<SpeciesCoefs> {
     let nm = problem.materials.len();
     let counts = problem.material_cell_counts();
+    let (flow, bound) = (problem.has_flow(), problem.bound_species());
     (0..problem.species.len())
         .map(|s| {
             let coef = &tables.coef[s * nm..(s + 1) * nm];
@@ -820,6 +719,15 @@ fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<Specie
             };
             let uniform_d = present(&d);
             let uniform_k = present(&k);
+            let v: Vec<[f32; 3]> = coef.iter().map(|c| c.velocity).collect();
+            let uniform_v = (0..nm)
+                .filter(|&m| counts[m] > 0)
+                .map(|m| v[m])
+                .try_fold(None::<[f32; 3]>, |first, x| match first {
+                    None => Some(Some(x)),
+                    Some(f) => (f.map(f32::to_bits) == x.map(f32::to_bits)).then_some(Some(f)),
+                })
+                .flatten();
             let du = uniform_d.unwrap_or(0.0);
             let mut faces = [FaceBc::default(); 6];
             faces.copy_from_slice(&tables.faces[s * 6..(s + 1) * 6]);
@@ -832,6 +740,10 @@ fn species_coefs(problem: &Problem, tables: &Tables, lay: &Layout) -> Vec<Specie
                 uniform_k,
                 uniform_w: [0, 1, 2].map(|a| face_diffusivity(du, du) * lay.inv_h2[a]),
                 lines: Default::default(),
+                v,
+                flow,
+                uniform_v,
+                binds: bound.contains(&s),
             }
         })
         .collect()
@@ -866,8 +778,6 @@ impl Engine for CpuFast {
         self.lay.sweep = [0, 1, 2].map(|a| axes.contains(&a));
         self.n_swept = axes.len();
         self.species = species_coefs(problem, &self.tables, &self.lay);
-        self.delegated = delegated_species(problem);
-        self.flow = problem.has_flow();
         self.problem = problem.clone();
         Ok(())
     }
