@@ -9,6 +9,7 @@ pub mod bench;
 pub mod library;
 pub mod output;
 pub mod problem;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod scheme;
