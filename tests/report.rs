@@ -180,7 +180,7 @@ fn a_2d_run_draws_every_picture_with_the_fields_true_range() {
         assert_eq!(png_size(&dir.join("plots").join(name)), (plot::WIDTH, plot::CHART_HEIGHT), "{name}");
     }
     // The threshold was read in the species' unit (0.01 ng/mL = 10 pg/mL).
-    assert_eq!(problem.species[0].bioactive_threshold, Some(10.0));
+    assert!((problem.species[0].bioactive_threshold.unwrap() - 10.0).abs() < 1e-12);
     assert_eq!(problem.species[1].bioactive_threshold, None);
     // The report embeds every picture and holds the books and the version.
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
@@ -321,7 +321,7 @@ fn no_plots_writes_no_pictures_but_the_report() {
 fn bioactive_threshold_is_a_positive_concentration() {
     let with = |value: &str| GEL_2D.replace("bioactive_threshold = \"0.01 ng/mL\"", &format!("bioactive_threshold = {value}"));
     let p = secretome::scenario::from_str(&with("\"2.5 pg/mL\""), "t.toml").unwrap();
-    assert_eq!(p.species[0].bioactive_threshold, Some(2.5));
+    assert!((p.species[0].bioactive_threshold.unwrap() - 2.5).abs() < 1e-12);
     for (bad, says) in [("\"-1 pg/mL\"", "positive"), ("\"0 pg/mL\"", "positive"), ("\"10\"", "bioactive_threshold"), ("\"1 nM\"", "bioactive_threshold")] {
         let e = secretome::scenario::from_str(&with(bad), "t.toml").err().unwrap().to_string();
         assert!(e.contains("species[0].bioactive_threshold") && e.contains(says), "{bad}: {e}");

@@ -427,7 +427,7 @@ fn draw_all(
                 x_label: "time (h)",
                 y_label: &format!("free {} ({})", sp.name, sp.unit.text),
                 curves: vec![
-                    plot::Curve { label: "peak (max)".into(), colour: plot::palette(3), points: peak, dashed: false },
+                    plot::Curve { label: "peak (max)".into(), colour: plot::palette(1), points: peak, dashed: false },
                     plot::Curve { label: "mean".into(), colour: plot::palette(0), points: mean, dashed: false },
                 ],
                 x_range: (0.0, end_h),

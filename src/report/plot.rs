@@ -108,10 +108,12 @@ impl ColourRange {
         let field_min = values.iter().cloned().fold(f64::INFINITY, f64::min);
         let field_max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let positive_min = values.iter().cloned().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
-        let log = log && field_max > 0.0 && positive_min < field_max;
         let constant = !(field_max > field_min);
+        let log = log && field_max > 0.0 && !constant;
         let (bar_min, bar_max) = if log {
-            (positive_min.max(field_max * LOG_FLOOR), field_max)
+            // A field of zeros and one positive value has no smallest positive value below its max.
+            let floor = field_max * LOG_FLOOR;
+            (if positive_min < field_max { positive_min.max(floor) } else { floor }, field_max)
         } else if constant {
             (field_min, field_min + 1.0)
         } else {
@@ -440,9 +442,9 @@ pub fn line_chart(path: &Path, chart: &LineChart<'_>) -> Result<(), super::Repor
                     c.draw_series(std::iter::once(EmptyElement::at((*x, $y1)) + Text::new(name.clone(), (4, 4), style)))?;
                 }
                 if let Some((y, label)) = &chart.hline {
-                    c.draw_series(std::iter::once(PathElement::new(vec![(x0, *y), (x1, *y)], THRESHOLD.stroke_width(2))))?
+                    c.draw_series(DashedLineSeries::new(vec![(x0, *y), (x1, *y)], 8, 5, THRESHOLD.stroke_width(2)))?
                         .label(label.as_str())
-                        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], THRESHOLD.stroke_width(2)));
+                        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], THRESHOLD.stroke_width(2)));
                 }
                 for curve in &chart.curves {
                     let style = curve.colour.stroke_width(if curve.dashed { 1 } else { 2 });
