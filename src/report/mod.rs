@@ -388,9 +388,11 @@ fn draw_all(
     )?;
     files.plots.push((
         file,
-        "Cumulative amount released from the depot materials (what left them: into tissue, lost inside them, \
-         removed with dressings) as % of what was put in (initial loading and doses); grey lines: dose times"
-            .into(),
+        format!(
+            "Cumulative amount released from the depot materials (what left them: into tissue, lost inside them, \
+             removed with dressings) as % of what was put in (initial loading and doses){}",
+            if problem.timeline.doses.is_empty() { "" } else { "; grey lines: dose times" }
+        ),
         "release",
     ));
 
