@@ -467,7 +467,7 @@ fn draw_all(
             })
             .collect();
         let position = |j: usize| (j as f64 + 0.5) * g.spacing[depth] * 1e3;
-        // Material boundaries along the line, and names of the stretches wide enough to label.
+        // Material boundaries along the line; the materials and boundaries in order, for the axis label.
         let mut bounds = Vec::new();
         let mut names = Vec::new();
         let mut start = 0;
@@ -476,8 +476,9 @@ fn draw_all(
                 if j < line.len() {
                     bounds.push(j as f64 * g.spacing[depth] * 1e3);
                 }
-                if (j - start) * 8 >= line.len() {
-                    names.push((start as f64 * g.spacing[depth] * 1e3, problem.materials[materials[line[start]] as usize].name.clone()));
+                names.push(problem.materials[materials[line[start]] as usize].name.clone());
+                if j < line.len() {
+                    names.push(plot::fmt_num(j as f64 * g.spacing[depth] * 1e3));
                 }
                 start = j;
             }
@@ -515,12 +516,12 @@ fn draw_all(
                 &dir.join(&file),
                 &plot::LineChart {
                     title: &format!("{} along {}{through}", sp.name, AXES[depth]),
-                    x_label: &format!("{} (mm)", AXES[depth]),
+                    x_label: &format!("{} (mm):  {}", AXES[depth], names.join(" | ")),
                     y_label: &format!("free {} ({})", sp.name, sp.unit.text),
                     curves,
                     x_range: (0.0, g.extent()[depth] * 1e3),
                     marks: (!bounds.is_empty()).then(|| (bounds.clone(), "material boundary".to_string())),
-                    names: names.clone(),
+                    names: Vec::new(),
                     hline: threshold,
                     log: options.log,
                     y_range: None,

@@ -456,8 +456,25 @@ pub fn line_chart(path: &Path, chart: &LineChart<'_>) -> Result<(), super::Repor
                     };
                     s.label(curve.label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
                 }
+                // The legend goes in the upper corner (or failing that, lower) the curves cross least.
+                let crowded = |left: bool, upper: bool| {
+                    chart.curves.iter().flat_map(|c| c.points.iter()).filter(|&&(x, y)| {
+                        let fx = (x - x0) / (x1 - x0);
+                        let fy = if log { (y.max($y0).ln() - $y0.ln()) / ($y1.ln() - $y0.ln()) } else { (y - $y0) / ($y1 - $y0) };
+                        (if left { fx < 0.4 } else { fx > 0.6 }) && (if upper { fy > 0.6 } else { fy < 0.4 })
+                    }).count()
+                        // Names written along the top count as crowding there.
+                        + if upper { 5 * chart.names.iter().filter(|(x, _)| { let fx = (x - x0) / (x1 - x0); if left { fx < 0.4 } else { fx > 0.6 } }).count() } else { 0 }
+                };
+                let corners = [
+                    (false, true, SeriesLabelPosition::UpperRight),
+                    (true, true, SeriesLabelPosition::UpperLeft),
+                    (false, false, SeriesLabelPosition::LowerRight),
+                    (true, false, SeriesLabelPosition::LowerLeft),
+                ];
+                let position = corners.into_iter().min_by_key(|(l, u, _)| crowded(*l, *u)).map(|c| c.2).unwrap();
                 c.configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
+                    .position(position)
                     .background_style(WHITE.mix(0.85))
                     .border_style(RGBColor(120, 120, 120))
                     .label_font((FONT, 14))
