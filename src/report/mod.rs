@@ -271,12 +271,12 @@ pub fn write(problem: &Problem, dir: &Path, options: &ReportOptions) -> Result<R
     let series = data::read_timeseries(dir)?;
     let target = Target::choose(problem, options.target.as_deref())?;
     let mut files = ReportFiles::default();
+    let plots = dir.join("plots");
+    // Pictures of an earlier report (other options, or a run overwritten) would otherwise stay behind.
+    if plots.exists() {
+        std::fs::remove_dir_all(&plots).map_err(|error| ReportError::Read { path: plots.clone(), error })?;
+    }
     if options.plots {
-        let plots = dir.join("plots");
-        // Pictures of an earlier report with other options would otherwise stay behind.
-        if plots.exists() {
-            std::fs::remove_dir_all(&plots).map_err(|error| ReportError::Read { path: plots.clone(), error })?;
-        }
         std::fs::create_dir_all(&plots).map_err(|error| ReportError::Read { path: plots.clone(), error })?;
         draw_all(problem, dir, &summary, &series, &target, options, &mut files)?;
     }
