@@ -327,3 +327,22 @@ fn bioactive_threshold_is_a_positive_concentration() {
         assert!(e.contains("species[0].bioactive_threshold") && e.contains(says), "{bad}: {e}");
     }
 }
+
+#[test]
+fn values_from_the_library_are_listed_with_their_marks() {
+    let text = GEL_2D.replace(
+        "decay = { gel = \"2 h\", wound_bed = \"30 min\" }\ninitial = { gel = \"300 pg/mL\" }",
+        "factor = \"VEGF165\"\ninitial = { gel = \"300 pg/mL\" }",
+    );
+    assert_ne!(text, GEL_2D);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (problem, _) = run_and_report(&text, &dir, &ReportOptions { plots: false, ..Default::default() });
+    assert!(!problem.species[0].sources.is_empty());
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("Values taken from the factor library"), "no table of library values");
+    for v in &problem.species[0].sources {
+        assert!(html.contains(&format!("mark {}", v.mark.name())), "{} has no mark in the report", v.key);
+    }
+    assert!(!dir.join("plots").exists());
+}

@@ -413,6 +413,7 @@ pub fn line_chart(path: &Path, chart: &LineChart<'_>) -> Result<(), super::Repor
         let positive_min = values.clone().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
         let (x0, x1) = if chart.x_range.1 > chart.x_range.0 { chart.x_range } else { (chart.x_range.0, chart.x_range.0 + 1.0) };
         let log = chart.log && ymax > 0.0 && positive_min < ymax;
+        let entries = chart.curves.len() + usize::from(chart.marks.is_some()) + usize::from(chart.hline.is_some());
         let mut builder = ChartBuilder::on(&root);
         builder.caption(chart.title, (FONT, 18)).margin(15).margin_right(30).x_label_area_size(50).y_label_area_size(85);
         macro_rules! finish {
@@ -482,14 +483,17 @@ pub fn line_chart(path: &Path, chart: &LineChart<'_>) -> Result<(), super::Repor
             }};
         }
         if log {
-            let (y0, y1) = (positive_min.max(ymax * LOG_FLOOR), ymax * 1.5);
+            let y0 = positive_min.max(ymax * LOG_FLOOR);
+            let y1 = ymax * (ymax / y0).powf((0.05 + 0.045 * entries as f64).min(0.6));
             finish!(builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale())?, y0, y1);
         } else {
             let (y0, y1) = match chart.y_range {
                 Some(r) => r,
                 None => {
+                    // Headroom above the curves for the legend's entries.
                     let lo = values.clone().fold(0.0f64, f64::min);
-                    (lo, if ymax > lo { ymax + 0.05 * (ymax - lo) } else { lo + 1.0 })
+                    let room = (0.05 + 0.045 * entries as f64).min(0.6);
+                    (lo, if ymax > lo { ymax + room * (ymax - lo) } else { lo + 1.0 })
                 }
             };
             finish!(builder.build_cartesian_2d(x0..x1, y0..y1)?, y0, y1);
