@@ -142,7 +142,11 @@ bioactive_threshold = "5 pg/mL"
 
 /// Runs `text` on the reference engine into `dir` (with scenario.toml, as the command line does)
 /// and draws the report.
-fn run_and_report(text: &str, dir: &Path, options: &ReportOptions) -> (secretome::problem::Problem, report::ReportFiles) {
+fn run_and_report(
+    text: &str,
+    dir: &Path,
+    options: &ReportOptions,
+) -> (secretome::problem::Problem, report::ReportFiles) {
     let problem = secretome::scenario::from_str(text, "test.toml").unwrap();
     let out = OutputDir::create(dir, false).unwrap();
     out.write_atomic(report::SCENARIO_FILE, text.as_bytes()).unwrap();
@@ -248,7 +252,15 @@ fn the_target_region_is_the_wound_bed_unless_named() {
 fn a_1d_run_draws_curves_and_profiles_and_no_heatmaps() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("slab");
-    let o = secretome(&["run", &scenario("validation_slab_1d.toml"), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"]);
+    let o = secretome(&[
+        "run",
+        &scenario("validation_slab_1d.toml"),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(pngs(&out), vec!["profile_solute.png", "release.png", "target_solute.png"]);
     for name in pngs(&out) {
@@ -319,10 +331,16 @@ fn no_plots_writes_no_pictures_but_the_report() {
 
 #[test]
 fn bioactive_threshold_is_a_positive_concentration() {
-    let with = |value: &str| GEL_2D.replace("bioactive_threshold = \"0.01 ng/mL\"", &format!("bioactive_threshold = {value}"));
+    let with =
+        |value: &str| GEL_2D.replace("bioactive_threshold = \"0.01 ng/mL\"", &format!("bioactive_threshold = {value}"));
     let p = secretome::scenario::from_str(&with("\"2.5 pg/mL\""), "t.toml").unwrap();
     assert!((p.species[0].bioactive_threshold.unwrap() - 2.5).abs() < 1e-12);
-    for (bad, says) in [("\"-1 pg/mL\"", "positive"), ("\"0 pg/mL\"", "positive"), ("\"10\"", "bioactive_threshold"), ("\"1 nM\"", "bioactive_threshold")] {
+    for (bad, says) in [
+        ("\"-1 pg/mL\"", "positive"),
+        ("\"0 pg/mL\"", "positive"),
+        ("\"10\"", "bioactive_threshold"),
+        ("\"1 nM\"", "bioactive_threshold"),
+    ] {
         let e = secretome::scenario::from_str(&with(bad), "t.toml").err().unwrap().to_string();
         assert!(e.contains("species[0].bioactive_threshold") && e.contains(says), "{bad}: {e}");
     }

@@ -59,7 +59,9 @@ fn report_renders_in_headless_chromium_with_every_picture() {
     let required = std::env::var("SECRETOME_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
     let Some(browser) = chromium() else {
         assert!(!required, "SECRETOME_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)");
-        eprintln!("\n*** SKIPPED report_renders_in_headless_chromium: no chromium on PATH (apt-get install chromium; set SECRETOME_REQUIRE_BROWSER=1 to make this a failure) ***\n");
+        eprintln!(
+            "\n*** SKIPPED report_renders_in_headless_chromium: no chromium on PATH (apt-get install chromium; set SECRETOME_REQUIRE_BROWSER=1 to make this a failure) ***\n"
+        );
         return;
     };
     let tmp = tempfile::tempdir().unwrap();

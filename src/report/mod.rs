@@ -117,8 +117,14 @@ impl Target {
     pub fn choose(problem: &Problem, name: Option<&str>) -> Result<Target, ReportError> {
         let counts = problem.material_cell_counts();
         let material = |m: usize| {
-            let cells: Vec<usize> = (0..problem.material_id.len()).filter(|&c| problem.material_id[c] as usize == m).collect();
-            Target { name: problem.materials[m].name.clone(), material: Some(m), centre: centre_of(problem, &cells), cells }
+            let cells: Vec<usize> =
+                (0..problem.material_id.len()).filter(|&c| problem.material_id[c] as usize == m).collect();
+            Target {
+                name: problem.materials[m].name.clone(),
+                material: Some(m),
+                centre: centre_of(problem, &cells),
+                cells,
+            }
         };
         if let Some(name) = name {
             if let Some(m) = problem.materials.iter().position(|m| m.name == name) {
@@ -182,7 +188,10 @@ fn spanned_axes(problem: &Problem) -> Vec<usize> {
 
 /// The plane a heatmap shows: `(normal axis, cell index along it, horizontal axis, vertical
 /// axis)`; `None` in 1D.
-pub fn heatmap_plane(problem: &Problem, slice: Option<Slice>) -> Result<Option<(usize, usize, usize, usize)>, ReportError> {
+pub fn heatmap_plane(
+    problem: &Problem,
+    slice: Option<Slice>,
+) -> Result<Option<(usize, usize, usize, usize)>, ReportError> {
     let axes = spanned_axes(problem);
     let g = &problem.grid;
     match axes.len() {
@@ -209,7 +218,14 @@ pub fn heatmap_plane(problem: &Problem, slice: Option<Slice>) -> Result<Option<(
 
 /// The values of `field` (`[z][y][x]`) on the plane normal to `normal` at cell `index`, with
 /// `h` horizontal and `v` vertical: `out[j_v * n_h + j_h]`.
-pub fn extract_plane<T: Copy>(problem: &Problem, field: &[T], normal: usize, index: usize, h: usize, v: usize) -> Vec<T> {
+pub fn extract_plane<T: Copy>(
+    problem: &Problem,
+    field: &[T],
+    normal: usize,
+    index: usize,
+    h: usize,
+    v: usize,
+) -> Vec<T> {
     let g = &problem.grid;
     let (nh, nv) = (g.cells[h], g.cells[v]);
     let mut out = Vec::with_capacity(nh * nv);
@@ -421,7 +437,8 @@ fn draw_all(
             }
         };
         let file = format!("plots/target_{}.png", stems[i]);
-        let threshold = sp.bioactive_threshold.map(|t| (t, format!("bioactive threshold {} {}", plot::fmt_num(t), sp.unit.text)));
+        let threshold =
+            sp.bioactive_threshold.map(|t| (t, format!("bioactive threshold {} {}", plot::fmt_num(t), sp.unit.text)));
         plot::line_chart(
             &dir.join(&file),
             &plot::LineChart {
@@ -511,7 +528,9 @@ fn draw_all(
                 });
             }
             let file = format!("plots/profile_{}.png", stems[i]);
-            let threshold = sp.bioactive_threshold.map(|t| (t, format!("bioactive threshold {} {}", plot::fmt_num(t), sp.unit.text)));
+            let threshold = sp
+                .bioactive_threshold
+                .map(|t| (t, format!("bioactive threshold {} {}", plot::fmt_num(t), sp.unit.text)));
             plot::line_chart(
                 &dir.join(&file),
                 &plot::LineChart {

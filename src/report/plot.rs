@@ -137,13 +137,25 @@ impl ColourRange {
             format!("the plane is {} {unit} everywhere", fmt_num(self.field_min))
         } else if self.log {
             let clip = if self.bar_min > self.field_min {
-                format!("; values below {} {unit} (down to {}) take the bottom colour", fmt_num(self.bar_min), fmt_num(self.field_min))
+                format!(
+                    "; values below {} {unit} (down to {}) take the bottom colour",
+                    fmt_num(self.bar_min),
+                    fmt_num(self.field_min)
+                )
             } else {
                 String::new()
             };
-            format!("log colour scale from {} to {} {unit} (the plane's max){clip}", fmt_num(self.bar_min), fmt_num(self.bar_max))
+            format!(
+                "log colour scale from {} to {} {unit} (the plane's max){clip}",
+                fmt_num(self.bar_min),
+                fmt_num(self.bar_max)
+            )
         } else {
-            format!("colour scale from the plane's min {} to its max {} {unit}", fmt_num(self.field_min), fmt_num(self.field_max))
+            format!(
+                "colour scale from the plane's min {} to its max {} {unit}",
+                fmt_num(self.field_min),
+                fmt_num(self.field_max)
+            )
         }
     }
 }
@@ -245,7 +257,8 @@ pub fn heatmap(
     {
         let root = BitMapBackend::new(path, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
-        let (root_main, legend) = if threshold.is_some() { root.split_vertically(height - 24) } else { (root.clone(), root.clone()) };
+        let (root_main, legend) =
+            if threshold.is_some() { root.split_vertically(height - 24) } else { (root.clone(), root.clone()) };
         let (left, right) = root_main.split_horizontally(WIDTH - BAR_WIDTH);
         let mut chart = ChartBuilder::on(&left)
             .caption(&title, (FONT, 18))
@@ -295,9 +308,7 @@ pub fn heatmap(
                 "drawn where crossed"
             };
             let label = format!("— bioactive threshold {text} ({note});  white/black lines: material boundaries");
-            legend
-                .draw(&Text::new(label, (80, 2), (FONT, 14).into_font().color(&THRESHOLD)))
-                .map_err(|e| err(&e))?;
+            legend.draw(&Text::new(label, (80, 2), (FONT, 14).into_font().color(&THRESHOLD))).map_err(|e| err(&e))?;
         }
         colour_bar(&right, &range, unit_label, yr.start, yr.end).map_err(|e| err(&e))?;
         root.present().map_err(|e| err(&e))?;
@@ -341,7 +352,13 @@ pub fn ticks(range: &ColourRange) -> Vec<f64> {
 
 /// The colour bar, drawn by hand in pixels beside a plot area spanning `top..bottom`: the
 /// gradient, a tick and a label at each of [`ticks`], the unit label turned upright.
-fn colour_bar(area: &DrawingArea<BitMapBackend<'_>, Shift>, range: &ColourRange, label: &str, top: i32, bottom: i32) -> DrawResult<()> {
+fn colour_bar(
+    area: &DrawingArea<BitMapBackend<'_>, Shift>,
+    range: &ColourRange,
+    label: &str,
+    top: i32,
+    bottom: i32,
+) -> DrawResult<()> {
     let (x0, x1) = (22, 46);
     let span = (bottom - top).max(1) as f64;
     for y in top..bottom {
@@ -360,11 +377,16 @@ fn colour_bar(area: &DrawingArea<BitMapBackend<'_>, Shift>, range: &ColourRange,
         area.draw(&Text::new(fmt_num(v), (x1 + 8, y), style.clone()))?;
     }
     let upright = TextStyle::from((FONT, 15).into_font().transform(FontTransform::Rotate270)).pos(
-        plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center),
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ),
     );
     area.draw(&Text::new(label.to_string(), (125, (top + bottom) / 2), upright))?;
     // The true ends of the bar, above and below it.
-    let end = |v: f64, what: &str| if range.constant { format!("all {}", fmt_num(v)) } else { format!("{what} {}", fmt_num(v)) };
+    let end = |v: f64, what: &str| {
+        if range.constant { format!("all {}", fmt_num(v)) } else { format!("{what} {}", fmt_num(v)) }
+    };
     let small = TextStyle::from((FONT, 12).into_font());
     let top_value = if range.constant { range.field_min } else { range.bar_max };
     area.draw(&Text::new(end(top_value, "max"), (4, top - 18), small.clone()))?;
@@ -411,11 +433,17 @@ pub fn line_chart(path: &Path, chart: &LineChart<'_>) -> Result<(), super::Repor
         let hmax = chart.hline.as_ref().map_or(f64::NEG_INFINITY, |h| h.0);
         let ymax = values.clone().fold(hmax, f64::max);
         let positive_min = values.clone().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
-        let (x0, x1) = if chart.x_range.1 > chart.x_range.0 { chart.x_range } else { (chart.x_range.0, chart.x_range.0 + 1.0) };
+        let (x0, x1) =
+            if chart.x_range.1 > chart.x_range.0 { chart.x_range } else { (chart.x_range.0, chart.x_range.0 + 1.0) };
         let log = chart.log && ymax > 0.0 && positive_min < ymax;
         let entries = chart.curves.len() + usize::from(chart.marks.is_some()) + usize::from(chart.hline.is_some());
         let mut builder = ChartBuilder::on(&root);
-        builder.caption(chart.title, (FONT, 18)).margin(15).margin_right(30).x_label_area_size(50).y_label_area_size(85);
+        builder
+            .caption(chart.title, (FONT, 18))
+            .margin(15)
+            .margin_right(30)
+            .x_label_area_size(50)
+            .y_label_area_size(85);
         macro_rules! finish {
             ($c:expr, $y0:expr, $y1:expr) => {{
                 let mut c = $c;
@@ -512,7 +540,8 @@ mod tests {
     fn contour_of_a_ramp_is_one_straight_line() {
         let values: Vec<f64> = (0..12).map(|i| (i % 4) as f64).collect();
         let materials = vec![0; 12];
-        let p = Plane { nh: 4, nv: 3, dh: 1.0, dv: 1.0, values: &values, materials: &materials, h_label: "", v_label: "" };
+        let p =
+            Plane { nh: 4, nv: 3, dh: 1.0, dv: 1.0, values: &values, materials: &materials, h_label: "", v_label: "" };
         let segs = contour(&p, 1.5);
         assert_eq!(segs.len(), 2);
         for (a, b) in segs {
