@@ -299,7 +299,7 @@ pub fn page(
             );
         }
     }
-    let _ = write!(w, "</body></html>\n");
+    let _ = writeln!(w, "</body></html>");
     Ok(h)
 }
 

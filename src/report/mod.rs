@@ -252,6 +252,8 @@ pub struct ReportFiles {
 }
 
 const AXES: [&str; 3] = ["x", "y", "z"];
+/// (x, y) points of a curve.
+type Points = Vec<(f64, f64)>;
 /// Most snapshot times one depth-profile chart shows.
 pub const PROFILE_CURVES: usize = 8;
 
@@ -414,7 +416,7 @@ fn draw_all(
 
     // Target region: mean and peak free concentration.
     for (i, sp) in problem.species.iter().enumerate() {
-        let (mean, peak, how): (Vec<(f64, f64)>, Vec<(f64, f64)>, &str) = match target.material {
+        let (mean, peak, how): (Points, Points, &str) = match target.material {
             Some(m) => {
                 let rows: Vec<&data::Row> =
                     series.iter().filter(|r| r.species == sp.name && r.material == problem.materials[m].name).collect();
@@ -472,10 +474,7 @@ fn draw_all(
     // Depth profiles through the target's centre.
     let axes = spanned_axes(problem);
     if let Some(&depth) = axes.last() {
-        let mut at = [0; 3];
-        for a in 0..3 {
-            at[a] = ((target.centre[a] / g.spacing[a]) as usize).min(g.cells[a] - 1);
-        }
+        let at: [usize; 3] = std::array::from_fn(|a| ((target.centre[a] / g.spacing[a]) as usize).min(g.cells[a] - 1));
         let line: Vec<usize> = (0..g.cells[depth])
             .map(|j| {
                 let mut ijk = at;

@@ -108,7 +108,8 @@ impl ColourRange {
         let field_min = values.iter().cloned().fold(f64::INFINITY, f64::min);
         let field_max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let positive_min = values.iter().cloned().filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min);
-        let constant = !(field_max > field_min);
+        // Also true of an empty or NaN plane.
+        let constant = field_max.partial_cmp(&field_min) != Some(std::cmp::Ordering::Greater);
         let log = log && field_max > 0.0 && !constant;
         let (bar_min, bar_max) = if log {
             // A field of zeros and one positive value has no smallest positive value below its max.
