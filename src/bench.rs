@@ -147,6 +147,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         molar_per_unit: None,
         boundaries: [Boundary::NoFlux; 6],
         sources: Vec::new(),
+        bioactive_threshold: None,
     };
     Problem {
         name: "slab_600s".into(),

@@ -10,6 +10,7 @@ pub mod library;
 pub mod metrics;
 pub mod output;
 pub mod problem;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod scheme;

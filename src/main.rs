@@ -1,4 +1,4 @@
-//! The `secretome` command line: `run`, `validate`, `info`, `factors`, `bench`.
+//! The `secretome` command line: `run`, `report`, `validate`, `info`, `factors`, `bench`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -53,6 +53,20 @@ enum Command {
         /// Write no ParaView files (fields/*.vti, fields/series.pvd) with the snapshots.
         #[arg(long)]
         no_vtk: bool,
+        #[command(flatten)]
+        report: ReportArgs,
+    },
+    /// Draw the pictures and write report.html of a finished run's output folder again (from its
+    /// scenario.toml, summary.json, timeseries.csv and fields/), without running it.
+    Report {
+        /// The run's output folder.
+        dir: PathBuf,
+        /// The scenario to read instead of DIR/scenario.toml (a scenario whose measured batch
+        /// file is given relative to its own folder).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Check a scenario and describe what would run, without running it.
     Validate {
@@ -185,14 +199,14 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every, no_vtk } => {
+        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every, no_vtk, report } => {
             let every = match checkpoint_every {
                 None => None,
                 Some(text) => Some(secretome::units::time(&text).ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(
                     || anyhow::anyhow!("--checkpoint-every {text:?} is not a time ≥ 0; give one with a unit, e.g. \"6 h\" (\"0 s\" for none)"),
                 )?),
             };
-            run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every, no_vtk)
+            run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every, no_vtk, &report.options()?)
         }
         Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run } => {
             sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
@@ -210,6 +224,7 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Report { dir, scenario, report } => report_command(&dir, scenario.as_deref(), &report.options()?),
         Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
             bench_command(cube, steps, threads, no_gpu, no_wound, json)
         }
@@ -265,6 +280,7 @@ fn run_command(
     resume: bool,
     checkpoint_every: Option<f64>,
     no_vtk: bool,
+    report: &secretome::report::ReportOptions,
 ) -> Result<()> {
     let problem = load(scenario)?;
     let scenario_text = std::fs::read_to_string(scenario)
@@ -275,6 +291,8 @@ fn run_command(
     });
     let mut engine = make_engine(backend, &problem, threads)?;
     let out_dir = if resume { OutputDir::open(&out_path)? } else { OutputDir::create(&out_path, overwrite)? };
+    // The scenario as run, for `secretome report` to read the problem back.
+    out_dir.write_atomic(secretome::report::SCENARIO_FILE, scenario_text.as_bytes())?;
     // SIGINT or SIGTERM: stop at the next output time with a checkpoint; a second one stops at once.
     static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let resume_hint = format!(
@@ -330,6 +348,53 @@ fn run_command(
             );
         }
     }
+    let files = secretome::report::write(&problem, out_dir.path(), report)
+        .with_context(|| format!("writing the report of {}", out_dir.path().display()))?;
+    if !quiet {
+        eprintln!("report: {} ({} pictures)", out_dir.path().join(&files.report).display(), files.plots.len());
+    }
+    Ok(())
+}
+
+/// The pictures and the report, on `run` and `report`.
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// No pictures (plots/); report.html is still written, with the tables only.
+    #[arg(long)]
+    no_plots: bool,
+    /// Log colour scales and log concentration axes.
+    #[arg(long)]
+    log_plots: bool,
+    /// The plane of the 3D heatmaps, e.g. "z=1.5mm" (default: normal to y through the centre of
+    /// the depot's cells).
+    #[arg(long, value_name = "AXIS=LENGTH")]
+    slice: Option<String>,
+    /// The target region of the curves and depth profiles: a material or region name (default:
+    /// the first tissue material named like wound_bed, else the first tissue material).
+    #[arg(long, value_name = "NAME")]
+    target: Option<String>,
+}
+
+impl ReportArgs {
+    fn options(&self) -> Result<secretome::report::ReportOptions> {
+        Ok(secretome::report::ReportOptions {
+            plots: !self.no_plots,
+            log: self.log_plots,
+            slice: self.slice.as_deref().map(secretome::report::Slice::parse).transpose()?,
+            target: self.target.clone(),
+        })
+    }
+}
+
+/// `secretome report DIR`: the pictures and report.html again, from the folder's files.
+fn report_command(dir: &Path, scenario: Option<&Path>, options: &secretome::report::ReportOptions) -> Result<()> {
+    let path = scenario.map(Path::to_path_buf).unwrap_or_else(|| dir.join(secretome::report::SCENARIO_FILE));
+    let problem = load(&path).with_context(|| {
+        format!("the report needs the scenario the run was made with ({}; or give it with --scenario)", path.display())
+    })?;
+    let files = secretome::report::write(&problem, dir, options)
+        .with_context(|| format!("writing the report of {}", dir.display()))?;
+    println!("{} ({} pictures)", dir.join(&files.report).display(), files.plots.len());
     Ok(())
 }
 

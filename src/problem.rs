@@ -157,6 +157,10 @@ pub struct Species {
     /// Where the values the scenario did not write came from (the factor library, a preset, a
     /// mesh model), one entry per value; empty when the scenario wrote them all.
     pub sources: Vec<ValueSource>,
+    /// Concentration above which the factor is taken to act, in `unit` (the scenario's
+    /// `bioactive_threshold`); only the report uses it (a contour on the heatmaps, a line on the
+    /// target-region curves). `None` when not given.
+    pub bioactive_threshold: Option<f64>,
 }
 
 /// The provenance of one value of a species that the scenario took from the factor library or a
@@ -643,6 +647,7 @@ impl Problem {
                     molar_per_unit: None,
                     boundaries: [Boundary::NoFlux; 6],
                     sources: Vec::new(),
+                    bioactive_threshold: None,
                 }
             })
             .collect();

@@ -86,6 +86,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             molar_per_unit: None,
             boundaries: boundaries[0],
             sources: Vec::new(),
+            bioactive_threshold: None,
         },
         Species {
             name: "TGF-b1".into(),
@@ -99,6 +100,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             molar_per_unit: None,
             boundaries: boundaries[1],
             sources: Vec::new(),
+            bioactive_threshold: None,
         },
     ]
 }
@@ -1190,6 +1192,7 @@ fn problem_reactions() -> Problem {
         molar_per_unit: Some(1e-6),
         boundaries,
         sources: Vec::new(),
+        bioactive_threshold: None,
     };
     let a_faces = [NO_FLUX, FIXED, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX];
     let a = species("A", [1e-10, 1e-11, 2e-12], [0.0, 1e-4, 0.0], [100.0, 0.0, 0.0], a_faces);

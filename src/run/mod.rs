@@ -336,6 +336,7 @@ mod tests {
             molar_per_unit: None,
             boundaries: [Boundary::NoFlux; 6],
             sources: Vec::new(),
+            bioactive_threshold: None,
         };
         Problem {
             name: "line".into(),

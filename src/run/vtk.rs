@@ -203,6 +203,7 @@ mod tests {
             molar_per_unit: None,
             boundaries: [Boundary::NoFlux; 6],
             sources: Vec::new(),
+            bioactive_threshold: None,
         };
         let problem = Problem {
             name: "p".into(),

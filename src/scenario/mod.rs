@@ -12,6 +12,7 @@ mod flow;
 mod reactions;
 mod shapes;
 mod spec;
+mod threshold;
 mod timeline;
 
 pub use error::{InvalidValue, ScenarioError};
@@ -883,6 +884,7 @@ fn compile_species(
         molar_per_unit: units::molar_per_unit(&unit, molar_mass),
         boundaries: [Boundary::NoFlux; 6],
         sources: Vec::new(),
+        bioactive_threshold: threshold::compile(ctx, i, s, &unit, molar_mass)?,
     };
     Ok((species, (unit, molar_mass)))
 }

@@ -234,6 +234,8 @@ pub struct SpeciesSpec {
     pub uptake: Option<PerMaterial>,
     pub initial: Option<PerMaterial>,
     pub initial_form: Option<Spanned<InitialForm>>,
+    /// Concentration above which the factor acts (drawn in the report; not used by the run).
+    pub bioactive_threshold: Option<Text>,
 }
 
 /// What a species' `initial` concentrations are where it binds.

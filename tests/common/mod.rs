@@ -26,6 +26,7 @@ pub fn species(name: &str, d: &[f64], k: &[f64], initial: &[f64], boundaries: [B
         molar_per_unit: None,
         boundaries,
         sources: Vec::new(),
+        bioactive_threshold: None,
     }
 }
 
