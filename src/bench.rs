@@ -361,7 +361,7 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
     push(timed(&explicit, fast2, options.cube_steps, limit, &note)?, &mut rows);
     push(timed(&adi, EngineKind::Reference, 2, 0.6, "kernel twins, plain loops")?, &mut rows);
     let binding = peer_cube_binding(options.cube);
-    let note = "one binding pair per species; binding species' stages through the reference kernels";
+    let note = "one binding pair per species; 10 species compete for one pool in the react pass";
     push(timed(&binding, fast2, 2, 0.6, note)?, &mut rows);
     let gpu_ok = options.gpu && gpu::open(true).is_ok();
     if gpu_ok {
