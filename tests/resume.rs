@@ -217,7 +217,8 @@ fn sigint_stops_the_command_line_run_with_a_checkpoint_and_resume_finishes_it() 
         assert!(started.elapsed().as_secs() < 60, "the run wrote no rows");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    // The shell's own `kill`: no procps needed.
+    let kill = Command::new("sh").args(["-c", &format!("kill -INT {}", child.id())]).status().unwrap();
     assert!(kill.success());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
