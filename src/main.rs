@@ -199,7 +199,18 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Run { scenario, out, backend, quiet, overwrite, threads, resume, checkpoint_every, no_vtk, report } => {
+        Command::Run {
+            scenario,
+            out,
+            backend,
+            quiet,
+            overwrite,
+            threads,
+            resume,
+            checkpoint_every,
+            no_vtk,
+            report,
+        } => {
             let every = match checkpoint_every {
                 None => None,
                 Some(text) => Some(secretome::units::time(&text).ok().filter(|t| t.is_finite() && *t >= 0.0).ok_or_else(
@@ -283,8 +294,8 @@ fn run_command(
     report: &secretome::report::ReportOptions,
 ) -> Result<()> {
     let problem = load(scenario)?;
-    let scenario_text = std::fs::read_to_string(scenario)
-        .with_context(|| format!("cannot read {}", scenario.display()))?;
+    let scenario_text =
+        std::fs::read_to_string(scenario).with_context(|| format!("cannot read {}", scenario.display()))?;
     let plan = StepPlan::new(&problem)?;
     let out_path = out.unwrap_or_else(|| {
         Path::new("runs").join(scenario.file_stem().map(|s| s.to_os_string()).unwrap_or_else(|| "run".into()))
@@ -295,11 +306,7 @@ fn run_command(
     out_dir.write_atomic(secretome::report::SCENARIO_FILE, scenario_text.as_bytes())?;
     // SIGINT or SIGTERM: stop at the next output time with a checkpoint; a second one stops at once.
     static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    let resume_hint = format!(
-        "secretome run {} --out {} --resume",
-        scenario.display(),
-        out_dir.path().display()
-    );
+    let resume_hint = format!("secretome run {} --out {} --resume", scenario.display(), out_dir.path().display());
     ctrlc::set_handler(move || {
         if INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
             eprintln!("\nstopped at once: the outputs are those of the last checkpoint; resume with\n  {resume_hint}");
@@ -314,13 +321,7 @@ fn run_command(
         Some(t) => Some(t),
         None => Some(problem.schedule.end / 10.0),
     };
-    let options = run::RunOptions {
-        checkpoint_every,
-        interrupt: Some(&INTERRUPT),
-        resume,
-        scenario_text,
-        no_vtk,
-    };
+    let options = run::RunOptions { checkpoint_every, interrupt: Some(&INTERRUPT), resume, scenario_text, no_vtk };
     let info = engine.info();
     if !quiet {
         eprintln!(
@@ -442,7 +443,9 @@ fn sweep_command(
         if INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nstopping every running case at its next output time with a checkpoint (interrupt again to stop at once)");
+        eprintln!(
+            "\nstopping every running case at its next output time with a checkpoint (interrupt again to stop at once)"
+        );
     })
     .context("cannot install the SIGINT/SIGTERM handler")?;
     let factory = EngineFactory::new(backend, threads)?;
@@ -662,7 +665,11 @@ fn describe_timeline(problem: &Problem) -> String {
         for (region, mode, times) in groups {
             let mode = if mode == DoseMode::Replace { "replace" } else { "add" };
             let shown: Vec<String> = times.iter().take(4).map(|t| format!("{} h", fmt_g(t / 3600.0))).collect();
-            let more = if times.len() > 4 { format!(", … {} h", fmt_g(times[times.len() - 1] / 3600.0)) } else { String::new() };
+            let more = if times.len() > 4 {
+                format!(", … {} h", fmt_g(times[times.len() - 1] / 3600.0))
+            } else {
+                String::new()
+            };
             s.push_str(&format!("  {region:<14} {mode:<8} {} × at {}{more}\n", times.len(), shown.join(", ")));
         }
     }
@@ -844,22 +851,21 @@ fn bench_command(
     use secretome::bench;
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let wound = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/wound_gel_2d.toml");
-    let options =
-        bench::Options {
-            cube,
-            cube_steps: steps,
-            threads,
-            gpu: !no_gpu,
-            wound: (!no_wound).then_some(wound),
-            scenarios: if no_wound {
-                Vec::new()
-            } else {
-                ["ulcer_twice_daily_14d.toml", "adscm_every_3_days_8wk.toml"]
-                    .iter()
-                    .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(f))
-                    .collect()
-            },
-        };
+    let options = bench::Options {
+        cube,
+        cube_steps: steps,
+        threads,
+        gpu: !no_gpu,
+        wound: (!no_wound).then_some(wound),
+        scenarios: if no_wound {
+            Vec::new()
+        } else {
+            ["ulcer_twice_daily_14d.toml", "adscm_every_3_days_8wk.toml"]
+                .iter()
+                .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(f))
+                .collect()
+        },
+    };
     println!("{}", bench::table_header());
     let rows = bench::run_suite(&options, &mut |row| println!("{}", bench::table_line(row)))?;
     if let Some(path) = json {

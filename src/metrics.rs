@@ -62,7 +62,8 @@ pub fn release_metrics(
     settings: &MetricSettings,
     first_dose: Option<f64>,
 ) -> ReleaseMetrics {
-    let fraction: Vec<(f64, f64)> = if put_in > 0.0 { curve.iter().map(|&(t, r)| (t, r / put_in)).collect() } else { Vec::new() };
+    let fraction: Vec<(f64, f64)> =
+        if put_in > 0.0 { curve.iter().map(|&(t, r)| (t, r / put_in)).collect() } else { Vec::new() };
     let burst_fraction = value_at(&fraction, settings.burst);
     let window: Vec<(f64, f64)> = fraction
         .iter()

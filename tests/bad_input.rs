@@ -378,7 +378,8 @@ fn more_than_2_pow_31_cell_species_values() {
     let text = FIX.edit("cells = [20, 10, 1]", "cells = [2000, 2000, 300]");
     let msg = FIX.refused(&text, "grid.cells", &["2^31"]);
     assert!(msg.contains(&format!("{FILE}:{}", line_of(&text, "cells ="))), "{msg}");
-    let text = FIX.edit("cells = [20, 10, 1]", "cells = [9223372036854775807, 9223372036854775807, 9223372036854775807]");
+    let text =
+        FIX.edit("cells = [20, 10, 1]", "cells = [9223372036854775807, 9223372036854775807, 9223372036854775807]");
     FIX.refused(&text, "grid.cells", &["2^31"]);
 }
 
@@ -499,17 +500,19 @@ fn values_beyond_single_precision_are_refused_at_load() {
     let text = FIX.edit("tissue = \"41 um^2/s\"", "tissue = \"1e35 m^2/s\"");
     FIX.refused_on_line(&text, "species[0].diffusivity.tissue", "1e35", &["D/h²", range]);
     // ... and D/h² times the run's end.
-    let text = FIX.edit(
-        "end = \"1 h\"\noutput_interval = \"10 min\"\nsnapshot_interval = \"30 min\"",
-        "end = \"1e30 s\"\noutput_interval = \"1e29 s\"",
-    )
-    .replace("tissue = \"41 um^2/s\"", "tissue = \"1e20 m^2/s\"");
+    let text = FIX
+        .edit(
+            "end = \"1 h\"\noutput_interval = \"10 min\"\nsnapshot_interval = \"30 min\"",
+            "end = \"1e30 s\"\noutput_interval = \"1e29 s\"",
+        )
+        .replace("tissue = \"41 um^2/s\"", "tissue = \"1e20 m^2/s\"");
     FIX.refused_on_line(&text, "species[0].diffusivity.tissue", "1e20", &["D/h² × `time.end`", range]);
     // 1/h² of cells of 1e-25 m.
     let text = FIX.edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"2e-24 m\", \"1 mm\", \"1 mm\"]");
     FIX.refused_on_line(&text, "grid.size[0]", "size", &["1/h²", range]);
     // A cell volume beyond f32: one cell of 5e18 m along each axis.
-    let text = FIX.edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"5e18 m\", \"5e18 m\", \"5e18 m\"]")
+    let text = FIX
+        .edit("size = [\"2 mm\", \"1 mm\", \"1 mm\"]", "size = [\"5e18 m\", \"5e18 m\", \"5e18 m\"]")
         .replace("cells = [20, 10, 1]", "cells = [1, 1, 1]");
     FIX.refused(&text, "grid.size", &["cell volume", range]);
     // A concentration whose field over the grid sums beyond f32.
@@ -540,7 +543,12 @@ fn loadings_below_the_normal_f32_range_are_refused() {
 #[test]
 fn a_species_listed_twice_on_a_boundary_is_refused() {
     let text = FIX.edit("species = [\"VEGF\"]", "species = [\"VEGF\", \"VEGF\"]");
-    FIX.refused_on_line(&text, "boundary[1].species[1]", "species = [\"VEGF\", \"VEGF\"]", &["`VEGF`", "twice", "species[0]"]);
+    FIX.refused_on_line(
+        &text,
+        "boundary[1].species[1]",
+        "species = [\"VEGF\", \"VEGF\"]",
+        &["`VEGF`", "twice", "species[0]"],
+    );
     let text = FIX.edit("species = [\"VEGF\"]", "species = [\"all\", \"VEGF\"]");
     FIX.refused(&text, "boundary[1].species[1]", &["`VEGF`", "already included by `all`", "boundary[1].species[0]"]);
     let text = FIX.edit("species = [\"VEGF\"]", "species = [\"IL-10\", \"all\"]");

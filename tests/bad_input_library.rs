@@ -84,7 +84,8 @@ fn the_base_scenario_loads() {
 #[test]
 fn an_unknown_factor_name_is_refused_with_the_closest_names() {
     let text = edit("factor = \"VEGF165\"", "factor = \"VEGF-X\"");
-    FIX.refused_at(&text,
+    FIX.refused_at(
+        &text,
         "species[0].factor",
         "\"VEGF-X\"",
         &["\"VEGF-X\"", "no factor of this name", "closest: `VEGF165`"],

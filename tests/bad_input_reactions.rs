@@ -323,7 +323,12 @@ fn zero_rates_give_no_terms() {
 #[test]
 fn negative_clearance_is_refused() {
     let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"-0.0206 1/min\" }");
-    FIX.refused_at(&text, "species[0].clearance.tissue", "-0.0206", &["clearance rate cannot be negative", "a rate ≥ 0"]);
+    FIX.refused_at(
+        &text,
+        "species[0].clearance.tissue",
+        "-0.0206",
+        &["clearance rate cannot be negative", "a rate ≥ 0"],
+    );
     let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { tissue = \"0 h\" }");
     FIX.refused_at(&text, "species[0].clearance.tissue", "0 h", &["half-life must be positive", "a half-life > 0"]);
     let text = FIX.edit("clearance = { tissue = \"0.0206 1/min\" }", "clearance = { skin = \"1 1/h\" }");
@@ -358,11 +363,21 @@ fn unknown_initial_form_is_refused() {
 #[test]
 fn pool_names_are_checked() {
     let text = FIX.edit("name = \"hs\"", "name = \"heparin\"");
-    FIX.refused_at(&text, "pool[1].name", "name = \"heparin\"\ndensity = { tissue", &["duplicate", "each pool name once"]);
+    FIX.refused_at(
+        &text,
+        "pool[1].name",
+        "name = \"heparin\"\ndensity = { tissue",
+        &["duplicate", "each pool name once"],
+    );
     let text = FIX.edit("name = \"hs\"", "name = \"VEGF\"");
     FIX.refused_at(&text, "pool[1].name", "name = \"VEGF\"\ndensity", &["species or a material", "a name of its own"]);
     let text = FIX.edit("name = \"hs\"", "name = \"tissue\"");
-    FIX.refused_at(&text, "pool[1].name", "name = \"tissue\"\ndensity", &["species or a material", "a name of its own"]);
+    FIX.refused_at(
+        &text,
+        "pool[1].name",
+        "name = \"tissue\"\ndensity",
+        &["species or a material", "a name of its own"],
+    );
     let text = FIX.edit("name = \"hs\"", "name = \"\"");
     FIX.refused_at(&text, "pool[1].name", "name = \"\"", &["empty", "a non-empty name"]);
 }
@@ -443,7 +458,12 @@ fn both_or_neither_of_k_off_and_k_d_is_refused() {
     let text = FIX.edit("K_d = \"24 nM\"", "K_d = \"24 nM\"\nk_off = \"1e-2 1/s\"");
     FIX.refused_at(&text, "binding[0].K_d", "K_d = \"24 nM\"", &["both `k_off` and `K_d`", "exactly one of `k_off`"]);
     let text = FIX.edit("K_d = \"24 nM\"\n", "");
-    FIX.refused_at(&text, "binding[0].k_off", "k_on = \"3.6e-4", &["neither `k_off` nor `K_d`", "exactly one of `k_off`"]);
+    FIX.refused_at(
+        &text,
+        "binding[0].k_off",
+        "k_on = \"3.6e-4",
+        &["neither `k_off` nor `K_d`", "exactly one of `k_off`"],
+    );
 }
 
 #[test]
@@ -469,7 +489,8 @@ fn binding_of_an_unknown_species_is_refused() {
 
 #[test]
 fn binding_where_the_pool_has_no_sites_is_refused() {
-    let text = FIX.edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"gel\", \"tissue\"]\nk_on = \"4.2e5");
+    let text =
+        FIX.edit("materials = [\"tissue\"]\nk_on = \"4.2e5", "materials = [\"gel\", \"tissue\"]\nk_on = \"4.2e5");
     FIX.refused_at(
         &text,
         "binding[2].materials[0]",
@@ -539,7 +560,12 @@ fn negative_v_max_is_refused() {
 fn non_positive_k_m_is_refused() {
     for km in ["0 pg/mL", "-10 pg/mL"] {
         let text = FIX.edit("k_m = \"10 pg/mL\"", &format!("k_m = \"{km}\""));
-        FIX.refused_at(&text, "uptake[0].k_m", &format!("k_m = \"{km}\""), &["must be positive", "a concentration > 0"]);
+        FIX.refused_at(
+            &text,
+            "uptake[0].k_m",
+            &format!("k_m = \"{km}\""),
+            &["must be positive", "a concentration > 0"],
+        );
     }
 }
 
@@ -549,8 +575,14 @@ fn uptake_names_species_and_materials_that_exist() {
     FIX.refused_at(&text, "uptake[1].species", "\"IL10\"", &["no species of this name", "`IL-10`"]);
     let text = FIX.edit("materials = [\"tissue\"]\nv_max = \"0.5", "v_max = \"0.5");
     FIX.refused(&text, "uptake[0].materials", &["missing"]);
-    let text = FIX.edit("materials = [\"tissue\"]\nv_max = \"0.5", "materials = [\"tissue\", \"tissue\"]\nv_max = \"0.5");
-    FIX.refused_at(&text, "uptake[0].materials[1]", "[\"tissue\", \"tissue\"]", &["listed twice", "each material once"]);
+    let text =
+        FIX.edit("materials = [\"tissue\"]\nv_max = \"0.5", "materials = [\"tissue\", \"tissue\"]\nv_max = \"0.5");
+    FIX.refused_at(
+        &text,
+        "uptake[0].materials[1]",
+        "[\"tissue\", \"tissue\"]",
+        &["listed twice", "each material once"],
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -593,7 +625,8 @@ fn two_conversions_of_one_form_in_one_material_are_refused() {
         ],
     );
     // The free form may convert beside the bound one.
-    let text = FIX.with("[[conversion]]\nfrom = \"VEGF\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"2 1/h\"\n");
+    let text =
+        FIX.with("[[conversion]]\nfrom = \"VEGF\"\nto = \"fragment\"\nmaterials = [\"tissue\"]\nrate = \"2 1/h\"\n");
     FIX.load(&text);
 }
 

@@ -148,7 +148,9 @@ fn dose_regions_modes_and_loads_are_checked() {
     FIX.refused_at(&text, "dose[0].load.VEGF", "load =", &["negative"]);
     let text = FIX.edit("until = \"36 h\"", "until = \"36 h\"\nload = { VEGF = \"1 ng\" }");
     FIX.refused_at(&text, "dose[0].load.VEGF", "load =", &[]);
-    let text = FIX.edit("mode = \"replace\"", "mode = \"add\"").replace("until = \"36 h\"", "until = \"36 h\"\nload = { VEGF = \"0 pg/mL\" }");
+    let text = FIX
+        .edit("mode = \"replace\"", "mode = \"add\"")
+        .replace("until = \"36 h\"", "until = \"36 h\"\nload = { VEGF = \"0 pg/mL\" }");
     FIX.refused_at(&text, "dose[0].load", "load =", &["adds nothing"]);
 }
 

@@ -117,7 +117,11 @@ update_interval = "10 min"
             // holds the sites of 10 min ago, and binding (relaxation 0.1 s) is at equilibrium
             // with them. In mol/m³: 100 nM = 1e-4, sites 1e-3·e^(−k(t − 600 s)), K_d 5e-5.
             let want = equilibrium_bound(1e-4, 1e-3 * (-rate * (t - 600.0)).exp(), 5e-5) * 1e6;
-            assert!((bound - want).abs() <= 2e-4 * want, "{}: bound {bound} nM at t = {t} s, equilibrium {want}", named.name);
+            assert!(
+                (bound - want).abs() <= 2e-4 * want,
+                "{}: bound {bound} nM at t = {t} s, equilibrium {want}",
+                named.name
+            );
         }
         assert!(driver.books().balance_error(0) <= 1e-5, "{}", named.name);
     }

@@ -129,11 +129,7 @@ load = { f = "25 ng/mL" }
             let field = engine.read_field().unwrap();
             let want = exact(t - 1e-9);
             for &c in &field {
-                assert!(
-                    ((c as f64) - want).abs() <= 2e-4 * want,
-                    "{}: c = {c} at t = {t} s, exact {want}",
-                    named.name
-                );
+                assert!(((c as f64) - want).abs() <= 2e-4 * want, "{}: c = {c} at t = {t} s, exact {want}", named.name);
             }
         }
         assert_eq!(driver.books().dose_times, doses.to_vec(), "{}", named.name);

@@ -99,7 +99,13 @@ fn competing_species_reach_the_competitive_equilibrium_and_start_there() {
     p.pools.push(SitePool { name: "heparin".into(), density: vec![sites * 1e-6] });
     let kd = [10.0, 2.0]; // nM
     for (s, &kd) in kd.iter().enumerate() {
-        p.reactions.push(Reaction::Binding { material: 0, species: s, pool: 0, k_on: KON * 10.0, k_off: kd * 1e-6 * KON * 10.0 });
+        p.reactions.push(Reaction::Binding {
+            material: 0,
+            species: s,
+            pool: 0,
+            k_on: KON * 10.0,
+            k_off: kd * 1e-6 * KON * 10.0,
+        });
     }
     let equilibrium = |c: [f64; 2], b: [f64; 2]| {
         let free_sites = sites - b[0] - b[1];
@@ -182,8 +188,9 @@ fn cosine_series(n: usize, h: f64, a: f64, d: f64, t: f64) -> Vec<f64> {
                 if decay < 1e-18 {
                     break;
                 }
-                v += 2.0 / (m as f64 * std::f64::consts::PI) * (k * a).sin() * decay * ((k * x1).sin() - (k * x0).sin())
-                    / (k * h);
+                v +=
+                    2.0 / (m as f64 * std::f64::consts::PI) * (k * a).sin() * decay * ((k * x1).sin() - (k * x0).sin())
+                        / (k * h);
             }
             v
         })
@@ -228,7 +235,10 @@ fn fast_binding_corner(dim: usize, n: usize, depot: usize, dt: f64, gpu: Gpu) ->
             let f = e.engine.read_field().unwrap();
             let total: Vec<f64> = (0..n_cells).map(|i| (f[i] + f[n_cells + i]) as f64).collect();
             let error = total.iter().zip(&exact).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt() / norm;
-            eprintln!("{}D, dt {dt} s, {}: relative L2 error of the total against D_eff = D/5: {error:.2e}", dim, e.name);
+            eprintln!(
+                "{}D, dt {dt} s, {}: relative L2 error of the total against D_eff = D/5: {error:.2e}",
+                dim, e.name
+            );
             // The bound share is (B_T/K_d)/(1 + B_T/K_d) = 4/5 wherever the factor is.
             let share = f[n_cells] as f64 / total[0];
             (e.name, error, share)
@@ -252,7 +262,8 @@ fn every_channel_balances_over_fourteen_days_with_all_terms() {
     // Gel depot with heparin, tissue with HS sites, MM uptake, linear uptake, clearance, decay,
     // a free and a bound conversion, and a sink face: the books of every species close.
     let d = [1e-10, 5e-11];
-    let mut a = species("vegf", &d, &[1e-4, 2e-4], &[30.0, 0.0], faces(Boundary::NoFlux, Boundary::Fixed { value: 0.0 }));
+    let mut a =
+        species("vegf", &d, &[1e-4, 2e-4], &[30.0, 0.0], faces(Boundary::NoFlux, Boundary::Fixed { value: 0.0 }));
     a.unit = nanomolar();
     a.molar_per_unit = Some(1e-6);
     a.initial_is_total = true;

@@ -102,7 +102,9 @@ fn an_interrupted_run_resumed_from_its_checkpoint_ends_as_the_uninterrupted_one(
         let stopped = OutputDir::create(&root.path().join(format!("stopped{i}")), false).unwrap();
         let interrupted = RunOptions { interrupt: Some(&flag), ..options(false) };
         let mut progress = InterruptAt { at: 3.0 * 3600.0, flag: &flag };
-        let err = run::run_with(&problem, first.engine.as_mut(), &stopped, &mut progress, &interrupted).err().expect("refused");
+        let err = run::run_with(&problem, first.engine.as_mut(), &stopped, &mut progress, &interrupted)
+            .err()
+            .expect("refused");
         assert!(matches!(err, RunError::Interrupted { .. }), "{name}: {err}");
         assert!(err.to_string().contains("--resume"), "{name}: {err}");
         assert!(stopped.path().join(CHECKPOINT_FILE).exists(), "{name}: no checkpoint");
@@ -145,14 +147,16 @@ fn a_checkpoint_of_another_scenario_is_refused() {
     let flag = AtomicBool::new(true);
     let out = OutputDir::create(root.path(), true).unwrap();
     let options = RunOptions { interrupt: Some(&flag), scenario_text: scenario_text(), ..Default::default() };
-    let err = run::run_with(&problem, list[0].engine.as_mut(), &out, &mut run::Silent, &options).err().expect("refused");
+    let err =
+        run::run_with(&problem, list[0].engine.as_mut(), &out, &mut run::Silent, &options).err().expect("refused");
     assert!(matches!(err, RunError::Interrupted { .. }));
     let other = RunOptions { resume: true, scenario_text: scenario_text().replace("8 h", "9 h"), ..Default::default() };
     let err = run::run_with(&problem, list[1].engine.as_mut(), &out, &mut run::Silent, &other).err().expect("refused");
     assert!(err.to_string().contains("another scenario"), "{err}");
     let none = OutputDir::create(&root.path().join("empty"), false).unwrap();
     let resume = RunOptions { resume: true, scenario_text: scenario_text(), ..Default::default() };
-    let err = run::run_with(&problem, list[2].engine.as_mut(), &none, &mut run::Silent, &resume).err().expect("refused");
+    let err =
+        run::run_with(&problem, list[2].engine.as_mut(), &none, &mut run::Silent, &resume).err().expect("refused");
     assert!(err.to_string().contains("no checkpoint"), "{err}");
 }
 
@@ -225,7 +229,8 @@ fn sigint_stops_the_command_line_run_with_a_checkpoint_and_resume_finishes_it() 
     assert!(!out.status.success(), "the interrupted run exited 0: {err}");
     assert!(err.contains("--resume") && err.contains("interrupted"), "{err}");
     assert!(stopped.join(CHECKPOINT_FILE).exists());
-    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(stopped.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stopped.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["complete"], false);
 
     let mut resume = args(&stopped);

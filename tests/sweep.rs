@@ -227,16 +227,17 @@ fn bad_sweep_files_are_refused_with_what_is_accepted() {
         }
     };
     let head = "[sweep]\nbase = \"base.toml\"\n";
-    refused(&format!("{head}[[vary]]\nkey = \"species[0].diffusion.gel\"\nvalues = [\"1 um^2/s\"]"), &[
-        "no such value",
-        "species[0].diffusivity.gel",
-    ]);
+    refused(
+        &format!("{head}[[vary]]\nkey = \"species[0].diffusion.gel\"\nvalues = [\"1 um^2/s\"]"),
+        &["no such value", "species[0].diffusivity.gel"],
+    );
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nvalues = [\"3 pg/mL\"]"), &["case 0", "time.end", "3 pg/mL"]);
     refused(head, &["empty sweep"]);
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nvalues = []"), &["empty"]);
-    refused(&format!("{head}design = \"lhs\"\nsamples = 4\n[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""), &[
-        "seed",
-    ]);
+    refused(
+        &format!("{head}design = \"lhs\"\nsamples = 4\n[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""),
+        &["seed"],
+    );
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 d\"\nsteps = 2"), &["same unit"]);
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""), &["steps"]);
 }

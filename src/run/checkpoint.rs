@@ -39,7 +39,8 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Writes the checkpoint atomically into `out`.
     pub fn write(&self, out: &OutputDir) -> Result<(), RunError> {
-        let bytes = postcard::to_stdvec(self).map_err(|e| RunError::Resume(format!("cannot encode a checkpoint: {e}")))?;
+        let bytes =
+            postcard::to_stdvec(self).map_err(|e| RunError::Resume(format!("cannot encode a checkpoint: {e}")))?;
         out.write_atomic(CHECKPOINT_FILE, &bytes)?;
         Ok(())
     }

@@ -275,7 +275,8 @@ pub fn run_with(
                 dir: out.path().display().to_string(),
             };
             let wall = wall_before + start.elapsed().as_secs_f64();
-            let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+            let mut summary =
+                Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
             summary.vtk = vtk::echo(out, &summary.snapshots);
             summary.complete = false;
             summary.error = Some(error.to_string());

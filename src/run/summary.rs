@@ -430,8 +430,12 @@ fn degradation_echo(problem: &Problem, d: &crate::problem::Degradation) -> serde
         }
         DiffusivityChange::Mesh { rate, law, radius } => {
             let (model, parameters) = match law {
-                crate::problem::MeshLaw::Amsden { xi0, r_f } => ("amsden", serde_json::json!({ "mesh_size_m": xi0, "fiber_radius_m": r_f })),
-                crate::problem::MeshLaw::Ogston { phi0, r_f } => ("ogston", serde_json::json!({ "polymer_fraction": phi0, "fiber_radius_m": r_f })),
+                crate::problem::MeshLaw::Amsden { xi0, r_f } => {
+                    ("amsden", serde_json::json!({ "mesh_size_m": xi0, "fiber_radius_m": r_f }))
+                }
+                crate::problem::MeshLaw::Ogston { phi0, r_f } => {
+                    ("ogston", serde_json::json!({ "polymer_fraction": phi0, "fiber_radius_m": r_f }))
+                }
             };
             let radius: serde_json::Map<String, serde_json::Value> =
                 problem.species.iter().zip(radius).map(|(s, r)| (s.name.clone(), serde_json::json!(r))).collect();

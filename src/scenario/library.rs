@@ -126,7 +126,11 @@ fn example(key: &str) -> &'static str {
 }
 
 /// The mesh model of material `i`, if it gives one.
-pub(super) fn mesh_model(ctx: &Ctx<'_>, i: usize, m: &MaterialSpec) -> Result<Option<(Mesh, Range<usize>)>, ScenarioError> {
+pub(super) fn mesh_model(
+    ctx: &Ctx<'_>,
+    i: usize,
+    m: &MaterialSpec,
+) -> Result<Option<(Mesh, Range<usize>)>, ScenarioError> {
     let key = |k: &str| format!("material[{i}].{k}");
     let accepted = "either `mesh_size` (a length > 0, Amsden model) or `polymer_fraction` (0 < φ < 1, Ogston model), \
                     with `fiber_radius` (a length > 0)";

@@ -7,8 +7,8 @@
 //! `docs/scenarios.md`.
 
 mod error;
-mod library;
 mod flow;
+mod library;
 mod reactions;
 mod shapes;
 mod spec;

@@ -6,8 +6,8 @@
 //! rises exponentially or follows a table of factors, and its site pools lose sites at a first
 //! order rate; the engines take new coefficients every `update_interval`.
 
-use super::spec::{DegradationSpec, DoseModeSpec, DoseSpec, ScenarioFile, Text};
 use super::library::{self, Mesh};
+use super::spec::{DegradationSpec, DoseModeSpec, DoseSpec, ScenarioFile, Text};
 use super::{Ctx, ScenarioError, concentration, names_list, sci};
 use crate::problem::{Degradation, DiffusivityChange, Dose, DoseMode, MeshLaw, Problem, Timeline};
 use crate::units::{self, SpeciesUnit};
@@ -85,7 +85,11 @@ fn time_of(ctx: &Ctx<'_>, key: &str, v: &Text) -> Result<f64, ScenarioError> {
 
 fn hours(t: f64) -> String {
     let h = t / 3600.0;
-    if h != 0.0 && (h.abs() < 1e-3 || h.abs() >= 1e9) { format!("{} h", sci(h)) } else { format!("{} h", (h * 1e6).round() / 1e6) }
+    if h != 0.0 && (h.abs() < 1e-3 || h.abs() >= 1e9) {
+        format!("{} h", sci(h))
+    } else {
+        format!("{} h", (h * 1e6).round() / 1e6)
+    }
 }
 
 fn compile_dose(
@@ -450,7 +454,12 @@ fn compile_degradation(
             let mut radius = Vec::with_capacity(problem.species.len());
             for (s, sp) in spec.species.get_ref().iter().enumerate() {
                 let r = match (&sp.hydrodynamic_radius, units_of[s].1) {
-                    (Some(r), _) => library::positive_length(ctx, &format!("species[{s}].hydrodynamic_radius"), r, "a hydrodynamic radius")?,
+                    (Some(r), _) => library::positive_length(
+                        ctx,
+                        &format!("species[{s}].hydrodynamic_radius"),
+                        r,
+                        "a hydrodynamic radius",
+                    )?,
                     (None, Some(mw)) if mw > 0.0 => crate::library::stokes_radius_of_protein(mw),
                     _ => {
                         return Err(ctx.invalid(
@@ -549,8 +558,5 @@ fn compile_degradation(
 /// `|d ln H / d loosening|`, so that rate × this is the relative change of D per second.
 fn mesh_sensitivity(law: MeshLaw, radius: &[f64]) -> f64 {
     let eps = 1e-6;
-    radius
-        .iter()
-        .map(|&r| ((law.hindrance(r, eps).ln() - law.hindrance(r, 0.0).ln()) / eps).abs())
-        .fold(0.0, f64::max)
+    radius.iter().map(|&r| ((law.hindrance(r, eps).ln() - law.hindrance(r, 0.0).ln()) / eps).abs()).fold(0.0, f64::max)
 }

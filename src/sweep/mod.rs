@@ -91,7 +91,9 @@ impl Variation {
                 let x = if *log { from * (to / from).powf(u) } else { from + (to - from) * u };
                 number_with_unit(x, unit)
             }
-            Variation::List { values, .. } => values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone(),
+            Variation::List { values, .. } => {
+                values[((u * values.len() as f64) as usize).min(values.len() - 1)].clone()
+            }
         }
     }
 
@@ -168,8 +170,8 @@ impl Sweep {
         let invalid = |message: String| SweepError::Invalid { file: file.to_string(), message };
         let spec: SweepFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let base_path = dir.join(&spec.sweep.base);
-        let base_text = std::fs::read_to_string(&base_path)
-            .map_err(|error| SweepError::Read { path: base_path.clone(), error })?;
+        let base_text =
+            std::fs::read_to_string(&base_path).map_err(|error| SweepError::Read { path: base_path.clone(), error })?;
         let base: toml::Table = toml::from_str(&base_text)
             .map_err(|e| invalid(format!("`sweep.base` = {:?}: not a scenario file: {e}", spec.sweep.base)))?;
         let base = toml::Value::Table(base);
@@ -249,7 +251,8 @@ impl Sweep {
     pub fn scenario_text(&self, case: &Case) -> String {
         let mut doc: toml::Value = toml::Value::Table(toml::from_str(&self.base_text).expect("checked at load"));
         for (key, value) in &case.values {
-            let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}")).expect("formatted TOML")["v"].clone();
+            let value: toml::Value =
+                toml::from_str::<toml::Table>(&format!("v = {value}")).expect("formatted TOML")["v"].clone();
             *lookup_mut(&mut doc, key).expect("checked at load") = value;
         }
         toml::to_string(&doc).expect("a TOML document serialises")
@@ -280,8 +283,10 @@ fn variation(i: usize, v: &VarySpec) -> Result<Variation, String> {
             Ok(Variation::List { key, values: values.clone() })
         }
         (None, Some(from), Some(to)) => {
-            let (a, ua) = number_and_unit(from).ok_or_else(|| format!("`vary[{i}].from` = {from}: not a number with an optional unit"))?;
-            let (b, ub) = number_and_unit(to).ok_or_else(|| format!("`vary[{i}].to` = {to}: not a number with an optional unit"))?;
+            let (a, ua) = number_and_unit(from)
+                .ok_or_else(|| format!("`vary[{i}].from` = {from}: not a number with an optional unit"))?;
+            let (b, ub) = number_and_unit(to)
+                .ok_or_else(|| format!("`vary[{i}].to` = {to}: not a number with an optional unit"))?;
             if ua != ub {
                 return Err(format!(
                     "`vary[{i}]`: `from` is in {:?} and `to` in {:?}; accepted: both ends in the same unit",
@@ -298,7 +303,9 @@ fn variation(i: usize, v: &VarySpec) -> Result<Variation, String> {
             }
             let steps = match v.steps {
                 Some(n) if n >= 1 && (n as usize) <= MAX_CASES => n as usize,
-                Some(n) => return Err(format!("`vary[{i}].steps` = {n}; accepted: a whole number from 1 to {MAX_CASES}")),
+                Some(n) => {
+                    return Err(format!("`vary[{i}].steps` = {n}; accepted: a whole number from 1 to {MAX_CASES}"));
+                }
                 None => 0,
             };
             Ok(Variation::Range { key, from: a, to: b, unit: ua, steps, log })

@@ -30,7 +30,8 @@ impl Shard {
     pub fn parse(text: &str) -> Result<Shard, String> {
         let bad = || format!("shard {text:?}: accepted: I/N with whole numbers 1 ≤ I ≤ N, e.g. 2/8");
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        let (index, count): (usize, usize) =
+            (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
         if count == 0 || index == 0 || index > count {
             return Err(bad());
         }
@@ -49,8 +50,8 @@ impl Shard {
         };
         if let Some(id) = num("SLURM_ARRAY_TASK_ID")? {
             let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            let count = num("SLURM_ARRAY_TASK_COUNT")?
-                .ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
+            let count =
+                num("SLURM_ARRAY_TASK_COUNT")?.ok_or("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not")?;
             if id < min || id - min >= count {
                 return Err(format!(
                     "SLURM_ARRAY_TASK_ID = {id} is outside the array ({count} tasks from {min}); submit the array as \
@@ -61,7 +62,8 @@ impl Shard {
             return Ok(Some(Shard { index: id - min + 1, count }));
         }
         if let Some(k) = num("JOB_COMPLETION_INDEX")? {
-            let count = count_hint.ok_or("JOB_COMPLETION_INDEX is set: give the number of completions with --shards N")?;
+            let count =
+                count_hint.ok_or("JOB_COMPLETION_INDEX is set: give the number of completions with --shards N")?;
             if k >= count {
                 return Err(format!("JOB_COMPLETION_INDEX = {k} is not below --shards {count}"));
             }
@@ -203,7 +205,9 @@ pub struct Collected {
 /// `results.csv` in the first: one row per case and species with the case's values and its
 /// release figures and balance. Names every missing or duplicate case.
 pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
-    let first = dirs.first().ok_or_else(|| SweepError::Invalid { file: "collect".into(), message: "no folder given".into() })?;
+    let first = dirs
+        .first()
+        .ok_or_else(|| SweepError::Invalid { file: "collect".into(), message: "no folder given".into() })?;
     let index_path = first.join("sweep.json");
     let bytes = std::fs::read(&index_path).map_err(|error| SweepError::Read { path: index_path.clone(), error })?;
     let index: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| SweepError::Invalid {
@@ -214,7 +218,8 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
         file: index_path.display().to_string(),
         message: format!("not a sweep index: {e}"),
     })?;
-    let keys: Vec<String> = cases.first().map(|c| c.values.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    let keys: Vec<String> =
+        cases.first().map(|c| c.values.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
     let mut found = Collected::default();
     let mut rows = String::from("case");
     for k in &keys {
@@ -238,9 +243,10 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
             }
         }
         let folder = homes[0].join(case.folder());
-        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join("summary.json")).map_err(
-            |error| SweepError::Read { path: folder.join("summary.json"), error },
-        )?)
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(folder.join("summary.json"))
+                .map_err(|error| SweepError::Read { path: folder.join("summary.json"), error })?,
+        )
         .map_err(|e| SweepError::Invalid { file: folder.display().to_string(), message: e.to_string() })?;
         for s in summary["species"].as_array().into_iter().flatten() {
             rows.push_str(&case.index.to_string());
@@ -295,11 +301,8 @@ fn sensitivity(keys: &[String], table: &[(String, Vec<Option<f64>>, [Option<f64>
     for name in species {
         for (m, metric) in METRICS.iter().enumerate() {
             for (k, key) in keys.iter().enumerate() {
-                let pairs: Vec<(f64, f64)> = table
-                    .iter()
-                    .filter(|r| r.0 == name)
-                    .filter_map(|r| Some((r.1[k]?, r.2[m]?)))
-                    .collect();
+                let pairs: Vec<(f64, f64)> =
+                    table.iter().filter(|r| r.0 == name).filter_map(|r| Some((r.1[k]?, r.2[m]?))).collect();
                 if let Some(rho) = spearman(&pairs) {
                     out.push_str(&format!("{},{metric},{},{rho},{}\n", csv(name), csv(key), pairs.len()));
                 }

@@ -34,9 +34,7 @@
 //! so the slow-binding limit and second order in time are kept.
 #![allow(clippy::too_many_arguments)] // keeps the signature comparable to the shader's bindings
 
-use crate::solver::{
-    Params, TERM_BINDING, TERM_CONVERT_BOUND, TERM_CONVERT_FREE, TERM_UPTAKE, Term, compensated_add,
-};
+use crate::solver::{Params, TERM_BINDING, TERM_CONVERT_BOUND, TERM_CONVERT_FREE, TERM_UPTAKE, Term, compensated_add};
 
 /// `Params::local[3]` of the first react pass of an ADI step: leave capacities and anchors.
 pub const PHASE_FIRST: u32 = 1;
@@ -356,7 +354,16 @@ pub fn react(
         return;
     }
     let cell = x + nx * (y + ny * z);
-    let mut v =
-        ArrayCell { c, local, local_comp, rate, cap, cell, n_cells, n_bound: params.local[0], n_slots: params.local[1] };
+    let mut v = ArrayCell {
+        c,
+        local,
+        local_comp,
+        rate,
+        cap,
+        cell,
+        n_cells,
+        n_bound: params.local[0],
+        n_slots: params.local[1],
+    };
     react_cell(params, terms, term_range, material[cell as usize], &mut v);
 }
