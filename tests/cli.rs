@@ -2,20 +2,12 @@
 //! solutions through the output files, both engines on the same scenario, and the refusals a user
 //! sees at the command line.
 
+mod common;
+
+use common::command::{scenario, secretome, stderr};
+
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn secretome(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secretome")).args(args).output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+use std::process::Command;
 
 /// Rows of timeseries.csv as (time_s, species, material, released_percent).
 fn release_rows(dir: &Path) -> Vec<(f64, String, String, f64)> {

@@ -3,24 +3,15 @@
 //! depot; `secretome report DIR` writes the same files again; `--no-plots` writes none; the
 //! scenario key `bioactive_threshold`.
 
+mod common;
+
+use common::command::{scenario, secretome, stderr};
+
 use secretome::output::OutputDir;
 use secretome::report::{self, ReportOptions, plot};
 use secretome::run::{self, Silent};
 use secretome::solver::cpu::CpuReference;
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn secretome(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_secretome")).args(args).output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn scenario(name: &str) -> String {
-    format!("{}/scenarios/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Width and height of a PNG, after checking its signature and that its IHDR chunk comes first.
 fn png_size(path: &Path) -> (u32, u32) {

@@ -4,6 +4,7 @@
 use secretome::problem::*;
 use secretome::solver::Engine;
 
+pub mod command;
 pub mod engines;
 pub mod refusals;
 
