@@ -124,8 +124,17 @@ pub enum Design {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Case {
     pub index: usize,
-    /// (key path, value as TOML text), in the order of the sweep file.
+    /// The design this case is a draw of (equal to `index` without uncertain parameters).
+    #[serde(default)]
+    pub design: usize,
+    /// The draw of the uncertain parameters (`None` without them).
+    #[serde(default)]
+    pub sample: Option<usize>,
+    /// (key path, value as TOML text) of every design key, in the order of the sweep file.
     pub values: Vec<(String, String)>,
+    /// (key path, value as TOML text) of every uncertain key drawn for this case.
+    #[serde(default)]
+    pub uncertain: Vec<(String, String)>,
 }
 
 impl Case {
@@ -238,7 +247,7 @@ impl Sweep {
         for (index, row) in values.into_iter().enumerate() {
             let values: Vec<(String, String)> =
                 variations.iter().zip(row).map(|(v, x)| (v.key().to_string(), x.to_string())).collect();
-            cases.push(Case { index, values });
+            cases.push(Case { index, design: index, sample: None, values, uncertain: Vec::new() });
         }
         let sweep = Sweep { file: file.to_string(), base_path, base_text, design, variations, cases };
         for case in &sweep.cases {
@@ -250,7 +259,7 @@ impl Sweep {
     /// The scenario text of `case`: the base with the case's values put in.
     pub fn scenario_text(&self, case: &Case) -> String {
         let mut doc: toml::Value = toml::Value::Table(toml::from_str(&self.base_text).expect("checked at load"));
-        for (key, value) in &case.values {
+        for (key, value) in case.values.iter().chain(&case.uncertain) {
             let value: toml::Value =
                 toml::from_str::<toml::Table>(&format!("v = {value}")).expect("formatted TOML")["v"].clone();
             *lookup_mut(&mut doc, key).expect("checked at load") = value;
