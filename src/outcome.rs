@@ -6,7 +6,8 @@
 //!   `higuchi_k:S`, `loaded:S` (amount put in at t = 0 and by every dose), `balance_error:S`;
 //! - per species and target region (summary.json `exposure.targets`): `coverage:S@R`
 //!   (time-averaged fraction of the region above the threshold), `coverage_final:S@R`,
-//!   `time_above_threshold_h:S@R`, `time_in_window_h:S@R`, `mean_free:S@R`, `peak_free:S@R`,
+//!   `time_above_threshold_h:S@R`, `time_in_window_h:S@R`, `time_covered_<L>_h:S@R` (time at least
+//!   L % of the region is above the threshold, L in [`COVERAGE_LEVELS`]), `mean_free:S@R`, `peak_free:S@R`,
 //!   `auc_free:S@R`, `mean_bound:S@R`, `peak_bound:S@R`, `auc_bound:S@R`, `penetration_mm:S@R`.
 //!
 //! Formulas: docs/metrics.md.
@@ -22,6 +23,10 @@ pub enum Scope {
     Species,
     Target,
 }
+
+/// The coverage levels (% of a region above the threshold) whose duration each target reports
+/// (`time_covered_h` in summary.json, metrics `time_covered_<level>_h`).
+pub const COVERAGE_LEVELS: [u32; 5] = [10, 25, 50, 75, 90];
 
 /// Every metric: name, scope, whether more is better, and what it is (with its unit).
 pub const METRICS: &[(&str, Scope, bool, &str)] = &[
@@ -39,6 +44,11 @@ pub const METRICS: &[(&str, Scope, bool, &str)] = &[
     ("coverage_final", Scope::Target, true, "fraction of the region above the threshold at the end"),
     ("time_above_threshold_h", Scope::Target, true, "time the region's mean is above the threshold, h"),
     ("time_in_window_h", Scope::Target, true, "time the region's mean is between threshold and ceiling, h"),
+    ("time_covered_10_h", Scope::Target, true, "time at least 10 % of the region is above the threshold, h"),
+    ("time_covered_25_h", Scope::Target, true, "time at least 25 % of the region is above the threshold, h"),
+    ("time_covered_50_h", Scope::Target, true, "time at least 50 % of the region is above the threshold, h"),
+    ("time_covered_75_h", Scope::Target, true, "time at least 75 % of the region is above the threshold, h"),
+    ("time_covered_90_h", Scope::Target, true, "time at least 90 % of the region is above the threshold, h"),
     ("mean_free", Scope::Target, true, "time-averaged mean free concentration in the region, species unit"),
     ("peak_free", Scope::Target, true, "highest free concentration in the region, species unit"),
     ("auc_free", Scope::Target, true, "area under the region's mean free concentration, species unit x h"),
@@ -169,6 +179,9 @@ impl RunOutcome {
                 ("penetration_mm", "penetration_depth_mm"),
             ] {
                 put(format!("{metric}:{s}@{r}"), &t[key]);
+            }
+            for level in COVERAGE_LEVELS {
+                put(format!("time_covered_{level}_h:{s}@{r}"), &t["time_covered_h"][level.to_string()]);
             }
         }
         RunOutcome {
