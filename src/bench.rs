@@ -148,6 +148,7 @@ pub fn slab_line(scheme: Scheme) -> Problem {
         boundaries: [Boundary::NoFlux; 6],
         sources: Vec::new(),
         bioactive_threshold: None,
+        bioactive_ceiling: None,
     };
     Problem {
         name: "slab_600s".into(),

@@ -10,19 +10,43 @@
 
 use serde::Serialize;
 
-/// What the release metrics are taken over.
+/// What the release and exposure metrics are taken over.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MetricSettings {
     /// The burst window, s from the start.
     pub burst: f64,
     /// The fits use points up to this fraction released (0 < f ≤ 1).
     pub fit_up_to: f64,
+    /// The regions the exposure metrics are taken in (`[metrics] targets`; default every tissue
+    /// material).
+    pub targets: Vec<Target>,
+    /// The axis depth is measured along (0 = x, 1 = y, 2 = z).
+    pub depth_axis: usize,
+    /// How much conditioned medium the depot holds, when the scenario loads it as CM.
+    pub cm: Option<CmLoading>,
 }
 
 impl Default for MetricSettings {
     fn default() -> Self {
-        MetricSettings { burst: 3600.0, fit_up_to: 0.6 }
+        MetricSettings { burst: 3600.0, fit_up_to: 0.6, targets: Vec::new(), depth_axis: 0, cm: None }
     }
+}
+
+/// A region the exposure metrics are taken in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub name: String,
+    /// Cell indices (x fastest), ascending.
+    pub cells: Vec<u32>,
+}
+
+/// The conditioned medium in the depot (`[depot] loading`), for the cost of a design.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CmLoading {
+    /// Multiple of 1x CM the gel holds per volume: 0.1 for "10 %", 10 for "10x".
+    pub multiple: f64,
+    /// The materials loaded.
+    pub materials: Vec<usize>,
 }
 
 /// A least-squares fit of a release model.

@@ -158,9 +158,13 @@ pub struct Species {
     /// mesh model), one entry per value; empty when the scenario wrote them all.
     pub sources: Vec<ValueSource>,
     /// Concentration above which the factor is taken to act, in `unit` (the scenario's
-    /// `bioactive_threshold`); only the report uses it (a contour on the heatmaps, a line on the
-    /// target-region curves). `None` when not given.
+    /// `bioactive_threshold`, or the lowest bioactive concentration of its library factor, with
+    /// a [`ValueSource`] keyed `bioactive_threshold`): the exposure metrics' coverage and time
+    /// in window, the report's contour. `None` when neither gives one.
     pub bioactive_threshold: Option<f64>,
+    /// Concentration above which the factor is taken to do harm or to saturate, in `unit` (the
+    /// scenario's `bioactive_ceiling`): the top of the exposure window. `None` when not given.
+    pub bioactive_ceiling: Option<f64>,
 }
 
 /// The provenance of one value of a species that the scenario took from the factor library or a
@@ -648,6 +652,7 @@ impl Problem {
                     boundaries: [Boundary::NoFlux; 6],
                     sources: Vec::new(),
                     bioactive_threshold: None,
+                    bioactive_ceiling: None,
                 }
             })
             .collect();

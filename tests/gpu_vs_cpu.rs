@@ -87,6 +87,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             boundaries: boundaries[0],
             sources: Vec::new(),
             bioactive_threshold: None,
+            bioactive_ceiling: None,
         },
         Species {
             name: "TGF-b1".into(),
@@ -101,6 +102,7 @@ fn two_species(boundaries: [[Boundary; 6]; 2], decay: bool) -> Vec<Species> {
             boundaries: boundaries[1],
             sources: Vec::new(),
             bioactive_threshold: None,
+            bioactive_ceiling: None,
         },
     ]
 }
@@ -1193,6 +1195,7 @@ fn problem_reactions() -> Problem {
         boundaries,
         sources: Vec::new(),
         bioactive_threshold: None,
+        bioactive_ceiling: None,
     };
     let a_faces = [NO_FLUX, FIXED, NO_FLUX, NO_FLUX, NO_FLUX, NO_FLUX];
     let a = species("A", [1e-10, 1e-11, 2e-12], [0.0, 1e-4, 0.0], [100.0, 0.0, 0.0], a_faces);

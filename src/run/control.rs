@@ -161,7 +161,8 @@ impl Controller {
         self.previous = None;
     }
 
-    /// Advances from `t0` to exactly `t1` in accepted steps of equal length.
+    /// Advances from `t0` to exactly `t1` in accepted steps of equal length, calling `accepted`
+    /// with the time reached after each.
     pub fn advance(
         &mut self,
         problem: &Problem,
@@ -170,6 +171,7 @@ impl Controller {
         t1: f64,
         stats: &mut StepStats,
         progress: &mut dyn Progress,
+        accepted: &mut dyn FnMut(&mut dyn Engine, f64) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
         let mut t = t0;
         while t1 - t > 1e-12 * t1.max(1.0) {
@@ -200,6 +202,7 @@ impl Controller {
                 self.previous = Some(dt);
                 self.dt = dt * if self.just_rejected { factor.min(1.0) } else { factor };
                 self.just_rejected = false;
+                accepted(engine, t)?;
                 progress.advanced(t, stats.steps);
             } else {
                 engine.restore(0)?;

@@ -6,6 +6,7 @@
 use super::books::Books;
 use super::control::{Controller, StepPlan, StepStats, Stepping};
 use super::events::{self, EventsDone};
+use super::exposure::{Exposure, ExposurePlan};
 use super::{Progress, RunError, check_finite};
 use crate::problem::Problem;
 use crate::solver::Engine;
@@ -28,6 +29,9 @@ pub struct DriverState {
     /// Events applied so far (doses, and coefficient updates of degrading gels).
     #[serde(default)]
     pub events: EventsDone,
+    /// The exposure of the target regions and the depot content, taken after every step.
+    #[serde(default)]
+    pub exposure: Exposure,
 }
 
 /// Advances an engine over a problem's schedule, one output interval per [`Driver::advance`].
@@ -35,6 +39,7 @@ pub struct Driver<'a> {
     problem: &'a Problem,
     plan: StepPlan,
     state: DriverState,
+    exposure: ExposurePlan,
 }
 
 impl<'a> Driver<'a> {
@@ -50,6 +55,9 @@ impl<'a> Driver<'a> {
             Stepping::Fixed(_) => None,
         };
         let books = Books::new(problem, &engine.reduce_totals()?);
+        let exposure_plan = ExposurePlan::new(problem);
+        let mut exposure = Exposure::start(&exposure_plan, problem, engine, 0.0)?;
+        exposure.record_output(&exposure_plan, problem, 0.0);
         let state = DriverState {
             t: 0.0,
             next_output: 0,
@@ -58,8 +66,9 @@ impl<'a> Driver<'a> {
             books,
             next_stop: 0,
             events: EventsDone::default(),
+            exposure,
         };
-        Ok(Driver { problem, plan, state })
+        Ok(Driver { problem, plan, state, exposure: exposure_plan })
     }
 
     /// Continues a run from `state`; the engine must hold, or be given right after this call,
@@ -88,7 +97,15 @@ impl<'a> Driver<'a> {
         engine.track_rates(adaptive);
         let stops: Vec<f64> = plan.stops.iter().map(|s| s.time).collect();
         events::restore_coefficients(problem, &state.events, &stops, engine)?;
-        Ok(Driver { problem, plan, state })
+        let exposure = ExposurePlan::new(problem);
+        if state.exposure.items.len() != problem.metrics.targets.len() * problem.species.len() {
+            return Err(RunError::Resume(format!(
+                "the saved run state holds the exposure of {} target regions × species, this scenario has {}",
+                state.exposure.items.len(),
+                problem.metrics.targets.len() * problem.species.len()
+            )));
+        }
+        Ok(Driver { problem, plan, state, exposure })
     }
 
     /// The state to save with a checkpoint.
@@ -118,6 +135,11 @@ impl<'a> Driver<'a> {
         &mut self.state.books
     }
 
+    /// The exposure taken so far, and where its values come from.
+    pub fn exposure(&self) -> (&Exposure, &ExposurePlan) {
+        (&self.state.exposure, &self.exposure)
+    }
+
     pub fn stats(&self) -> &StepStats {
         &self.state.stats
     }
@@ -144,6 +166,7 @@ impl<'a> Driver<'a> {
         let totals = engine.reduce_totals()?;
         check_finite(self.problem, engine, &totals, t_out)?;
         self.state.books.add(&totals);
+        self.state.exposure.record_output(&self.exposure, self.problem, t_out);
         self.state.next_output += 1;
         Ok(t_out)
     }
@@ -160,6 +183,9 @@ impl<'a> Driver<'a> {
         self.state.books.add(&totals);
         let next_stop = self.plan.stops.get(self.state.next_stop).map_or(self.problem.schedule.end, |s| s.time);
         let applied = events::apply(self.problem, &mut self.state.events, t, next_stop, engine, &mut self.state.books)?;
+        if applied.dosed || applied.edited {
+            self.state.exposure.observe(&self.exposure, engine, t, false)?;
+        }
         if let Some(controller) = self.state.controller.as_mut() {
             if applied.dosed {
                 let Stepping::Adaptive { initial_dt, .. } = self.plan.stepping else { unreachable!() };
@@ -175,22 +201,28 @@ impl<'a> Driver<'a> {
     fn step_to(&mut self, engine: &mut dyn Engine, progress: &mut dyn Progress, t1: f64) -> Result<(), RunError> {
         let t = self.state.t;
         let stats = &mut self.state.stats;
+        let (exposure, plan) = (&mut self.state.exposure, &self.exposure);
+        let mut accepted =
+            |engine: &mut dyn Engine, t: f64| exposure.observe(plan, engine, t, true).map_err(RunError::from);
         match (&self.plan.stepping, self.state.controller.as_mut()) {
             (Stepping::Fixed(intervals), _) => {
                 let (n, dt) = intervals[self.state.next_stop];
-                // Chunks of about 1 % of the run keep the progress bar alive without slowing the GPU.
-                let chunk = (self.plan.total_steps().unwrap_or(n) / 100).max(1);
+                // Chunks of about 1 % of the run keep the progress bar alive without slowing the
+                // GPU; with exposure to take, one step at a time.
+                let chunk = if plan.is_empty() { (self.plan.total_steps().unwrap_or(n) / 100).max(1) } else { 1 };
                 let mut left = n;
                 while left > 0 {
                     let k = left.min(chunk);
                     engine.step(k, dt)?;
                     left -= k;
                     stats.record(k, dt);
-                    progress.advanced(t + (n - left) as f64 * dt, stats.steps);
+                    let now = if left == 0 { t1 } else { t + (n - left) as f64 * dt };
+                    accepted(engine, now)?;
+                    progress.advanced(now, stats.steps);
                 }
             }
             (Stepping::Adaptive { .. }, Some(controller)) => {
-                controller.advance(self.problem, engine, t, t1, stats, progress)?;
+                controller.advance(self.problem, engine, t, t1, stats, progress, &mut accepted)?;
             }
             (Stepping::Adaptive { .. }, None) => {
                 return Err(RunError::Resume("an adaptive run state without its step controller".into()));

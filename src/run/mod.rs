@@ -31,6 +31,7 @@ pub mod checkpoint;
 pub mod control;
 pub mod driver;
 pub mod events;
+pub mod exposure;
 pub mod sinks;
 pub mod summary;
 pub mod vtk;
@@ -47,6 +48,15 @@ use crate::problem::Problem;
 use crate::solver::{Engine, SolverError, SpeciesTotals};
 use sinks::{TimeseriesSink, field_shape, file_stems, write_snapshot};
 use std::time::Instant;
+
+/// `exposure.csv`, when the run has target regions.
+fn write_exposure(problem: &Problem, driver: &Driver<'_>, out: &OutputDir) -> Result<(), RunError> {
+    let (exposure, _) = driver.exposure();
+    if !exposure.items.is_empty() {
+        out.write_atomic("exposure.csv", exposure.csv(problem).as_bytes())?;
+    }
+    Ok(())
+}
 
 /// Errors of a run.
 #[derive(Debug, thiserror::Error)]
@@ -274,9 +284,18 @@ pub fn run_with(
                 end_h: problem.schedule.end / 3600.0,
                 dir: out.path().display().to_string(),
             };
+            write_exposure(problem, &driver, out)?;
             let wall = wall_before + start.elapsed().as_secs_f64();
-            let mut summary =
-                Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+            let mut summary = Summary::new(
+                problem,
+                driver.plan(),
+                driver.stats(),
+                &info,
+                driver.books(),
+                Some(driver.exposure()),
+                snapshots,
+                wall,
+            );
             summary.vtk = vtk::echo(out, &summary.snapshots);
             summary.complete = false;
             summary.error = Some(error.to_string());
@@ -286,8 +305,18 @@ pub fn run_with(
         }
     }
 
+    write_exposure(problem, &driver, out)?;
     let wall = wall_before + start.elapsed().as_secs_f64();
-    let mut summary = Summary::new(problem, driver.plan(), driver.stats(), &info, driver.books(), snapshots, wall);
+    let mut summary = Summary::new(
+        problem,
+        driver.plan(),
+        driver.stats(),
+        &info,
+        driver.books(),
+        Some(driver.exposure()),
+        snapshots,
+        wall,
+    );
     summary.vtk = vtk::echo(out, &summary.snapshots);
     let unbalanced = summary
         .species
@@ -338,6 +367,7 @@ mod tests {
             boundaries: [Boundary::NoFlux; 6],
             sources: Vec::new(),
             bioactive_threshold: None,
+            bioactive_ceiling: None,
         };
         Problem {
             name: "line".into(),

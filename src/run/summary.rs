@@ -27,6 +27,56 @@ pub struct Summary {
     /// The ParaView files (`.vti` per snapshot time, `.pvd` collection); absent with `--no-vtk`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vtk: Option<super::vtk::VtkEcho>,
+    /// Exposure of the target regions (docs/metrics.md); absent without target regions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exposure: Option<super::exposure::ExposureSummary>,
+    /// What the design uses: conditioned medium and the amount of each species put in.
+    pub cost: CostEcho,
+}
+
+/// The cost side of a design.
+#[derive(Serialize)]
+pub struct CostEcho {
+    /// Conditioned medium over every fill (t = 0 and each dose), mL of 1x CM: the filled volume
+    /// times the CM multiple it holds (`[depot] loading`; a dose with its own `load` counts at the
+    /// multiple its loading bears to the depot's). `null` when the depot is not loaded as CM.
+    pub cm_used_ml: Option<f64>,
+    /// Fills counted (t = 0 and each dose).
+    pub fills: usize,
+    /// Per species: the amount put in at t = 0 and by every dose, in its amount unit.
+    pub loaded: Vec<LoadedEcho>,
+}
+
+#[derive(Serialize)]
+pub struct LoadedEcho {
+    pub species: String,
+    pub amount: f64,
+    pub amount_unit: String,
+}
+
+/// mL of 1x CM over every fill, if the depot is loaded as CM.
+fn cm_used_ml(problem: &Problem) -> Option<f64> {
+    let cm = problem.metrics.cm.as_ref()?;
+    let counts = problem.material_cell_counts();
+    let volume = problem.grid.cell_volume();
+    let first: f64 = cm.materials.iter().map(|&m| counts[m] as f64).sum::<f64>() * volume * cm.multiple;
+    let m0 = *cm.materials.first()?;
+    let doses: f64 = problem
+        .timeline
+        .doses
+        .iter()
+        .map(|d| {
+            let ratio = problem
+                .species
+                .iter()
+                .enumerate()
+                .filter(|(_, sp)| sp.initial[m0] > 0.0)
+                .map(|(s, sp)| d.load[s][m0] / sp.initial[m0])
+                .fold(0.0f64, f64::max);
+            d.cells.len() as f64 * volume * cm.multiple * ratio
+        })
+        .sum();
+    Some((first + doses) * 1e6)
 }
 
 #[derive(Serialize)]
@@ -198,9 +248,11 @@ impl Summary {
         stats: &StepStats,
         info: &EngineInfo,
         books: &Books,
+        exposure: Option<(&super::exposure::Exposure, &super::exposure::ExposurePlan)>,
         snapshots: Vec<SnapshotEntry>,
         wall: f64,
     ) -> Self {
+        let dose_times: Vec<f64> = problem.timeline.doses.iter().map(|d| d.time).collect();
         let counts = problem.material_cell_counts();
         let names: Vec<&str> = problem.materials.iter().map(|m| m.name.as_str()).collect();
         let per_material = |v: &[f64]| names.iter().zip(v).map(|(n, x)| (n.to_string(), *x)).collect();
@@ -222,7 +274,16 @@ impl Summary {
                     .collect();
                 let (released, depot_initial) = books.released(problem, s);
                 let curve = &books.release_curve[s];
-                let hours = |f| time_to_fraction(curve, depot_initial, f).map(|t| t / 3600.0);
+                // Placed within the step from the depot content after every step, where taken.
+                let hours = |f| {
+                    match exposure {
+                        Some((e, _)) if !e.depot.is_empty() => {
+                            super::exposure::release_time(curve, &e.depot_series(s), depot_initial, f, &dose_times)
+                        }
+                        _ => time_to_fraction(curve, depot_initial, f),
+                    }
+                    .map(|t| t / 3600.0)
+                };
                 SpeciesBooks {
                     name: sp.name.clone(),
                     amount_unit: sp.unit.amount_text.clone(),
@@ -370,6 +431,21 @@ impl Summary {
             materials_file: "fields/materials.npy".into(),
             snapshots,
             vtk: None,
+            exposure: exposure.filter(|(e, _)| !e.items.is_empty()).map(|(e, plan)| e.summary(plan, problem)),
+            cost: CostEcho {
+                cm_used_ml: cm_used_ml(problem),
+                fills: 1 + problem.timeline.doses.len(),
+                loaded: problem
+                    .species
+                    .iter()
+                    .enumerate()
+                    .map(|(s, sp)| LoadedEcho {
+                        species: sp.name.clone(),
+                        amount: books.initial[s].iter().sum::<f64>() + books.dosed(s).0,
+                        amount_unit: sp.unit.amount_text.clone(),
+                    })
+                    .collect(),
+            },
         }
     }
 }

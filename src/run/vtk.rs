@@ -204,6 +204,7 @@ mod tests {
             boundaries: [Boundary::NoFlux; 6],
             sources: Vec::new(),
             bioactive_threshold: None,
+            bioactive_ceiling: None,
         };
         let problem = Problem {
             name: "p".into(),

@@ -726,3 +726,20 @@ fn read_batch<'l>(
     }
     Ok(out)
 }
+
+/// The CM the depot holds (`[depot] loading` over its materials), once `depot_loads` has checked
+/// the table; `None` without a `[depot]`.
+pub(super) fn cm_loading(spec: &ScenarioFile) -> Option<crate::metrics::CmLoading> {
+    let depot = spec.depot.as_ref()?;
+    let multiple = parse_loading(depot.loading.as_ref()?.get_ref())?;
+    let all = spec.material.get_ref();
+    let materials = match &depot.materials {
+        Some(list) => list
+            .get_ref()
+            .iter()
+            .filter_map(|v| all.iter().position(|m| m.name.get_ref().trim() == v.get_ref().trim()))
+            .collect(),
+        None => (0..all.len()).filter(|&m| all[m].role == RoleSpec::Depot).collect(),
+    };
+    Some(crate::metrics::CmLoading { multiple, materials })
+}

@@ -12,7 +12,7 @@ mod library;
 mod reactions;
 mod shapes;
 mod spec;
-mod threshold;
+pub mod threshold;
 mod timeline;
 
 pub use error::{InvalidValue, ScenarioError};
@@ -468,6 +468,13 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
     for (i, (s, sources)) in filled.into_iter().enumerate() {
         let (mut sp, unit) = compile_species(ctx, i, &s, &material_names, species.as_slice(), &grid, schedule.end)?;
         sp.sources = sources;
+        if sp.bioactive_threshold.is_none() {
+            let factor = s.factor.as_ref().and_then(|f| crate::library::library().factor(f.get_ref()));
+            if let Some((c, source)) = factor.and_then(|f| threshold::from_library(f, &unit.0, unit.1)) {
+                sp.bioactive_threshold = Some(c);
+                sp.sources.push(source);
+            }
+        }
         species.push(sp);
         units_of.push(unit);
     }
@@ -885,6 +892,7 @@ fn compile_species(
         boundaries: [Boundary::NoFlux; 6],
         sources: Vec::new(),
         bioactive_threshold: threshold::compile(ctx, i, s, &unit, molar_mass)?,
+        bioactive_ceiling: threshold::ceiling(ctx, i, s, &unit, molar_mass)?,
     };
     Ok((species, (unit, molar_mass)))
 }

@@ -53,6 +53,12 @@ pub struct MetricsSpec {
     pub burst: Option<Text>,
     /// The release fits use points up to this fraction released.
     pub fit_up_to: Option<Spanned<f64>>,
+    /// Regions (named `[[region]]` shapes or materials) the exposure metrics are taken in;
+    /// default every tissue material.
+    pub targets: Option<Spanned<Vec<Text>>>,
+    /// The axis depth is measured along (`"x"`, `"y"`, `"z"`); default the last axis with more
+    /// than one cell.
+    pub depth_axis: Option<Text>,
 }
 
 /// What a `[[dose]]` does to its region.
@@ -234,8 +240,10 @@ pub struct SpeciesSpec {
     pub uptake: Option<PerMaterial>,
     pub initial: Option<PerMaterial>,
     pub initial_form: Option<Spanned<InitialForm>>,
-    /// Concentration above which the factor acts (drawn in the report; not used by the run).
+    /// Concentration above which the factor acts (exposure metrics, the report's contour).
     pub bioactive_threshold: Option<Text>,
+    /// The top of the exposure window (concentration with a unit), optional.
+    pub bioactive_ceiling: Option<Text>,
 }
 
 /// What a species' `initial` concentrations are where it binds.

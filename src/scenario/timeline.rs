@@ -9,7 +9,7 @@
 use super::library::{self, Mesh};
 use super::spec::{DegradationSpec, DoseModeSpec, DoseSpec, ScenarioFile, Text};
 use super::{Ctx, ScenarioError, concentration, names_list, sci};
-use crate::problem::{Degradation, DiffusivityChange, Dose, DoseMode, MeshLaw, Problem, Timeline};
+use crate::problem::{Degradation, DiffusivityChange, Dose, DoseMode, MeshLaw, Problem, Role, Timeline};
 use crate::units::{self, SpeciesUnit};
 
 /// The most applications one `[[dose]]` may make (a schedule beyond it is a typing error).
@@ -43,6 +43,8 @@ pub(super) fn compile(
         timeline.degradation.push(degradation);
     }
     problem.timeline = timeline;
+    problem.metrics.cm = library::cm_loading(spec);
+    compile_targets(ctx, spec, problem)?;
     if let Some(m) = &spec.metrics {
         if let Some(v) = &m.burst {
             let t = time_of(ctx, "metrics.burst", v)?;
@@ -71,6 +73,85 @@ pub(super) fn compile(
     } else {
         problem.metrics.burst = problem.metrics.burst.min(problem.schedule.end);
     }
+    Ok(())
+}
+
+/// `[metrics] targets` and `depth_axis`: the regions exposure is taken in (default every tissue
+/// material) and the axis depth runs along (default the last with more than one cell).
+fn compile_targets(ctx: &Ctx<'_>, spec: &ScenarioFile, problem: &mut Problem) -> Result<(), ScenarioError> {
+    let m = spec.metrics.as_ref();
+    let names: Vec<String> = match m.and_then(|m| m.targets.as_ref()) {
+        None => problem.materials.iter().filter(|m| m.role == Role::Tissue).map(|m| m.name.clone()).collect(),
+        Some(list) => {
+            let mut out: Vec<String> = Vec::new();
+            for (j, v) in list.get_ref().iter().enumerate() {
+                let name = v.get_ref().trim().to_string();
+                let key = format!("metrics.targets[{j}]");
+                if out.contains(&name) {
+                    return Err(ctx.invalid(key, v, "listed twice", "each region once"));
+                }
+                if problem.region_cells(&name).is_none() {
+                    let mut known: Vec<String> = problem.regions.iter().map(|r| r.name.clone()).collect();
+                    known.extend(problem.materials.iter().map(|m| m.name.clone()));
+                    return Err(ctx.invalid(
+                        key,
+                        v,
+                        "no region or material of this name",
+                        format!("one of {}", names_list(&known)),
+                    ));
+                }
+                out.push(name);
+            }
+            out
+        }
+    };
+    let mut targets = Vec::with_capacity(names.len());
+    for (j, name) in names.into_iter().enumerate() {
+        let cells = problem.region_cells(&name).unwrap_or_default();
+        if cells.is_empty() {
+            if let Some(v) = m.and_then(|m| m.targets.as_ref()).and_then(|l| l.get_ref().get(j)) {
+                return Err(ctx.invalid(
+                    format!("metrics.targets[{j}]"),
+                    v,
+                    "this region has no cells on the grid",
+                    "a region or material that covers at least one cell centre",
+                ));
+            }
+            continue;
+        }
+        targets.push(crate::metrics::Target { name, cells });
+    }
+    problem.metrics.targets = targets;
+    let cells = problem.grid.cells;
+    problem.metrics.depth_axis = match m.and_then(|m| m.depth_axis.as_ref()) {
+        None => (0..3).rev().find(|&a| cells[a] > 1).unwrap_or(0),
+        Some(v) => {
+            let axis = match v.get_ref().trim() {
+                "x" => 0,
+                "y" => 1,
+                "z" => 2,
+                _ => usize::MAX,
+            };
+            if axis > 2 || cells[axis] < 2 {
+                return Err(ctx.invalid(
+                    "metrics.depth_axis",
+                    v,
+                    "not an axis of the grid with more than one cell",
+                    format!(
+                        "one of {}",
+                        ["x", "y", "z"]
+                            .iter()
+                            .zip(cells)
+                            .filter(|(_, n)| *n > 1)
+                            .map(|(a, _)| format!("\"{a}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+            axis
+        }
+    };
     Ok(())
 }
 

@@ -827,6 +827,13 @@ pub trait Engine {
     /// The current field of every species, `[species][z][y][x]`, then every bound field
     /// ([`Problem::bound_species`] order), in each species' unit.
     fn read_field(&mut self) -> Result<Vec<f32>, SolverError>;
+    /// The values at `indices` of the [`Engine::read_field`] layout, in order: what the
+    /// exposure metrics take after every step. The default reads the whole field; the CPU
+    /// engines read the values in place.
+    fn gather(&mut self, indices: &[u32]) -> Result<Vec<f32>, SolverError> {
+        let field = self.read_field()?;
+        Ok(indices.iter().map(|&i| field[i as usize]).collect())
+    }
     /// Copies the whole state (field, accumulators, start-up counter, which rate is newest) into save slot
     /// `slot` (< [`SAVE_SLOTS`]). Used by the step-size control; the first call allocates the slot.
     fn save(&mut self, slot: usize) -> Result<(), SolverError>;

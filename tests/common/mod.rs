@@ -28,6 +28,7 @@ pub fn species(name: &str, d: &[f64], k: &[f64], initial: &[f64], boundaries: [B
         boundaries,
         sources: Vec::new(),
         bioactive_threshold: None,
+        bioactive_ceiling: None,
     }
 }
 

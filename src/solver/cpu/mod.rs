@@ -376,6 +376,14 @@ impl Engine for CpuReference {
         Ok([&self.c[..], &self.local[..bound]].concat())
     }
 
+    fn gather(&mut self, indices: &[u32]) -> Result<Vec<f32>, SolverError> {
+        let n = self.c.len();
+        Ok(indices
+            .iter()
+            .map(|&i| if (i as usize) < n { self.c[i as usize] } else { self.local[i as usize - n] })
+            .collect())
+    }
+
     fn save(&mut self, slot: usize) -> Result<(), SolverError> {
         let saved = self.saved.get_mut(slot).ok_or_else(|| slot_error(slot, "does not exist"))?;
         *saved = Some(Saved {
