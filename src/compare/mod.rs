@@ -103,7 +103,7 @@ pub fn gather(dirs: &[PathBuf]) -> Result<Gathered, CompareError> {
                     runs: vec![run],
                 });
             } else {
-                found.left_out.push((dir.clone(), "incomplete (summary.json says \"complete\": false)".into()));
+                found.left_out.push((dir.clone(), "summary.json says \"complete\": false".into()));
             }
         } else if dir.join("sweep.json").is_file() {
             gather_sweep(dir, &mut found)?;
@@ -176,7 +176,7 @@ fn gather_sweep(dir: &Path, found: &mut Gathered) -> Result<(), CompareError> {
             }
         };
         if !run.complete {
-            found.left_out.push((path, "incomplete (summary.json says \"complete\": false)".into()));
+            found.left_out.push((path, "summary.json says \"complete\": false".into()));
             continue;
         }
         if run.case.is_none() {

@@ -48,7 +48,7 @@ pub fn draw(c: &Comparison, dir: &OutputDir) -> Result<Pictures, ReportError> {
         out.skipped.push(format!("no release curves: no timeseries.csv with rows of {species} in the runs"));
     } else {
         let caption = format!(
-            "Released from the depot, % of the amount put in, of {species} (material = all in timeseries.csv); \
+            "Released from the depot, % of the amount put in, of {species} (released_percent in timeseries.csv); \
              for a design with several draws, its median draw{}",
             shown_of(c)
         );
@@ -418,9 +418,13 @@ fn pareto_scatter(path: &Path, c: &Comparison) -> Result<(), ReportError> {
         let all = points.len() <= 15;
         for (r, x, y) in points.iter().filter(|p| all || p.0.pareto) {
             let colour = if r.pareto { front_colour } else { grey };
-            let style = (FONT, 13).into_font().color(&colour);
+            // Right of the point, or left of it in the right third, so that the label stays inside.
+            let right_third = (x - x0) / (x1 - x0) > 0.66;
+            let anchor = Pos::new(if right_third { HPos::Right } else { HPos::Left }, VPos::Bottom);
+            let style = TextStyle::from((FONT, 13).into_font()).color(&colour).pos(anchor);
+            let offset = if right_third { (-9, -6) } else { (9, -6) };
             chart.draw_series(std::iter::once(
-                EmptyElement::at((*x, *y)) + Text::new(format!("{}. {}", r.rank, r.design.label), (9, -16), style),
+                EmptyElement::at((*x, *y)) + Text::new(format!("{}. {}", r.rank, r.design.label), offset, style),
             ))?;
         }
         root.present()?;
