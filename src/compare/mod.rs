@@ -14,7 +14,7 @@
 mod plots;
 mod tables;
 
-use crate::outcome::{METRICS, Objective, OutcomeError, RunOutcome};
+use crate::outcome::{Objective, OutcomeError, RunOutcome};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -292,12 +292,6 @@ pub fn metric(text: &str, runs: &[RunOutcome]) -> Result<Objective, CompareError
     Ok(o)
 }
 
-/// Whether more is better for the metric called `name` (`metric[:species][@region]`).
-pub fn maximize(name: &str) -> bool {
-    let metric = name.split([':', '@']).next().unwrap_or_default();
-    METRICS.iter().find(|m| m.0 == metric).is_some_and(|m| m.2)
-}
-
 /// Which of `points` (metric A, metric B) are Pareto-optimal: no other point is at least as good
 /// in both and strictly better in one (more is better where `maximize_*`). A point without both
 /// values is on no front and dominates none.
@@ -571,10 +565,40 @@ mod tests {
         assert_eq!(firsts_in_common_draws(&draws, false), vec![Some((1, 3)), Some((2, 3)), None]);
     }
 
+    /// A one-run design with the given coverage of `bed` and medium used.
+    fn design(label: &str, coverage: Option<f64>, cm: f64) -> Design {
+        let target = match coverage {
+            Some(c) => serde_json::json!([{ "region": "bed", "species": "VEGF", "coverage_time_avg": c }]),
+            None => serde_json::json!([]),
+        };
+        let summary = serde_json::json!({
+            "complete": true,
+            "species": [{ "name": "VEGF" }],
+            "exposure": { "targets": target },
+            "cost": { "cm_used_ml": cm },
+        });
+        let run = RunOutcome::from_summary(Path::new(label), &summary, None);
+        Design { label: label.into(), folder: label.into(), values: Vec::new(), runs: vec![run] }
+    }
+
     #[test]
-    fn maximize_follows_the_metric_table() {
-        assert!(maximize("coverage:VEGF@bed"));
-        assert!(!maximize("cm_used_ml"));
-        assert!(!maximize("t50_h:VEGF"));
+    fn six_designs_rank_by_coverage_and_their_front_trades_it_against_medium() {
+        let designs = vec![
+            design("a", Some(0.5), 2.0), // dominated by d (more coverage, same medium)
+            design("b", Some(0.9), 6.0), // front: most coverage
+            design("c", None, 0.5),      // no coverage: last, on no front
+            design("d", Some(0.7), 2.0), // front
+            design("e", Some(0.2), 1.0), // front: least medium of those with coverage
+            design("f", Some(0.2), 3.0), // dominated by e
+        ];
+        let objective = Objective::parse("coverage:VEGF@bed").unwrap();
+        let pareto = (objective.clone(), Objective::parse("cm_used_ml").unwrap());
+        let c = Comparison::new(designs, objective, pareto, Vec::new());
+        let order: Vec<(&str, bool)> = c.ranked.iter().map(|r| (r.design.label.as_str(), r.pareto)).collect();
+        assert_eq!(order, [("b", true), ("d", true), ("a", false), ("e", true), ("f", false), ("c", false)]);
+        assert_eq!(c.ranked.iter().map(|r| r.rank).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+        assert!(c.notes.iter().any(|n| n.contains("no value of coverage:VEGF@bed (ranked last): c")), "{:?}", c.notes);
+        // One run per design: no bands, so no swaps and no flips.
+        assert!(c.warnings.is_empty() && !c.notes.iter().any(|n| n.contains("may swap")));
     }
 }
