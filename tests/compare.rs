@@ -61,10 +61,10 @@ fn case(index: usize, design: usize, sample: usize) -> serde_json::Value {
 fn fake_sweep(root: &Path) -> std::path::PathBuf {
     let sweep = root.join("sweep");
     let mut cases = Vec::new();
-    for d in 0..3 {
-        for j in 0..5 {
+    for (d, draws) in COVERAGE.iter().enumerate() {
+        for (j, &coverage) in draws.iter().enumerate() {
             let k = d * 5 + j;
-            write_run(&sweep.join(format!("case_{k:05}")), true, COVERAGE[d][j], CM[d], Some(case(k, d, j)));
+            write_run(&sweep.join(format!("case_{k:05}")), true, coverage, CM[d], Some(case(k, d, j)));
             cases.push(case(k, d, j));
         }
     }
