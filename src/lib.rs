@@ -6,6 +6,7 @@
 //! schedule and [`output`] writes the results.
 
 pub mod bench;
+pub mod compare;
 pub mod library;
 pub mod metrics;
 pub mod outcome;

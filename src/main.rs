@@ -1,4 +1,5 @@
-//! The `secretome` command line: `run`, `report`, `validate`, `info`, `factors`, `bench`.
+//! The `secretome` command line: `run`, `report`, `validate`, `info`, `factors`, `sweep`, `collect`,
+//! `compare`, `bench`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -116,6 +117,26 @@ enum Command {
         /// The sweep's output folder(s); results.csv goes into the first.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+    },
+    /// Rank finished runs and sweep designs by an objective, with the 90 % band of designs drawn
+    /// under uncertain parameters, the rank flips it allows and a Pareto front (docs/compare.md).
+    Compare {
+        /// Runs' output folders (summary.json) and sweeps' output folders (sweep.json and
+        /// case_NNNNN/ folders).
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// What to rank by: `metric[:species][@region]` (default: coverage of the first target
+        /// region by the first species with a threshold, else released_percent of the first species).
+        #[arg(long, value_name = "METRIC")]
+        objective: Option<String>,
+        /// The two metrics of the Pareto front, `A,B` (default: the objective and cm_used_ml,
+        /// else the objective and loaded:SPECIES).
+        #[arg(long, value_name = "METRIC_A,METRIC_B")]
+        pareto: Option<String>,
+        /// Folder for comparison.csv, comparison.md, comparison.html and plots/ (default: the
+        /// first folder given).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Time a fixed suite of problems on every engine and print a table beside the peer's figures.
     Bench {
@@ -235,6 +256,9 @@ fn real_main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Compare { dirs, objective, pareto, out } => {
+            compare_command(&dirs, objective.as_deref(), pareto.as_deref(), out)
+        }
         Command::Report { dir, scenario, report } => report_command(&dir, scenario.as_deref(), &report.options()?),
         Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
             bench_command(cube, steps, threads, no_gpu, no_wound, json)
@@ -250,6 +274,55 @@ fn real_main() -> Result<()> {
         }
         Command::Factors { name, presets } => factors_command(name.as_deref(), presets),
     }
+}
+
+/// `secretome compare DIR... [--objective METRIC] [--pareto A,B] [--out OUTDIR]`.
+fn compare_command(
+    dirs: &[PathBuf],
+    objective: Option<&str>,
+    pareto: Option<&str>,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    use secretome::compare;
+    let found = compare::gather(dirs)?;
+    let runs = found.runs();
+    let mut notes = Vec::new();
+    if !found.left_out.is_empty() {
+        notes.push(format!(
+            "{} incomplete runs left out: {}",
+            found.left_out.len(),
+            compare::describe_left_out(&found.left_out)
+        ));
+    }
+    let objective = match objective {
+        Some(text) => compare::metric(text, &runs).with_context(|| format!("--objective {text}"))?,
+        None => {
+            let (o, note) = compare::default_objective(&runs);
+            notes.extend(note);
+            o
+        }
+    };
+    let pareto = match pareto {
+        Some(text) => {
+            let (a, b) = text.split_once(',').ok_or_else(|| {
+                anyhow::anyhow!("--pareto {text}: give two metrics as A,B, e.g. coverage:VEGF@wound_bed,cm_used_ml")
+            })?;
+            (
+                compare::metric(a, &runs).with_context(|| format!("--pareto {text}"))?,
+                compare::metric(b, &runs).with_context(|| format!("--pareto {text}"))?,
+            )
+        }
+        None => compare::default_pareto(&objective, &runs),
+    };
+    let comparison = compare::Comparison::new(found.designs, objective, pareto, notes);
+    let out = out.unwrap_or_else(|| dirs[0].clone());
+    let written = compare::write(&comparison, &out)?;
+    print!("{}", compare::summary_text(&comparison));
+    for why in &written.skipped {
+        println!("note: {why}");
+    }
+    println!("wrote {} in {}", written.files.join(", "), out.display());
+    Ok(())
 }
 
 /// `secretome factors [NAME] [--presets]`.

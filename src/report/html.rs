@@ -24,7 +24,7 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
@@ -35,14 +35,14 @@ fn num(v: &Value) -> String {
     }
 }
 
-const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:'DejaVu Sans',Verdana,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0 1.5em;font-size:0.9em}td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}\
 th{background:#eee}td.l,th.l{text-align:left}figure{margin:1em 0 2em}img{max-width:100%;border:1px solid #ddd}\
 figcaption{font-size:0.9em;color:#444}.mark{font-weight:bold}.estimate,.unverified{color:#a40}.verified,.measured{color:#060}";
 
 /// Sets the title to the number of pictures that loaded (`naturalWidth > 0`), so that a
 /// headless browser can tell (`tests/report_browser.rs`).
-const IMAGE_CHECK: &str = "<script>window.addEventListener('load',function(){var i=document.images,n=0;\
+pub(crate) const IMAGE_CHECK: &str = "<script>window.addEventListener('load',function(){var i=document.images,n=0;\
 for(var k=0;k<i.length;k++){if(i[k].complete&&i[k].naturalWidth>0)n++;}\
 document.title='images loaded: '+n+' of '+i.length;});</script>";
 

@@ -18,7 +18,7 @@
 //! in 1D there are no heatmaps, and the depth profiles show the whole line.
 
 mod data;
-mod html;
+pub(crate) mod html;
 pub mod plot;
 
 use crate::problem::{Problem, Role};

@@ -20,10 +20,10 @@ const MIN_PLOT_HEIGHT: f64 = 200.0;
 /// smaller values (and zero) take the bottom colour.
 pub const LOG_FLOOR: f64 = 1e-6;
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 
 /// Registers the shipped font under plotters' `sans-serif` once.
-fn font() {
+pub(crate) fn font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -224,7 +224,7 @@ pub fn contour(p: &Plane<'_>, level: f64) -> Vec<Segment> {
     segs
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> super::ReportError {
+pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> super::ReportError {
     super::ReportError::Plot { path: path.to_path_buf(), message: e.to_string() }
 }
 
