@@ -56,7 +56,7 @@ impl<'a> Driver<'a> {
         };
         let books = Books::new(problem, &engine.reduce_totals()?);
         let exposure_plan = ExposurePlan::new(problem);
-        let mut exposure = Exposure::start(&exposure_plan, problem, engine, 0.0)?;
+        let mut exposure = Exposure::start(&exposure_plan, engine, 0.0)?;
         exposure.record_output(&exposure_plan, problem, 0.0);
         let state = DriverState {
             t: 0.0,

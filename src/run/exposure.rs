@@ -103,6 +103,11 @@ impl ExposurePlan {
         }
     }
 
+    /// The indices of the engine's field ([`Engine::read_field`] layout) an observation takes.
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+
     /// Whether there is anything to take after each step.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
@@ -175,7 +180,14 @@ pub fn time_in(f0: f64, f1: f64, lo: f64, hi: f64, dt: f64) -> f64 {
 
 impl Exposure {
     /// The exposure at t = 0 (or after `t`), from the engine's current field.
-    pub fn start(plan: &ExposurePlan, problem: &Problem, engine: &mut dyn Engine, t: f64) -> Result<Self, SolverError> {
+    pub fn start(plan: &ExposurePlan, engine: &mut dyn Engine, t: f64) -> Result<Self, SolverError> {
+        let mut exposure = Self::empty(plan, t);
+        exposure.observe(plan, engine, t, false)?;
+        Ok(exposure)
+    }
+
+    /// The exposure before any observation.
+    pub fn empty(plan: &ExposurePlan, t: f64) -> Self {
         let mut items = Vec::new();
         for (target, pt) in plan.targets.iter().enumerate() {
             for species in 0..pt.free.len() {
@@ -189,10 +201,7 @@ impl Exposure {
                 });
             }
         }
-        let _ = problem;
-        let mut exposure = Exposure { t, items, depot: Vec::new(), rows: Vec::new() };
-        exposure.observe(plan, engine, t, false)?;
-        Ok(exposure)
+        Exposure { t, items, depot: Vec::new(), rows: Vec::new() }
     }
 
     /// Takes the field at `t`: integrates from the last observation when `integrate` (an accepted
@@ -209,6 +218,12 @@ impl Exposure {
             return Ok(());
         }
         let values = engine.gather(&plan.indices)?;
+        self.observe_values(plan, &values, t, integrate);
+        Ok(())
+    }
+
+    /// [`Exposure::observe`] of the values at [`ExposurePlan::indices`], gathered by the caller.
+    pub fn observe_values(&mut self, plan: &ExposurePlan, values: &[f32], t: f64, integrate: bool) {
         let dt = if integrate { t - self.t } else { 0.0 };
         let sum = |r: &std::ops::Range<usize>| values[r.clone()].iter().map(|&v| v as f64).sum::<f64>();
         self.depot.push((
@@ -274,7 +289,6 @@ impl Exposure {
             item.last_coverage = coverage;
         });
         self.t = t;
-        Ok(())
     }
 
     /// Records the values of the last observation as the output at `t`.
