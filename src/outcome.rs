@@ -55,7 +55,12 @@ pub const METRICS: &[(&str, Scope, bool, &str)] = &[
     ("mean_bound", Scope::Target, true, "time-averaged mean bound concentration in the region, species unit"),
     ("peak_bound", Scope::Target, true, "highest bound concentration in the region, species unit"),
     ("auc_bound", Scope::Target, true, "area under the region's mean bound concentration, species unit x h"),
-    ("penetration_mm", Scope::Target, true, "depth at which the time-averaged concentration falls below the threshold, mm"),
+    (
+        "penetration_mm",
+        Scope::Target,
+        true,
+        "depth at which the time-averaged concentration falls below the threshold, mm",
+    ),
 ];
 
 /// Where a case of a sweep sits: its design and, for sweeps with uncertain parameters, its sample.
@@ -329,7 +334,10 @@ mod tests {
     #[test]
     fn objectives_parse_and_name_their_parts() {
         let o = Objective::parse("coverage:VEGF165@wound_bed").unwrap();
-        assert_eq!((o.metric.as_str(), o.species.as_deref(), o.region.as_deref()), ("coverage", Some("VEGF165"), Some("wound_bed")));
+        assert_eq!(
+            (o.metric.as_str(), o.species.as_deref(), o.region.as_deref()),
+            ("coverage", Some("VEGF165"), Some("wound_bed"))
+        );
         assert!(o.maximize);
         assert_eq!(o.name(), "coverage:VEGF165@wound_bed");
         assert!(!Objective::parse("cm_used_ml").unwrap().maximize);
