@@ -264,7 +264,7 @@ fn an_optimisation_run_again_replays_its_cases_without_running_them() {
 
     // Another file's search does not take over the folder.
     let other = load(dir.path(), &slab_file(Some("nelder-mead"), 8, 1e-4).replace("10 um^2/s", "12 um^2/s")).unwrap();
-    let err = optimize(&other, &out, &factory, None, &mut |_| {}).err().expect("refused").to_string();
+    let err = optimize(&other, &out, &factory, None, &mut |_| {}).expect_err("refused").to_string();
     assert!(err.contains("another design") && err.contains("new --out"), "{err}");
 }
 
@@ -354,4 +354,40 @@ fn bad_optimisation_files_are_refused_naming_the_file_and_the_key() {
         &["`vary[0]`", "a range"],
     );
     refused(&format!("{HEAD}{m}\n"), &["no [[vary]]"]);
+}
+
+#[test]
+fn the_shipped_optimisation_finds_crank_s_diffusivity() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/optimize/slab_slowest_60_percent.toml");
+    let opt = Optimization::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let factory = EngineFactory::new(Backend::Cpu, 1).unwrap();
+    let done = optimize(&opt, dir.path(), &factory, None, &mut |_| {}).unwrap();
+    assert_eq!(done.found.status, Status::Converged);
+    assert!(done.found.evaluations.len() <= opt.budget);
+    let d = diffusivity(&done.cases[done.found.best.unwrap()].values);
+    let expected = crank_diffusivity_for(0.6);
+    assert!((d / expected - 1.0).abs() < 0.005, "D = {d} um²/s, Crank {expected} um²/s");
+}
+
+#[test]
+fn the_command_prints_the_best_design_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let file = common::command::scenario("optimize/slab_slowest_60_percent.toml");
+    let args = ["optimize", &file, "--out", out.to_str().unwrap(), "--backend", "cpu", "--threads", "1"];
+    let first = secretome(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let best = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(best.starts_with("best: case_") && best.contains("released_percent:solute = 60.0"), "{best}");
+    assert!(stderr(&first).contains("t50_h:solute"), "no progress lines: {}", stderr(&first));
+    let again = secretome(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), best);
+    let cases = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count();
+    assert!(
+        stderr(&again).contains(&format!("converged after {cases} cases ({cases} read from earlier runs)")),
+        "{}",
+        stderr(&again)
+    );
 }
