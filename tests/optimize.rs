@@ -1,6 +1,7 @@
 //! Optimisation: the search core on analytic functions with known constrained optima; a real
-//! tiny scenario whose optimum is known from Crank's solution; resuming an optimisation replays
-//! it from its case folders; refusals of bad optimisation files, each naming the file and key.
+//! tiny scenario whose optimum is known from Crank's solution; resuming an optimisation (finished,
+//! with a larger budget, or interrupted mid-case) replays it from its case folders to the same
+//! record; refusals of bad optimisation files, each naming the file and key.
 
 mod common;
 
@@ -390,4 +391,24 @@ fn the_command_prints_the_best_design_and_resumes() {
         "{}",
         stderr(&again)
     );
+}
+
+#[test]
+fn an_interrupted_optimisation_run_again_ends_as_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let factory = EngineFactory::new(Backend::Cpu, 1).unwrap();
+    let opt = load(dir.path(), &slab_file(Some("nelder-mead"), 4, 1e-4)).unwrap();
+    let whole = dir.path().join("whole");
+    optimize(&opt, &whole, &factory, None, &mut |_| {}).unwrap();
+
+    // A stop that catches the first case at its first output time, with a checkpoint.
+    let parts = dir.path().join("parts");
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let err = optimize(&opt, &parts, &factory, Some(&stop), &mut |_| {}).expect_err("stopped").to_string();
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(parts.join("case_00000").join(secretome::run::CHECKPOINT_FILE).exists());
+    let again = optimize(&opt, &parts, &factory, None, &mut |_| {}).unwrap();
+    assert_eq!(again.reused, 0, "the interrupted case is resumed, not read as complete");
+    let read = |d: &Path| std::fs::read_to_string(d.join("optimize.json")).unwrap();
+    assert_eq!(read(&whole), read(&parts), "optimize.json differs");
 }
