@@ -9,6 +9,7 @@ pub mod bench;
 pub mod compare;
 pub mod library;
 pub mod metrics;
+pub mod optimize;
 pub mod outcome;
 pub mod output;
 pub mod problem;

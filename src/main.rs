@@ -1,5 +1,5 @@
-//! The `secretome` command line: `run`, `report`, `validate`, `info`, `factors`, `sweep`, `collect`,
-//! `compare`, `bench`.
+//! The `secretome` command line: `run`, `report`, `validate`, `info`, `factors`, `sweep`,
+//! `optimize`, `collect`, `compare`, `bench`.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -110,6 +110,22 @@ enum Command {
         /// Only expand and check the cases; run nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Search for the design (values of a base scenario's keys within bounds) that minimises or
+    /// maximises a metric subject to bounds on others; every evaluation is a sweep case.
+    Optimize {
+        /// Optimisation file (TOML): `[optimize] base = …, minimize = …`, `[[constraint]]` and
+        /// `[[vary]]` ranges (docs/optimize.md).
+        file: PathBuf,
+        /// Output folder: one `case_NNNNN/` folder per evaluation, `sweep.json` and
+        /// `optimize.json`. Run the same command again to resume.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+        /// Threads of the CPU engine (default: SLURM_CPUS_PER_TASK where set, else one per core).
+        #[arg(long, value_parser = parse_threads)]
+        threads: Option<usize>,
     },
     /// Merge the case folders of a sweep (written by one or several shards) into results.csv,
     /// naming every missing or duplicate case.
@@ -243,6 +259,7 @@ fn real_main() -> Result<()> {
         Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run } => {
             sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
         }
+        Command::Optimize { file, out, backend, threads } => optimize_command(&file, &out, backend, threads),
         Command::Collect { dirs } => {
             let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
             let found = secretome::sweep::run::collect(&dirs)?;
@@ -490,13 +507,7 @@ fn sweep_command(
         Some(text) => Shard::parse(&text).map_err(anyhow::Error::msg)?,
         None => Shard::from_env(env, shards).map_err(anyhow::Error::msg)?.unwrap_or(Shard::ALL),
     };
-    let threads = match threads {
-        Some(n) => n,
-        None => match env("SLURM_CPUS_PER_TASK") {
-            Some(v) => parse_threads(&v).map_err(|e| anyhow::anyhow!("SLURM_CPUS_PER_TASK: {e}"))?,
-            None => 0,
-        },
-    };
+    let threads = sweep_threads(threads)?;
     let mine = sweep.cases.iter().filter(|c| shard.owns(c.index)).count();
     eprintln!(
         "{}: {} cases, shard {}/{} runs {mine}, {jobs} at a time",
@@ -534,6 +545,93 @@ fn sweep_command(
         out.display()
     );
     Ok(())
+}
+
+/// `--threads` of `sweep` and `optimize`: as given, else SLURM_CPUS_PER_TASK, else one per core.
+fn sweep_threads(threads: Option<usize>) -> Result<usize> {
+    Ok(match threads {
+        Some(n) => n,
+        None => match std::env::var("SLURM_CPUS_PER_TASK").ok() {
+            Some(v) => parse_threads(&v).map_err(|e| anyhow::anyhow!("SLURM_CPUS_PER_TASK: {e}"))?,
+            None => 0,
+        },
+    })
+}
+
+/// `secretome optimize FILE --out DIR`.
+fn optimize_command(path: &Path, out: &Path, backend: Backend, threads: Option<usize>) -> Result<()> {
+    use secretome::optimize::{Optimization, RECORD_FILE, optimize};
+    let opt = Optimization::load(path)?;
+    let threads = sweep_threads(threads)?;
+    eprintln!(
+        "{}: {} {} over {} by {}, at most {} cases",
+        path.display(),
+        if opt.maximize { "maximise" } else { "minimise" },
+        opt.objective.name(),
+        opt.variations.iter().map(|v| v.key()).collect::<Vec<_>>().join(", "),
+        opt.method.name(),
+        opt.budget
+    );
+    static INTERRUPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    ctrlc::set_handler(|| {
+        if INTERRUPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nstopping the running case at its next output time with a checkpoint (interrupt again to stop at once)"
+        );
+    })
+    .context("cannot install the SIGINT/SIGTERM handler")?;
+    let factory = EngineFactory::new(backend, threads)?;
+    let done = match optimize(&opt, out, &factory, Some(&INTERRUPT), &mut |line| eprintln!("{line}")) {
+        Ok(done) => done,
+        // The file is at fault (a metric the runs do not have): running again would not help.
+        Err(e @ secretome::optimize::OptimizeError::Invalid { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("optimisation {} stopped; run the same command again to continue", path.display())));
+        }
+    };
+    let found = &done.found;
+    eprintln!(
+        "{} after {} cases ({} read from earlier runs); every evaluation in {}",
+        if found.status == secretome::optimize::search::Status::Converged { "converged" } else { "budget spent" },
+        found.evaluations.len(),
+        done.reused,
+        out.join(RECORD_FILE).display()
+    );
+    match found.best {
+        Some(b) => {
+            let e = &found.evaluations[b];
+            println!(
+                "best: {}  {}  {} = {}",
+                done.cases[b].folder(),
+                done.cases[b].describe(),
+                opt.objective.name(),
+                e.measured.objective.map_or("no value".into(), |x| x.to_string())
+            );
+            for (c, v) in opt.constraints.iter().zip(&e.measured.constraints) {
+                println!(
+                    "  {} = {} ({} {})",
+                    c.metric.name(),
+                    v.map_or("no value".into(), |x| x.to_string()),
+                    c.bound.kind(),
+                    c.bound.value()
+                );
+            }
+            Ok(())
+        }
+        None => {
+            let least = found.lowest.map(|l| {
+                format!("; the least infeasible was {} ({})", done.cases[l].folder(), done.cases[l].describe())
+            });
+            anyhow::bail!(
+                "no design met every constraint in {} cases{}",
+                found.evaluations.len(),
+                least.unwrap_or_default()
+            )
+        }
+    }
 }
 
 fn make_engine(backend: Backend, problem: &Problem, threads: usize) -> Result<Box<dyn Engine>> {

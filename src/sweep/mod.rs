@@ -55,16 +55,17 @@ struct SweepSpec {
     seed: Option<i64>,
 }
 
+/// One `[[vary]]` entry as written (sweep and optimisation files share it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct VarySpec {
-    key: String,
-    values: Option<Vec<toml::Value>>,
-    from: Option<toml::Value>,
-    to: Option<toml::Value>,
-    steps: Option<i64>,
+pub(crate) struct VarySpec {
+    pub(crate) key: String,
+    pub(crate) values: Option<Vec<toml::Value>>,
+    pub(crate) from: Option<toml::Value>,
+    pub(crate) to: Option<toml::Value>,
+    pub(crate) steps: Option<i64>,
     /// `"linear"` (default) or `"log"`.
-    scale: Option<String>,
+    pub(crate) scale: Option<String>,
 }
 
 /// One varied key: its path and how its values are chosen.
@@ -85,7 +86,7 @@ impl Variation {
     }
 
     /// The value at fraction `u` ∈ [0, 1] of a range.
-    fn at(&self, u: f64) -> toml::Value {
+    pub(crate) fn at(&self, u: f64) -> toml::Value {
         match self {
             Variation::Range { from, to, unit, log, .. } => {
                 let x = if *log { from * (to / from).powf(u) } else { from + (to - from) * u };
@@ -192,26 +193,7 @@ impl Sweep {
                     .into(),
             ));
         }
-        let mut variations = Vec::new();
-        for (i, v) in spec.vary.iter().enumerate() {
-            if lookup(&base, &v.key).is_none() {
-                let paths = leaf_paths(&base);
-                let mut close: Vec<(f64, &String)> =
-                    paths.iter().map(|p| (strsim::normalized_damerau_levenshtein(p, &v.key), p)).collect();
-                close.sort_by(|a, b| b.0.total_cmp(&a.0));
-                let names: Vec<String> = close.iter().take(3).map(|(_, p)| format!("`{p}`")).collect();
-                return Err(invalid(format!(
-                    "`vary[{i}].key` = {:?}: no such value in the base scenario {}; closest: {}",
-                    v.key,
-                    base_path.display(),
-                    names.join(", ")
-                )));
-            }
-            if variations.iter().any(|o: &Variation| o.key() == v.key) {
-                return Err(invalid(format!("`vary[{i}].key` = {:?}: this key is varied twice", v.key)));
-            }
-            variations.push(variation(i, v).map_err(invalid)?);
-        }
+        let variations = variations(&spec.vary, &base, &base_path).map_err(invalid)?;
         let design = match spec.sweep.design.as_deref() {
             None | Some("grid") => {
                 if spec.sweep.samples.is_some() || spec.sweep.seed.is_some() {
@@ -277,6 +259,32 @@ impl Sweep {
             error: e.to_string(),
         })
     }
+}
+
+/// The variations of `[[vary]]` entries: each key a path to a value of `base` (refused with the
+/// closest paths otherwise), no key twice, each entry a list or a range.
+pub(crate) fn variations(vary: &[VarySpec], base: &toml::Value, base_path: &Path) -> Result<Vec<Variation>, String> {
+    let mut variations = Vec::new();
+    for (i, v) in vary.iter().enumerate() {
+        if lookup(base, &v.key).is_none() {
+            let paths = leaf_paths(base);
+            let mut close: Vec<(f64, &String)> =
+                paths.iter().map(|p| (strsim::normalized_damerau_levenshtein(p, &v.key), p)).collect();
+            close.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let names: Vec<String> = close.iter().take(3).map(|(_, p)| format!("`{p}`")).collect();
+            return Err(format!(
+                "`vary[{i}].key` = {:?}: no such value in the base scenario {}; closest: {}",
+                v.key,
+                base_path.display(),
+                names.join(", ")
+            ));
+        }
+        if variations.iter().any(|o: &Variation| o.key() == v.key) {
+            return Err(format!("`vary[{i}].key` = {:?}: this key is varied twice", v.key));
+        }
+        variations.push(variation(i, v)?);
+    }
+    Ok(variations)
 }
 
 fn variation(i: usize, v: &VarySpec) -> Result<Variation, String> {

@@ -102,14 +102,8 @@ pub fn run_cases(
     interrupt: Option<&AtomicBool>,
 ) -> Result<Vec<(usize, Outcome)>, SweepError> {
     let root = OutputDir::create(out, true)?;
-    let index = serde_json::json!({
-        "base": sweep.base_path.display().to_string(),
-        "design": format!("{:?}", sweep.design),
-        "keys": sweep.variations.iter().map(|v| v.key()).collect::<Vec<_>>(),
-        "cases": sweep.cases,
-    });
     // Every shard writes the same index; the write is atomic.
-    root.write_atomic("sweep.json", serde_json::to_string_pretty(&index).expect("plain data").as_bytes())?;
+    write_index(&root, sweep, &format!("{:?}", sweep.design), &sweep.cases)?;
     let mine: Vec<&Case> = sweep.cases.iter().filter(|c| shard.owns(c.index)).collect();
     let next = AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -153,6 +147,19 @@ pub fn run_cases(
     Ok(results)
 }
 
+/// Writes `sweep.json` into `root`: the base, the design, the keys and `cases`, atomically (what
+/// `collect` reads).
+pub(crate) fn write_index(root: &OutputDir, sweep: &Sweep, design: &str, cases: &[Case]) -> Result<(), SweepError> {
+    let index = serde_json::json!({
+        "base": sweep.base_path.display().to_string(),
+        "design": design,
+        "keys": sweep.variations.iter().map(|v| v.key()).collect::<Vec<_>>(),
+        "cases": cases,
+    });
+    root.write_atomic("sweep.json", serde_json::to_string_pretty(&index).expect("plain data").as_bytes())?;
+    Ok(())
+}
+
 /// Whether the run in `dir` is complete.
 pub fn is_complete(dir: &Path) -> bool {
     std::fs::read(dir.join("summary.json"))
@@ -161,7 +168,8 @@ pub fn is_complete(dir: &Path) -> bool {
         .is_some_and(|v| v["complete"] == serde_json::Value::Bool(true))
 }
 
-fn run_case(
+/// Runs `case` into `out/case_NNNNN/` (skipped if complete there, resumed from a checkpoint).
+pub(crate) fn run_case(
     sweep: &Sweep,
     case: &Case,
     out: &Path,
