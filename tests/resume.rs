@@ -73,6 +73,12 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
         .collect();
     all.push(("timeseries.csv".into(), std::fs::read(dir.join("timeseries.csv")).unwrap()));
+    // The exposure taken after every step goes through the checkpoint too.
+    if let Ok(exposure) = std::fs::read(dir.join("exposure.csv")) {
+        all.push(("exposure.csv".into(), exposure));
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    all.push(("summary exposure".into(), summary["exposure"].to_string().into_bytes()));
     all.sort();
     all
 }

@@ -475,6 +475,25 @@ fn compile(ctx: &Ctx<'_>, spec: &ScenarioFile, available_bytes: Option<u64>) -> 
                 sp.sources.push(source);
             }
         }
+        if let (Some(ceiling), Some(v)) = (sp.bioactive_ceiling, &s.bioactive_ceiling) {
+            match sp.bioactive_threshold {
+                Some(threshold) if ceiling > threshold => {}
+                threshold => {
+                    return Err(ctx.invalid(
+                        format!("species[{i}].bioactive_ceiling"),
+                        v,
+                        match threshold {
+                            Some(_) => "the ceiling is not above the bioactive threshold",
+                            None => "a ceiling without a bioactive threshold (none given, none in the library)",
+                        },
+                        format!(
+                            "a concentration above the threshold{}",
+                            threshold.map(|t| format!(" ({t} {})", sp.unit.text)).unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
         species.push(sp);
         units_of.push(unit);
     }
