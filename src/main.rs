@@ -133,6 +133,12 @@ enum Command {
         /// The sweep's output folder(s); results.csv goes into the first.
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// The metric whose most influential inputs are printed (`metric[:species][@region]`,
+        /// e.g. coverage:VEGF@wound_bed; default: the coverage of the first target region with a
+        /// threshold, else the first species' released percent). Every metric is in
+        /// sensitivity.csv.
+        #[arg(long)]
+        metric: Option<String>,
     },
     /// Rank finished runs and sweep designs by an objective, with the 90 % band of designs drawn
     /// under uncertain parameters, the rank flips it allows and a Pareto front (docs/compare.md).
@@ -208,6 +214,42 @@ fn quiet_window_system_probe() {
     }
 }
 
+/// Prints the inputs that move `metric` most, from `dir/sensitivity.csv`.
+fn print_sensitivity(dir: &Path, metric: Option<&str>) -> Result<()> {
+    let path = dir.join("sensitivity.csv");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let metrics: Vec<&str> = {
+        let mut m: Vec<&str> = text.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
+        m.dedup();
+        m
+    };
+    let chosen = match metric {
+        Some(m) => {
+            if !metrics.contains(&m) {
+                anyhow::bail!(
+                    "--metric {m}: no case has this metric (or no input varies it){}; sensitivity.csv has: {}",
+                    secretome::outcome::suggest(m, metrics.iter().copied()),
+                    metrics.join(", ")
+                );
+            }
+            m.to_string()
+        }
+        None => match metrics
+            .iter()
+            .find(|m| m.starts_with("coverage:"))
+            .or_else(|| metrics.iter().find(|m| m.starts_with("released_percent:")))
+        {
+            Some(m) => m.to_string(),
+            None => return Ok(()),
+        },
+    };
+    println!("inputs that move {chosen} most (Spearman's ρ over the cases; every metric in {}):", path.display());
+    for (key, rho, n) in secretome::sweep::run::sensitivity_of(&text, &chosen).iter().take(8) {
+        println!("  {key:<40} ρ = {rho:+.3}  ({n} cases)");
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     quiet_window_system_probe();
     match real_main() {
@@ -260,10 +302,14 @@ fn real_main() -> Result<()> {
             sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
         }
         Command::Optimize { file, out, backend, threads } => optimize_command(&file, &out, backend, threads),
-        Command::Collect { dirs } => {
+        Command::Collect { dirs, metric } => {
             let dirs: Vec<&Path> = dirs.iter().map(|d| d.as_path()).collect();
+            if let Some(m) = &metric {
+                secretome::outcome::Objective::parse(m).map_err(|e| anyhow::anyhow!("--metric: {e}"))?;
+            }
             let found = secretome::sweep::run::collect(&dirs)?;
             println!("{} cases complete; results in {}", found.complete, dirs[0].join("results.csv").display());
+            print_sensitivity(dirs[0], metric.as_deref())?;
             if !found.missing.is_empty() || !found.duplicate.is_empty() {
                 anyhow::bail!(
                     "missing cases (no complete result): {:?}; duplicate cases (complete in more than one folder): {:?}",

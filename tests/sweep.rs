@@ -179,10 +179,10 @@ fn an_interrupted_sweep_run_again_ends_as_an_uninterrupted_one() {
     let sens = std::fs::read_to_string(whole.join("sensitivity.csv")).unwrap();
     let rho: f64 = sens
         .lines()
-        .find(|l| l.starts_with("VEGF,released_percent,region[sheet].to,"))
+        .find(|l| l.starts_with("released_percent:VEGF,region[sheet].to,"))
         .unwrap_or_else(|| panic!("{sens}"))
         .split(',')
-        .nth(3)
+        .nth(2)
         .unwrap()
         .parse()
         .unwrap();
@@ -240,4 +240,113 @@ fn bad_sweep_files_are_refused_with_what_is_accepted() {
     );
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 d\"\nsteps = 2"), &["same unit"]);
     refused(&format!("{head}[[vary]]\nkey = \"time.end\"\nfrom = \"1 h\"\nto = \"2 h\""), &["steps"]);
+}
+
+const UNCERTAIN: &str = r#"
+[sweep]
+base = "base.toml"
+[[vary]]
+key = "region[sheet].to"
+values = ["0.3 mm", "0.5 mm"]
+[uncertainty]
+samples = 6
+seed = 11
+[[uncertain]]
+key = "species[VEGF].decay.tissue"
+library = "EGF.half_life"
+[[uncertain]]
+key = "species[VEGF].diffusivity.tissue"
+from = "30 um^2/s"
+to = "60 um^2/s"
+"#;
+
+#[test]
+fn uncertain_parameters_are_drawn_alike_for_every_design_within_their_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sweep(dir.path(), UNCERTAIN).unwrap();
+    assert_eq!(s.cases.len(), 12, "2 designs × 6 draws");
+    assert_eq!(sweep(dir.path(), UNCERTAIN).unwrap().cases, s.cases, "drawn again from the seed");
+    // The library's range: EGF's elimination half-life, 78 to 118 min, with its source.
+    let u = &s.uncertain[0];
+    assert_eq!((u.from.as_str(), u.to.as_str()), ("78 min", "118 min"));
+    assert!(u.log && u.source.contains("Kuo") && u.source.contains("verified"), "{u:?}");
+    for design in 0..2 {
+        let cases: Vec<_> = s.cases.iter().filter(|c| c.design == design).collect();
+        assert_eq!(cases.len(), 6);
+        for (j, c) in cases.iter().enumerate() {
+            assert_eq!(c.sample, Some(j));
+            // Common draws: draw j is the same for every design.
+            assert_eq!(c.uncertain, s.cases[j].uncertain, "design {design} draw {j}");
+            assert_eq!(c.values, cases[0].values);
+        }
+    }
+    // Every draw inside its range, one per stratum (a Latin hypercube of the draws).
+    let minutes: Vec<f64> = s.cases[..6]
+        .iter()
+        .map(|c| c.uncertain[0].1.trim_matches('"').split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    let mut strata: Vec<usize> =
+        minutes.iter().map(|m| ((m / 78.0f64).ln() / (118.0f64 / 78.0).ln() * 6.0) as usize).collect();
+    strata.sort();
+    assert_eq!(strata, (0..6).collect::<Vec<_>>(), "{minutes:?}");
+    // The drawn values reach the problem.
+    let p = s.problem(&s.cases[3]).unwrap();
+    let tissue = p.materials.iter().position(|m| m.name == "tissue").unwrap();
+    let k = (2.0f64).ln() / (minutes[3] * 60.0);
+    assert!((p.species[0].decay_rate[tissue] / k - 1.0).abs() < 1e-9);
+
+    // Refusals.
+    let refused = |text: &str, also: &[&str]| {
+        let msg = sweep(dir.path(), text).err().expect("refused").to_string();
+        for a in also {
+            assert!(msg.contains(a), "no `{a}` in: {msg}");
+        }
+    };
+    refused(
+        &UNCERTAIN.replace("library = \"EGF.half_life\"", "library = \"VEGF165.half_life\""),
+        &["uncertain[0].library", "one value", "from"],
+    );
+    refused(&UNCERTAIN.replace("EGF.half_life", "EGG.half_life"), &["no factor `EGG`", "EGF"]);
+    refused(&UNCERTAIN.replace("EGF.half_life", "EGF.halflife"), &["no `halflife`", "half_life"]);
+    refused(&UNCERTAIN.replace("samples = 6", "samples = 1"), &["uncertainty.samples", "from 2"]);
+    refused(&UNCERTAIN.replace("decay.tissue", "decay.tisue"), &["uncertain[0].key", "closest", "decay.tissue"]);
+    refused(&UNCERTAIN.replace("[uncertainty]\nsamples = 6\nseed = 11\n", ""), &["without [uncertainty]"]);
+    refused(&UNCERTAIN.replace("from = \"30 um^2/s\"", "from = \"30 mm\""), &["`uncertain[1]`", "same unit"]);
+    refused(
+        &UNCERTAIN.replace("\"30 um^2/s\"", "\"30 mm\"").replace("\"60 um^2/s\"", "\"60 mm\""),
+        &["species[VEGF].diffusivity.tissue", "mm"],
+    );
+    refused(&UNCERTAIN.replace("species[VEGF].diffusivity.tissue", "region[sheet].to"), &["already varied"]);
+}
+
+#[test]
+fn a_sweep_under_uncertainty_is_collected_with_its_draws_and_compared_with_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = UNCERTAIN.replace("samples = 6", "samples = 3");
+    let s = sweep(dir.path(), &text).unwrap();
+    let out = dir.path().join("out");
+    let factory = EngineFactory::new(Backend::Cpu, 1).unwrap();
+    run_cases(&s, &out, Shard::ALL, 2, &factory, None).unwrap();
+    collect(&[&out]).unwrap();
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header = results.lines().next().unwrap();
+    assert!(
+        header.starts_with(
+            "case,design,sample,region[sheet].to,species[VEGF].decay.tissue,species[VEGF].diffusivity.tissue,"
+        ),
+        "{header}"
+    );
+    assert_eq!(results.lines().count(), 1 + 6);
+    // Every metric has its sensitivity, the uncertain keys among the inputs.
+    let sens = std::fs::read_to_string(out.join("sensitivity.csv")).unwrap();
+    let of = secretome::sweep::run::sensitivity_of(&sens, "released_percent:VEGF");
+    assert!(of.iter().any(|(k, _, n)| k == "species[VEGF].decay.tissue" && *n == 6), "{of:?}");
+    // compare: two designs, each with 3 draws, a median inside its band.
+    let o = common::command::secretome(&["compare", out.to_str().unwrap(), "--objective", "released_percent:VEGF"]);
+    assert!(o.status.success(), "{}", common::command::stderr(&o));
+    let table = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    assert_eq!(table.lines().count(), 3, "{table}");
+    // A thinner sheet releases a larger fraction: design 0 (0.3 mm) ranks first in every draw.
+    let first = table.lines().nth(1).unwrap();
+    assert!(first.contains("0.3 mm"), "{table}");
 }

@@ -229,8 +229,16 @@ impl Optimization {
         };
         // A sweep without cases: the search adds them. Its design is never expanded; the index
         // names the method instead (see `optimize`).
-        let sweep =
-            Sweep { file: file.to_string(), base_path, base_text, design: Design::Grid, variations, cases: Vec::new() };
+        let sweep = Sweep {
+            file: file.to_string(),
+            base_path,
+            base_text,
+            design: Design::Grid,
+            variations,
+            uncertain: Vec::new(),
+            samples: None,
+            cases: Vec::new(),
+        };
         let opt = Optimization {
             file: file.to_string(),
             objective,

@@ -41,6 +41,44 @@ struct SweepFile {
     sweep: SweepSpec,
     #[serde(default)]
     vary: Vec<VarySpec>,
+    uncertainty: Option<UncertaintySpec>,
+    #[serde(default)]
+    uncertain: Vec<UncertainSpec>,
+}
+
+/// `[uncertainty]`: how many draws of the uncertain parameters each design is run with.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UncertaintySpec {
+    samples: i64,
+    seed: i64,
+}
+
+/// One `[[uncertain]]` entry: a key and its range, written or taken from the factor library.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UncertainSpec {
+    key: String,
+    from: Option<toml::Value>,
+    to: Option<toml::Value>,
+    /// `"linear"` or `"log"` (default log for a library range, linear otherwise).
+    scale: Option<String>,
+    /// `"FACTOR.field"`: the range the library gives for a factor's value (`EGF.half_life`,
+    /// `VEGF165.cm_concentration`).
+    library: Option<String>,
+}
+
+/// An uncertain parameter: its range and where the range comes from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Uncertain {
+    pub key: String,
+    #[serde(skip)]
+    pub range: Variation,
+    /// `written in the sweep file`, or the library entries with their sources and marks.
+    pub source: String,
+    pub from: String,
+    pub to: String,
+    pub log: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -139,9 +177,9 @@ pub struct Case {
 }
 
 impl Case {
-    /// `key = value, …` for messages.
+    /// `key = value, …` for messages (design keys, then uncertain ones).
     pub fn describe(&self) -> String {
-        self.values.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+        self.values.iter().chain(&self.uncertain).map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
     }
 
     /// Folder name of this case.
@@ -159,6 +197,9 @@ pub struct Sweep {
     pub base_text: String,
     pub design: Design,
     pub variations: Vec<Variation>,
+    /// Uncertain parameters, drawn `samples` times for every design (common draws).
+    pub uncertain: Vec<Uncertain>,
+    pub samples: Option<(usize, u64)>,
     pub cases: Vec<Case>,
 }
 
@@ -225,13 +266,39 @@ impl Sweep {
             }
         };
         let values = expand(&design, &variations).map_err(invalid)?;
-        let mut cases = Vec::with_capacity(values.len());
-        for (index, row) in values.into_iter().enumerate() {
+        let (uncertain, samples) = uncertainty(&spec, &base, &base_path, &variations).map_err(invalid)?;
+        let draws: Vec<Vec<toml::Value>> = match samples {
+            Some((n, seed)) => {
+                let ranges: Vec<Variation> = uncertain.iter().map(|u| u.range.clone()).collect();
+                expand(&Design::LatinHypercube { samples: n, seed }, &ranges).map_err(invalid)?
+            }
+            None => vec![Vec::new()],
+        };
+        if values.len().checked_mul(draws.len()).is_none_or(|n| n > MAX_CASES) {
+            return Err(invalid(format!(
+                "{} designs × {} draws is more than {MAX_CASES} cases",
+                values.len(),
+                draws.len()
+            )));
+        }
+        let mut cases = Vec::with_capacity(values.len() * draws.len());
+        for (design, row) in values.into_iter().enumerate() {
             let values: Vec<(String, String)> =
                 variations.iter().zip(row).map(|(v, x)| (v.key().to_string(), x.to_string())).collect();
-            cases.push(Case { index, design: index, sample: None, values, uncertain: Vec::new() });
+            for (j, draw) in draws.iter().enumerate() {
+                let drawn: Vec<(String, String)> =
+                    uncertain.iter().zip(draw).map(|(u, x)| (u.key.clone(), x.to_string())).collect();
+                cases.push(Case {
+                    index: cases.len(),
+                    design,
+                    sample: samples.map(|_| j),
+                    values: values.clone(),
+                    uncertain: drawn,
+                });
+            }
         }
-        let sweep = Sweep { file: file.to_string(), base_path, base_text, design, variations, cases };
+        let sweep =
+            Sweep { file: file.to_string(), base_path, base_text, design, variations, uncertain, samples, cases };
         for case in &sweep.cases {
             sweep.problem(case)?;
         }
@@ -259,6 +326,150 @@ impl Sweep {
             error: e.to_string(),
         })
     }
+}
+
+/// The uncertain parameters of `[uncertainty]` and `[[uncertain]]`, and (draws, seed).
+#[allow(clippy::type_complexity)]
+fn uncertainty(
+    spec: &SweepFile,
+    base: &toml::Value,
+    base_path: &Path,
+    design: &[Variation],
+) -> Result<(Vec<Uncertain>, Option<(usize, u64)>), String> {
+    let Some(u) = &spec.uncertainty else {
+        if !spec.uncertain.is_empty() {
+            return Err("[[uncertain]] entries without [uncertainty]; accepted: [uncertainty] with `samples` (draws \
+                        per design, ≥ 2) and `seed`"
+                .into());
+        }
+        return Ok((Vec::new(), None));
+    };
+    if spec.uncertain.is_empty() {
+        return Err("[uncertainty] without any [[uncertain]] entry; accepted: one or more [[uncertain]] with a `key` \
+                    and `from`/`to` or `library = \"FACTOR.field\"`"
+            .into());
+    }
+    if !(2..=MAX_CASES as i64).contains(&u.samples) {
+        return Err(format!(
+            "`uncertainty.samples` = {}: accepted: a number of draws per design from 2 to {MAX_CASES}",
+            u.samples
+        ));
+    }
+    if u.seed < 0 {
+        return Err(format!("`uncertainty.seed` = {}: accepted: a whole number ≥ 0", u.seed));
+    }
+    let mut out: Vec<Uncertain> = Vec::new();
+    for (i, e) in spec.uncertain.iter().enumerate() {
+        let name = format!("uncertain[{i}]");
+        if lookup(base, &e.key).is_none() {
+            return Err(format!(
+                "`{name}.key` = {:?}: no such value in the base scenario {}; closest: {}",
+                e.key,
+                base_path.display(),
+                closest_paths(base, &e.key)
+            ));
+        }
+        if design.iter().any(|v| v.key() == e.key) || out.iter().any(|o| o.key == e.key) {
+            return Err(format!("`{name}.key` = {:?}: this key is already varied or uncertain", e.key));
+        }
+        let (from, to, source, default_log) = match (&e.library, &e.from, &e.to) {
+            (Some(lib), None, None) => {
+                let (from, to, source) = library_range(lib).map_err(|m| format!("`{name}.library` = {lib:?}: {m}"))?;
+                (toml::Value::String(from), toml::Value::String(to), source, true)
+            }
+            (None, Some(f), Some(t)) => (f.clone(), t.clone(), "written in the sweep file".to_string(), false),
+            _ => {
+                return Err(format!(
+                    "`{name}`: give either `from` and `to`, or `library = \"FACTOR.field\"` (e.g. \"EGF.half_life\")"
+                ));
+            }
+        };
+        let log = match e.scale.as_deref() {
+            None => default_log,
+            Some("log") => true,
+            Some("linear") => false,
+            Some(other) => return Err(format!("`{name}.scale` = {other:?}: accepted: \"linear\" or \"log\"")),
+        };
+        let vary = VarySpec {
+            key: e.key.clone(),
+            values: None,
+            from: Some(from.clone()),
+            to: Some(to.clone()),
+            steps: None,
+            scale: Some(if log { "log" } else { "linear" }.into()),
+        };
+        let range = variation(i, &vary).map_err(|m| m.replace(&format!("vary[{i}]"), &name))?;
+        out.push(Uncertain {
+            key: e.key.clone(),
+            range,
+            source,
+            from: from.to_string().trim_matches('"').to_string(),
+            to: to.to_string().trim_matches('"').to_string(),
+            log,
+        });
+    }
+    Ok((out, Some((u.samples as usize, u.seed as u64))))
+}
+
+/// The range the factor library gives for `FACTOR.field`: the lowest and highest of its entries
+/// (a range's ends, or single values), in the first entry's unit, and their sources and marks.
+fn library_range(text: &str) -> Result<(String, String, String), String> {
+    let lib = crate::library::library();
+    let Some((name, field)) = text.rsplit_once('.') else {
+        return Err("accepted: \"FACTOR.field\", e.g. \"EGF.half_life\" or \"VEGF165.cm_concentration\"".into());
+    };
+    let factor = lib.factor(name.trim()).ok_or_else(|| {
+        format!("no factor `{name}` in the library; closest: {}", lib.closest_factors(name.trim(), 3).join(", "))
+    })?;
+    let entries: Vec<&crate::library::Entry> =
+        factor.entries().into_iter().filter(|(f, _)| *f == field.trim()).map(|(_, e)| e).collect();
+    if entries.is_empty() {
+        let mut fields: Vec<&str> = factor.entries().into_iter().map(|(f, _)| f).collect();
+        fields.dedup();
+        return Err(format!("the library has no `{field}` for {}; it has: {}", factor.name, fields.join(", ")));
+    }
+    let mut points: Vec<(f64, &str)> = Vec::new();
+    let mut unit = None;
+    for e in &entries {
+        for t in [&e.value, &e.low, &e.high].into_iter().flatten() {
+            let q = crate::units::parse_quantity(t).map_err(|err| format!("the library's value {t:?}: {err}"))?;
+            let (_, _, dim) = unit.get_or_insert_with(|| (q.unit_text.clone(), q.unit.si, q.unit.dim));
+            if *dim != q.unit.dim {
+                return Err(format!(
+                    "the library's values for {}'s {field} are of different kinds ({t:?}); accepted: `from` and \
+                     `to` written in the sweep file",
+                    factor.name
+                ));
+            }
+            points.push((q.si(), t.as_str()));
+        }
+    }
+    let (unit_text, unit_si, _) = unit.expect("an entry has a value");
+    let lo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let hi = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    if !(lo < hi) {
+        return Err(format!(
+            "the library gives one value for {}'s {field} ({}), no range; accepted: `from` and `to` written in the \
+             sweep file",
+            factor.name,
+            entries[0].text()
+        ));
+    }
+    let source = entries
+        .iter()
+        .map(|e| format!("{} ({}): {}", e.text(), e.mark.name(), e.source))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Ok((format!("{} {unit_text}", lo / unit_si), format!("{} {unit_text}", hi / unit_si), source))
+}
+
+/// The three paths of `base` closest to `key`.
+fn closest_paths(base: &toml::Value, key: &str) -> String {
+    let paths = leaf_paths(base);
+    let mut close: Vec<(f64, &String)> =
+        paths.iter().map(|p| (strsim::normalized_damerau_levenshtein(p, key), p)).collect();
+    close.sort_by(|a, b| b.0.total_cmp(&a.0));
+    close.iter().take(3).map(|(_, p)| format!("`{p}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// The variations of `[[vary]]` entries: each key a path to a value of `base` (refused with the

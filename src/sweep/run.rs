@@ -154,6 +154,9 @@ pub(crate) fn write_index(root: &OutputDir, sweep: &Sweep, design: &str, cases: 
         "base": sweep.base_path.display().to_string(),
         "design": design,
         "keys": sweep.variations.iter().map(|v| v.key()).collect::<Vec<_>>(),
+        "uncertain": sweep.uncertain,
+        "draws_per_design": sweep.samples.map(|s| s.0),
+        "uncertainty_seed": sweep.samples.map(|s| s.1),
         "cases": cases,
     });
     root.write_atomic("sweep.json", serde_json::to_string_pretty(&index).expect("plain data").as_bytes())?;
@@ -226,17 +229,19 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
         file: index_path.display().to_string(),
         message: format!("not a sweep index: {e}"),
     })?;
-    let keys: Vec<String> =
-        cases.first().map(|c| c.values.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    let keys: Vec<String> = cases
+        .first()
+        .map(|c| c.values.iter().chain(&c.uncertain).map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
     let mut found = Collected::default();
-    let mut rows = String::from("case");
+    let mut rows = String::from("case,design,sample");
     for k in &keys {
         rows.push(',');
         rows.push_str(&csv(k));
     }
     rows.push_str(",species,released_percent,time_to_50_percent_h,time_to_90_percent_h,relative_balance_error,wall_time_s,folder\n");
-    // (species, the case's values as numbers where they are, [released %, t50, t90]).
-    let mut table: Vec<(String, Vec<Option<f64>>, [Option<f64>; 3])> = Vec::new();
+    // (the case's values as numbers where they are, its metrics by name).
+    let mut table: Vec<(Vec<Option<f64>>, std::collections::BTreeMap<String, f64>)> = Vec::new();
     for case in &cases {
         let homes: Vec<&Path> = dirs.iter().copied().filter(|d| is_complete(&d.join(case.folder()))).collect();
         match homes.len() {
@@ -256,19 +261,23 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
                 .map_err(|error| SweepError::Read { path: folder.join("summary.json"), error })?,
         )
         .map_err(|e| SweepError::Invalid { file: folder.display().to_string(), message: e.to_string() })?;
+        let inputs: Vec<&(String, String)> = case.values.iter().chain(&case.uncertain).collect();
+        table.push((
+            inputs.iter().map(|(_, v)| leading_number(v)).collect(),
+            crate::outcome::RunOutcome::from_summary(&folder, &summary, None).metrics,
+        ));
         for s in summary["species"].as_array().into_iter().flatten() {
-            rows.push_str(&case.index.to_string());
-            for (_, v) in &case.values {
+            rows.push_str(&format!(
+                "{},{},{}",
+                case.index,
+                case.design,
+                case.sample.map(|j| j.to_string()).unwrap_or_default()
+            ));
+            for (_, v) in &inputs {
                 rows.push(',');
                 rows.push_str(&csv(v.trim_matches('"')));
             }
             let num = |k: &str| s[k].as_f64().map(|x| format!("{x:e}")).unwrap_or_default();
-            table.push((
-                s["name"].as_str().unwrap_or("").to_string(),
-                case.values.iter().map(|(_, v)| leading_number(v)).collect(),
-                ["released_percent", "time_to_50_percent_release_h", "time_to_90_percent_release_h"]
-                    .map(|k| s[k].as_f64()),
-            ));
             rows.push_str(&format!(
                 ",{},{},{},{},{},{},{}\n",
                 csv(s["name"].as_str().unwrap_or("")),
@@ -297,27 +306,46 @@ fn leading_number(value: &str) -> Option<f64> {
     v.split_whitespace().next()?.parse().ok().filter(|x: &f64| x.is_finite())
 }
 
-/// Spearman's rank correlation of each numeric key with each metric, per species:
-/// `sensitivity.csv` with columns species, metric, key, spearman_rho, cases.
-fn sensitivity(keys: &[String], table: &[(String, Vec<Option<f64>>, [Option<f64>; 3])]) -> String {
-    const METRICS: [&str; 3] = ["released_percent", "time_to_50_percent_release_h", "time_to_90_percent_release_h"];
-    let mut out = String::from("species,metric,key,spearman_rho,cases\n");
-    let mut species: Vec<&str> = table.iter().map(|r| r.0.as_str()).collect();
-    species.dedup();
-    species.sort();
-    species.dedup();
-    for name in species {
-        for (m, metric) in METRICS.iter().enumerate() {
-            for (k, key) in keys.iter().enumerate() {
-                let pairs: Vec<(f64, f64)> =
-                    table.iter().filter(|r| r.0 == name).filter_map(|r| Some((r.1[k]?, r.2[m]?))).collect();
-                if let Some(rho) = spearman(&pairs) {
-                    out.push_str(&format!("{},{metric},{},{rho},{}\n", csv(name), csv(key), pairs.len()));
-                }
+/// Spearman's rank correlation of each numeric input (design and uncertain keys) with each
+/// metric of the runs (`crate::outcome` names: `released_percent:VEGF`,
+/// `coverage:VEGF@wound_bed`, …): `sensitivity.csv` with columns metric, key, spearman_rho,
+/// cases, the keys of each metric by decreasing |ρ|.
+fn sensitivity(keys: &[String], table: &[(Vec<Option<f64>>, std::collections::BTreeMap<String, f64>)]) -> String {
+    let mut out = String::from("metric,key,spearman_rho,cases\n");
+    let mut metrics: Vec<&String> = table.iter().flat_map(|r| r.1.keys()).collect();
+    metrics.sort();
+    metrics.dedup();
+    for metric in metrics {
+        let mut found: Vec<(f64, &String, usize)> = Vec::new();
+        for (k, key) in keys.iter().enumerate() {
+            let pairs: Vec<(f64, f64)> = table.iter().filter_map(|r| Some((r.0[k]?, *r.1.get(metric)?))).collect();
+            if let Some(rho) = spearman(&pairs) {
+                found.push((rho, key, pairs.len()));
             }
+        }
+        found.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        for (rho, key, n) in found {
+            out.push_str(&format!("{},{},{rho},{n}\n", csv(metric), csv(key)));
         }
     }
     out
+}
+
+/// The inputs that move `metric` most, from a `sensitivity.csv`: (key, ρ, cases) by decreasing
+/// |ρ|.
+pub fn sensitivity_of(csv_text: &str, metric: &str) -> Vec<(String, f64, usize)> {
+    csv_text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.rsplitn(4, ',');
+            let n = f.next()?.parse().ok()?;
+            let rho = f.next()?.parse().ok()?;
+            let key = f.next()?.trim_matches('"').to_string();
+            let m = f.next()?.trim_matches('"');
+            (m == metric).then_some((key, rho, n))
+        })
+        .collect()
 }
 
 /// Ranks with ties averaged.
