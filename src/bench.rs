@@ -69,11 +69,25 @@ pub struct Options {
     pub wound: Option<std::path::PathBuf>,
     /// Shipped scenarios run as they are (the dosing schedules), one row each.
     pub scenarios: Vec<std::path::PathBuf>,
+    /// A sweep of this many cases of this scenario (the 24-h wound), run as a sweep and one by
+    /// one ([`sweep_rows`]).
+    pub sweep: Option<(std::path::PathBuf, usize)>,
+    /// Only the sweep rows.
+    pub only_sweep: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cube: 128, cube_steps: 100, threads: 2, gpu: true, wound: None, scenarios: Vec::new() }
+        Options {
+            cube: 128,
+            cube_steps: 100,
+            threads: 2,
+            gpu: true,
+            wound: None,
+            scenarios: Vec::new(),
+            sweep: None,
+            only_sweep: false,
+        }
     }
 }
 
@@ -346,6 +360,14 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
         report(&row);
         rows.push(row);
     };
+    if options.only_sweep {
+        if let Some((base, cases)) = &options.sweep {
+            for row in sweep_rows(base, *cases, options.threads)? {
+                push(row, &mut rows);
+            }
+        }
+        return Ok(rows);
+    }
     for row in peer_rows() {
         push(row, &mut rows);
     }
@@ -401,6 +423,100 @@ pub fn run_suite(options: &Options, report: &mut dyn FnMut(&Row)) -> anyhow::Res
         let problem = crate::scenario::load(path)?;
         push(scenario_row(&problem, fast2)?, &mut rows);
     }
+    if let Some((base, cases)) = &options.sweep {
+        for row in sweep_rows(base, *cases, options.threads)? {
+            push(row, &mut rows);
+        }
+    }
+    Ok(rows)
+}
+
+/// A sweep of `cases` variants of `base` (a Latin hypercube, seed 1, over the VEGF loading ×0.5
+/// to ×2 and the gel sheet's top from 2.1 to 2.6 mm, so that the cases differ as a real design
+/// sweep's do) on `threads` threads: run by the sweep (one case at a time, and two at once on
+/// the same thread pool), then the same cases one by one, each on a fresh engine into a fresh
+/// folder as separate `secretome run`s would. Rows: cases per hour, and the sweep's overhead over
+/// the cases one by one.
+pub fn sweep_rows(base: &std::path::Path, cases: usize, threads: usize) -> anyhow::Result<Vec<Row>> {
+    use crate::sweep::run::{Shard, run_cases};
+    let base = base.canonicalize()?;
+    let text = format!(
+        "[sweep]\nbase = {:?}\ndesign = \"lhs\"\nsamples = {cases}\nseed = 1\n\
+         [[vary]]\nkey = \"species[VEGF].initial.gel\"\nfrom = \"15 pg/mL\"\nto = \"60 pg/mL\"\nscale = \"log\"\n\
+         [[vary]]\nkey = \"region[gel_sheet].to\"\nfrom = \"2.1 mm\"\nto = \"2.6 mm\"\n",
+        base.display().to_string()
+    );
+    let sweep = crate::sweep::Sweep::from_str(&text, "bench sweep", std::path::Path::new("."))?;
+    let first = sweep.problem(&sweep.cases[0])?;
+    let cell_species = (first.grid.n_cells() * first.species.len()) as u64;
+    let hours = first.schedule.end / 3600.0;
+    let factory = crate::solver::EngineFactory::new(crate::solver::Backend::Cpu, threads)?;
+    let root = std::env::temp_dir().join(format!("secretome-bench-sweep-{}", std::process::id()));
+    let row = |what: &str, wall: f64, steps: u64, note: String| Row {
+        problem: format!("sweep_{}_{cases}_cases_{hours}h", first.name),
+        engine: format!("fast CPU ({threads} threads), {what}"),
+        scheme: first.schedule.scheme.name().into(),
+        cell_species,
+        steps,
+        dt: 0.0,
+        wall_s: wall,
+        updates_per_s: (cell_species * steps) as f64 / wall,
+        peak_mib: None,
+        bytes_per_cell_species: None,
+        error: None,
+        gpu_time_s: None,
+        bandwidth_gb_s: None,
+        note,
+    };
+    let steps_in = |dir: &std::path::Path| -> u64 {
+        (0..cases)
+            .filter_map(|k| std::fs::read(dir.join(format!("case_{k:05}/summary.json"))).ok())
+            .filter_map(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .filter_map(|v| v["time"]["steps_computed"].as_u64())
+            .sum()
+    };
+    let mut rows = Vec::new();
+    let mut sweep_walls = Vec::new();
+    for jobs in [1usize, 2] {
+        let dir = root.join(format!("jobs{jobs}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let start = std::time::Instant::now();
+        run_cases(&sweep, &dir, Shard::ALL, jobs, &factory, None)?;
+        let wall = start.elapsed().as_secs_f64();
+        let steps = steps_in(&dir);
+        sweep_walls.push(wall);
+        rows.push(row(
+            &format!("secretome sweep --jobs {jobs}"),
+            wall,
+            steps,
+            format!("{:.1} cases/hour, {:.1} s per case, outputs written", cases as f64 * 3600.0 / wall, wall / cases as f64),
+        ));
+    }
+    let dir = root.join("one_by_one");
+    let _ = std::fs::remove_dir_all(&dir);
+    let start = std::time::Instant::now();
+    for case in &sweep.cases {
+        let problem = sweep.problem(case)?;
+        let out = crate::output::OutputDir::create(&dir.join(case.folder()), true)?;
+        let mut engine = crate::solver::fast::CpuFast::new(&problem, threads)?;
+        crate::run::run(&problem, &mut engine, &out, &mut crate::run::Silent)?;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let steps = steps_in(&dir);
+    let best = sweep_walls.iter().cloned().fold(f64::INFINITY, f64::min);
+    rows.push(row(
+        "the same cases one by one",
+        wall,
+        steps,
+        format!(
+            "{:.1} cases/hour; the sweep's overhead over these: {:+.1} % (--jobs 1), {:+.1} % (--jobs 2), best {:+.1} %",
+            cases as f64 * 3600.0 / wall,
+            100.0 * (sweep_walls[0] / wall - 1.0),
+            100.0 * (sweep_walls[1] / wall - 1.0),
+            100.0 * (best / wall - 1.0)
+        ),
+    ));
+    let _ = std::fs::remove_dir_all(&root);
     Ok(rows)
 }
 

@@ -180,6 +180,13 @@ enum Command {
         /// Also write the rows as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Cases of the sweep rows (a Latin hypercube over the shipped 24-h wound, run as a sweep
+        /// and one by one; about a minute per case on 2 cores); 0 leaves them out.
+        #[arg(long, default_value_t = 64)]
+        sweep_cases: usize,
+        /// Only the sweep rows.
+        #[arg(long)]
+        only_sweep: bool,
     },
 }
 
@@ -323,8 +330,8 @@ fn real_main() -> Result<()> {
             compare_command(&dirs, objective.as_deref(), pareto.as_deref(), out)
         }
         Command::Report { dir, scenario, report } => report_command(&dir, scenario.as_deref(), &report.options()?),
-        Command::Bench { cube, steps, threads, no_gpu, no_wound, json } => {
-            bench_command(cube, steps, threads, no_gpu, no_wound, json)
+        Command::Bench { cube, steps, threads, no_gpu, no_wound, json, sweep_cases, only_sweep } => {
+            bench_command(cube, steps, threads, no_gpu, no_wound, json, sweep_cases, only_sweep)
         }
         Command::Validate { scenario } => {
             let problem = load(&scenario)?;
@@ -1057,6 +1064,7 @@ fn describe_reactions(problem: &Problem) -> String {
     s
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_command(
     cube: usize,
     steps: u64,
@@ -1064,6 +1072,8 @@ fn bench_command(
     no_gpu: bool,
     no_wound: bool,
     json: Option<PathBuf>,
+    sweep_cases: usize,
+    only_sweep: bool,
 ) -> Result<()> {
     use secretome::bench;
     let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
@@ -1073,7 +1083,7 @@ fn bench_command(
         cube_steps: steps,
         threads,
         gpu: !no_gpu,
-        wound: (!no_wound).then_some(wound),
+        wound: (!no_wound).then_some(wound.clone()),
         scenarios: if no_wound {
             Vec::new()
         } else {
@@ -1082,6 +1092,8 @@ fn bench_command(
                 .map(|f| Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(f))
                 .collect()
         },
+        sweep: (sweep_cases > 0).then(|| (wound.clone(), sweep_cases)),
+        only_sweep,
     };
     println!("{}", bench::table_header());
     let rows = bench::run_suite(&options, &mut |row| println!("{}", bench::table_line(row)))?;
