@@ -850,6 +850,7 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
     write!(s, "{}", describe_sources(problem))?;
     write!(s, "{}", describe_reactions(problem))?;
     write!(s, "{}", describe_timeline(problem))?;
+    write!(s, "{}", describe_exposure(problem))?;
     writeln!(
         s,
         "time     scheme {}, end {} h, {} outputs, {} snapshots",
@@ -870,6 +871,40 @@ fn describe(path: &Path, problem: &Problem) -> Result<String> {
     let bytes = engine_memory_bytes(problem);
     writeln!(s, "memory   {:.1} MiB for the engine", bytes as f64 / (1u64 << 20) as f64)?;
     Ok(s)
+}
+
+/// The exposure metrics' target regions, depth axis and thresholds (with their sources).
+fn describe_exposure(problem: &Problem) -> String {
+    let m = &problem.metrics;
+    if m.targets.is_empty() {
+        return "exposure none ([metrics] targets = [])\n".into();
+    }
+    let mut s = format!(
+        "exposure in {} (depth along {}), taken after every step\n",
+        m.targets.iter().map(|t| format!("{} ({} cells)", t.name, t.cells.len())).collect::<Vec<_>>().join(", "),
+        ["x", "y", "z"][m.depth_axis]
+    );
+    for sp in &problem.species {
+        let (source, mark) = secretome::scenario::threshold::threshold_source(sp);
+        match sp.bioactive_threshold {
+            Some(t) => s.push_str(&format!(
+                "  {:<12} threshold {} {}{}{}: {source}\n",
+                sp.name,
+                fmt_g(t),
+                sp.unit.text,
+                sp.bioactive_ceiling.map(|c| format!(", ceiling {} {}", fmt_g(c), sp.unit.text)).unwrap_or_default(),
+                mark.map(|m| format!(" [{}]", m.name())).unwrap_or_default()
+            )),
+            None => s.push_str(&format!(
+                "  {:<12} no threshold (coverage, time above it and penetration need `bioactive_threshold`)\n",
+                sp.name
+            )),
+        }
+    }
+    if let Some(ml) = secretome::run::summary_cm_used_ml(problem) {
+        s.push_str(&format!("cost     {} mL of 1x CM over {} fills\n", fmt_g(ml), 1 + problem.timeline.doses.len()));
+    }
+    s
 }
 
 /// The doses (grouped by region and mode) and the degrading materials.
