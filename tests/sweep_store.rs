@@ -365,7 +365,7 @@ fn a_store_other_than_files_or_zarr_and_a_sweep_that_changes_the_grid_are_refuse
     let times = "[sweep]\nbase = \"base.toml\"\n[[vary]]\nkey = \"time.end\"\nvalues = [\"2 h\", \"3 h\"]\n";
     let sweep = Sweep::load(&sweep_file(dir.path(), times)).unwrap();
     let factory = EngineFactory::new(Backend::Cpu, 1).unwrap();
-    let err = run_cases_into(&sweep, &out, Shard::ALL, 1, &factory, None, FieldStore::Zarr).err().expect("refused");
+    let err = run_cases_into(&sweep, &out, Shard::ALL, 1, &factory, None, FieldStore::Zarr).expect_err("refused");
     assert!(err.to_string().contains("case 1") && err.to_string().contains("snapshot times"), "{err}");
 
     // A store written for another sweep is not overwritten.
@@ -377,7 +377,7 @@ fn a_store_other_than_files_or_zarr_and_a_sweep_that_changes_the_grid_are_refuse
     ))
     .unwrap();
     run_cases_into(&fewer, &other, Shard::ALL, 1, &factory, None, FieldStore::Zarr).unwrap();
-    let err = run_cases_into(&sweep, &other, Shard::ALL, 1, &factory, None, FieldStore::Zarr).err().expect("refused");
+    let err = run_cases_into(&sweep, &other, Shard::ALL, 1, &factory, None, FieldStore::Zarr).expect_err("refused");
     assert!(err.to_string().contains("another sweep"), "{err}");
 }
 

@@ -239,7 +239,6 @@ fn run_case_with(
         resume,
         scenario_text: text,
         no_vtk,
-        ..Default::default()
     };
     run::run_with(&problem, engine.as_mut(), &folder, &mut run::Silent, &options)?;
     Ok(if resume { Outcome::Resumed } else { Outcome::Ran })
