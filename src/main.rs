@@ -110,6 +110,10 @@ enum Command {
         /// Only expand and check the cases; run nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Where the snapshot fields go: `files` (a .npy per field in each case folder) or
+        /// `zarr` (one Zarr store, DIR/fields.zarr, for every case; docs/sweeps.md).
+        #[arg(long, default_value = "files", value_parser = secretome::sweep::run::FieldStore::parse)]
+        store: secretome::sweep::run::FieldStore,
     },
     /// Search for the design (values of a base scenario's keys within bounds) that minimises or
     /// maximises a metric subject to bounds on others; every evaluation is a sweep case.
@@ -305,8 +309,8 @@ fn real_main() -> Result<()> {
             };
             run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every, no_vtk, &report.options()?)
         }
-        Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run } => {
-            sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run)
+        Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run, store } => {
+            sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run, store)
         }
         Command::Optimize { file, out, backend, threads } => optimize_command(&file, &out, backend, threads),
         Command::Collect { dirs, metric } => {
@@ -552,6 +556,7 @@ fn sweep_command(
     backend: Backend,
     threads: Option<usize>,
     dry_run: bool,
+    store: secretome::sweep::run::FieldStore,
 ) -> Result<()> {
     use secretome::sweep::{Sweep, run::Shard};
     let sweep = Sweep::load(path)?;
@@ -586,7 +591,7 @@ fn sweep_command(
     })
     .context("cannot install the SIGINT/SIGTERM handler")?;
     let factory = EngineFactory::new(backend, threads)?;
-    let done = secretome::sweep::run::run_cases(&sweep, out, shard, jobs, &factory, Some(&INTERRUPT))
+    let done = secretome::sweep::run::run_cases_into(&sweep, out, shard, jobs, &factory, Some(&INTERRUPT), store)
         .with_context(|| format!("sweep {} stopped; run the same command again to continue", path.display()))?;
     let count = |o| done.iter().filter(|(_, x)| *x == o).count();
     use secretome::sweep::run::Outcome;

@@ -5,7 +5,14 @@
 //! `case_NNNNN/` under the sweep's output folder (the usual run output, the case's scenario as
 //! `scenario.toml` and its values as `case.json`); a case whose `summary.json` says
 //! `"complete": true` is skipped, one with a checkpoint is resumed, any other is run from the
-//! start. Nothing else is shared, so shards may run at once on one file system.
+//! start. Nothing else is shared, so shards may run at once on one file system. With
+//! [`FieldStore::Zarr`] each complete case's fields then move into the sweep's one Zarr store
+//! ([`store`]), which shards share by writing only their own cases' chunks.
+
+// The store's module lives beside this file; it is declared here so that `sweep/mod.rs` stays as
+// it is.
+#[path = "store.rs"]
+pub mod store;
 
 use super::{Case, Sweep, SweepError};
 use crate::output::OutputDir;
@@ -14,6 +21,7 @@ use crate::solver::EngineFactory;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+pub use store::FieldStore;
 
 /// Which share of the cases this process runs: shard `index` (1-based) of `count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,9 +109,28 @@ pub fn run_cases(
     factory: &EngineFactory,
     interrupt: Option<&AtomicBool>,
 ) -> Result<Vec<(usize, Outcome)>, SweepError> {
+    run_cases_into(sweep, out, shard, jobs, factory, interrupt, FieldStore::Files)
+}
+
+/// As [`run_cases`], with the snapshot fields kept as `store` says: with [`FieldStore::Zarr`]
+/// the cases run without ParaView files and each complete case (run now, or complete before
+/// but not yet moved) has its fields moved into `out/fields.zarr`.
+pub fn run_cases_into(
+    sweep: &Sweep,
+    out: &Path,
+    shard: Shard,
+    jobs: usize,
+    factory: &EngineFactory,
+    interrupt: Option<&AtomicBool>,
+    store: FieldStore,
+) -> Result<Vec<(usize, Outcome)>, SweepError> {
     let root = OutputDir::create(out, true)?;
     // Every shard writes the same index; the write is atomic.
     write_index(&root, sweep, &format!("{:?}", sweep.design), &sweep.cases)?;
+    let zarr = match store {
+        FieldStore::Files => None,
+        FieldStore::Zarr => Some(store::ZarrStore::create(sweep, out)?),
+    };
     let mine: Vec<&Case> = sweep.cases.iter().filter(|c| shard.owns(c.index)).collect();
     let next = AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
@@ -118,8 +145,15 @@ pub fn run_cases(
                     }
                     let k = next.fetch_add(1, Ordering::SeqCst);
                     let Some(case) = mine.get(k) else { return };
-                    match run_case(sweep, case, out, factory, interrupt) {
-                        Ok(outcome) => results.lock().unwrap().push((case.index, outcome)),
+                    match run_case_with(sweep, case, out, factory, interrupt, zarr.is_some()) {
+                        Ok(outcome) => {
+                            // A store that cannot take a case stops the sweep, as a folder would.
+                            if let Some(Err(e)) = zarr.as_ref().map(|z| z.take_case(case, &out.join(case.folder()))) {
+                                first_error.lock().unwrap().get_or_insert(e);
+                                return;
+                            }
+                            results.lock().unwrap().push((case.index, outcome))
+                        }
                         // A stop asked for, or a folder that cannot be written: stop the sweep.
                         Err(e @ (SweepError::Run(run::RunError::Interrupted { .. }) | SweepError::Output(_))) => {
                             first_error.lock().unwrap().get_or_insert(e);
@@ -179,6 +213,18 @@ pub(crate) fn run_case(
     factory: &EngineFactory,
     interrupt: Option<&AtomicBool>,
 ) -> Result<Outcome, SweepError> {
+    run_case_with(sweep, case, out, factory, interrupt, false)
+}
+
+/// As [`run_case`], without ParaView files when `no_vtk`.
+fn run_case_with(
+    sweep: &Sweep,
+    case: &Case,
+    out: &Path,
+    factory: &EngineFactory,
+    interrupt: Option<&AtomicBool>,
+    no_vtk: bool,
+) -> Result<Outcome, SweepError> {
     let dir = out.join(case.folder());
     if is_complete(&dir) {
         return Ok(Outcome::Skipped);
@@ -195,7 +241,7 @@ pub(crate) fn run_case(
         interrupt,
         resume,
         scenario_text: text,
-        ..Default::default()
+        no_vtk,
     };
     run::run_with(&problem, engine.as_mut(), &folder, &mut run::Silent, &options)?;
     Ok(if resume { Outcome::Resumed } else { Outcome::Ran })
