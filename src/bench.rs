@@ -489,7 +489,11 @@ pub fn sweep_rows(base: &std::path::Path, cases: usize, threads: usize) -> anyho
             &format!("secretome sweep --jobs {jobs}"),
             wall,
             steps,
-            format!("{:.1} cases/hour, {:.1} s per case, outputs written", cases as f64 * 3600.0 / wall, wall / cases as f64),
+            format!(
+                "{:.1} cases/hour, {:.1} s per case, outputs written",
+                cases as f64 * 3600.0 / wall,
+                wall / cases as f64
+            ),
         ));
     }
     let dir = root.join("one_by_one");

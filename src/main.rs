@@ -107,6 +107,11 @@ enum Command {
         /// Threads of the CPU engine (default: SLURM_CPUS_PER_TASK where set, else one per core).
         #[arg(long, value_parser = parse_threads)]
         threads: Option<usize>,
+        /// Run up to K consecutive cases that differ only in their species' values as one
+        /// problem (as extra species: one GPU dispatch per step for all K); 1 = each case alone
+        /// (docs/sweeps.md, "Batching small cases").
+        #[arg(long, value_name = "K", default_value_t = 1)]
+        batch: usize,
         /// Only expand and check the cases; run nothing.
         #[arg(long)]
         dry_run: bool,
@@ -309,8 +314,8 @@ fn real_main() -> Result<()> {
             };
             run_command(&scenario, out, backend, quiet, overwrite, threads, resume, every, no_vtk, &report.options()?)
         }
-        Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, dry_run, store } => {
-            sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, dry_run, store)
+        Command::Sweep { sweep, out, shard, shards, jobs, backend, threads, batch, dry_run, store } => {
+            sweep_command(&sweep, &out, shard, shards, jobs, backend, threads, batch, dry_run, store)
         }
         Command::Optimize { file, out, backend, threads } => optimize_command(&file, &out, backend, threads),
         Command::Collect { dirs, metric } => {
@@ -555,6 +560,7 @@ fn sweep_command(
     jobs: usize,
     backend: Backend,
     threads: Option<usize>,
+    batch: usize,
     dry_run: bool,
     store: secretome::sweep::run::FieldStore,
 ) -> Result<()> {
@@ -591,8 +597,18 @@ fn sweep_command(
     })
     .context("cannot install the SIGINT/SIGTERM handler")?;
     let factory = EngineFactory::new(backend, threads)?;
-    let done = secretome::sweep::run::run_cases_into(&sweep, out, shard, jobs, &factory, Some(&INTERRUPT), store)
-        .with_context(|| format!("sweep {} stopped; run the same command again to continue", path.display()))?;
+    let done = if batch > 1 {
+        if store != secretome::sweep::run::FieldStore::Files {
+            anyhow::bail!(
+                "--batch {batch} with --store zarr: batched cases write their fields as files only; accepted: \
+                 --batch 1 with --store zarr, or --batch K with --store files"
+            );
+        }
+        secretome::sweep::batch::run_cases_batched(&sweep, out, shard, jobs, batch, &factory, Some(&INTERRUPT))
+    } else {
+        secretome::sweep::run::run_cases_into(&sweep, out, shard, jobs, &factory, Some(&INTERRUPT), store)
+    }
+    .with_context(|| format!("sweep {} stopped; run the same command again to continue", path.display()))?;
     let count = |o| done.iter().filter(|(_, x)| *x == o).count();
     use secretome::sweep::run::Outcome;
     eprintln!(

@@ -530,11 +530,11 @@ mod tests {
 
     #[test]
     fn penetration_of_a_linear_profile_is_exact() {
-        // Layers of 1 m, profile 10 − 2·d at the centres: falls below 3 at d = 3.5.
-        let avg: Vec<f64> = (0..6).map(|k| 10.0 - 2.0 * (k as f64 + 0.5)).collect();
+        // Layers of 1 m, profile 12 − 2·d at the centres (11, 9, …, 1): falls below 4 at d = 4.
+        let avg: Vec<f64> = (0..6).map(|k| 12.0 - 2.0 * (k as f64 + 0.5)).collect();
         let cells = [2u32; 6];
-        let (d, beyond) = penetration(&avg, &cells, 1.0, 3.0);
-        assert!((d - 3.5).abs() < 1e-12 && !beyond);
+        let (d, beyond) = penetration(&avg, &cells, 1.0, 4.0);
+        assert!((d - 4.0).abs() < 1e-12 && !beyond, "{d}");
         assert_eq!(penetration(&avg, &cells, 1.0, 0.5), (6.0, true));
         assert_eq!(penetration(&avg, &cells, 1.0, 20.0), (0.0, false));
     }

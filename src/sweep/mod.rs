@@ -8,6 +8,7 @@
 //! scenario before anything runs. Cases are numbered from 0 in a fixed order, so that shards
 //! (`--shard I/N`) can split them without talking to each other (see [`run`]).
 
+pub mod batch;
 pub mod run;
 
 use rand::Rng;
