@@ -122,6 +122,7 @@ molecular_weight = "45 kDa"
 diffusivity = {{ gel = "105 um^2/s", wound_bed = "40.95 um^2/s", dermis = "40.95 um^2/s" }}
 decay = {{ gel = "33.7 min", wound_bed = "33.7 min", dermis = "33.7 min" }}
 initial = {{ gel = "46.6 pg/mL" }}
+bioactive_threshold = "10 ng/mL"
 
 [[species]]
 name = "IGF-1"
@@ -130,6 +131,7 @@ molecular_weight = "7.65 kDa"
 diffusivity = {{ gel = "159 um^2/s", wound_bed = "{igf_tissue}", dermis = "50 um^2/s" }}
 decay = {{ gel = "90 min", wound_bed = "14.4 min", dermis = "14.4 min" }}
 initial = {{ gel = "1.5 ng/mL" }}
+bioactive_threshold = "1 ng/mL"
 {binding}"#
     ));
     let lib = FIX.load(&from_library);
@@ -144,10 +146,16 @@ initial = {{ gel = "1.5 ng/mL" }}
             "diffusivity.dermis",
             "decay.gel",
             "decay.wound_bed",
-            "decay.dermis"
+            "decay.dermis",
+            "bioactive_threshold"
         ]
     );
-    assert_eq!(keys(&lib, "IGF-1"), ["molecular_weight", "diffusivity.wound_bed", "decay.wound_bed", "decay.dermis"]);
+    // The threshold is the lowest bioactive concentration the library gives (VEGF165: 10 ng/mL
+    // of "10 to 50 ng/mL" and "1 nM"; IGF-1: 1 ng/mL of "1 to 5 ng/mL" and "10 ng/mL").
+    assert_eq!(
+        keys(&lib, "IGF-1"),
+        ["molecular_weight", "diffusivity.wound_bed", "decay.wound_bed", "decay.dermis", "bioactive_threshold"]
+    );
     let vegf = species(&lib, "VEGF");
     let mark = |key: &str| vegf.sources.iter().find(|v| v.key == key).unwrap().mark;
     assert_eq!(mark("diffusivity.dermis"), Mark::Estimate);
