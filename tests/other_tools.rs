@@ -7,65 +7,14 @@
 //! `/usr/bin/python3` are tried. Without one they say loudly that they skipped; with
 //! `SECRETOME_REQUIRE_PYTHON=1` (CI) its absence is a failure.
 
+mod common;
+
+use common::python::python_with as python_in;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A 2D wound-like slab: VEGF binds heparin in a gel layer (so it has a bound field), IL-6 does
 /// not; cells of unequal size along x and y.
-const SCENARIO_2D: &str = r#"
-[scenario]
-name = "vtk_2d"
-[grid]
-size = ["2 mm", "0.8 mm", "1 mm"]
-cells = [10, 8, 1]
-default_material = "tissue"
-[time]
-end = "2 h"
-output_interval = "30 min"
-snapshot_interval = "1 h"
-scheme = "adi"
-tolerance = 1e-3
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-name = "sheet"
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.6 mm"
-[[species]]
-name = "VEGF"
-unit = "pg/mL"
-molecular_weight = "45 kDa"
-diffusivity = { gel = "105 um^2/s", tissue = "41 um^2/s" }
-decay = { gel = "90 min", tissue = "33.7 min" }
-initial = { gel = "300 pg/mL" }
-[[species]]
-name = "IL-6"
-unit = "pg/mL"
-molecular_weight = "21 kDa"
-diffusivity = { gel = "120 um^2/s", tissue = "60 um^2/s" }
-decay = { gel = "2 h", tissue = "1 h" }
-initial = { gel = "50 pg/mL" }
-[[pool]]
-name = "heparin"
-density = { gel = "1 uM" }
-[[binding]]
-species = "VEGF"
-pool = "heparin"
-k_on = "4.2e5 1/(M*s)"
-K_d = "24 nM"
-[[boundary]]
-faces = ["xmax"]
-species = ["all"]
-type = "fixed"
-value = "0 pg/mL"
-"#;
 
 /// A 3D box with a gel layer along z; three different cell sizes and cell counts, so that any
 /// axis mix-up between the `.vti`, the `.npy` and the grid shows.
@@ -104,34 +53,18 @@ decay = { gel = "90 min", tissue = "33.7 min" }
 initial = { gel = "300 pg/mL" }
 "#;
 
-/// A Python 3 that imports every module of `modules`, or `None` after saying loudly that the
-/// test is skipped (a panic instead with `SECRETOME_REQUIRE_PYTHON=1`).
+/// A Python 3 with `modules` (Debian's VTK, numpy and pandas), or `None` after saying loudly
+/// that `test` is skipped.
 fn python_with(modules: &[&str], test: &str) -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("SECRETOME_PYTHON")
-        .map(|p| vec![PathBuf::from(p)])
-        .unwrap_or_else(|| vec!["python3".into(), "/usr/bin/python3".into()]);
-    let imports = format!("import {}", modules.join(", "));
-    let found = candidates
-        .into_iter()
-        .find(|python| Command::new(python).args(["-c", &imports]).output().is_ok_and(|o| o.status.success()));
-    if found.is_none() {
-        let message = format!(
-            "no Python 3 with {} (tried $SECRETOME_PYTHON, else python3 and /usr/bin/python3); on Debian: \
-             apt-get install -y --no-install-recommends python3-vtk9 python3-numpy python3-pandas",
-            modules.join(", ")
-        );
-        if std::env::var("SECRETOME_REQUIRE_PYTHON").is_ok_and(|v| v == "1") {
-            panic!("{test}: {message} (SECRETOME_REQUIRE_PYTHON=1)");
-        }
-        // Straight to the stderr handle: the test harness captures `eprintln!` of passing tests,
-        // and a skip must not be silent.
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "test {test} SKIPPED: {message}; set SECRETOME_REQUIRE_PYTHON=1 to make this a failure"
-        );
-    }
-    found
+    python_in(modules, "python3-vtk9 python3-numpy python3-pandas", test)
+}
+
+/// The 2D slab of these tests: outputs every 30 min, snapshots every hour.
+fn scenario_2d() -> String {
+    common::binding_slab_2d(
+        "vtk_2d",
+        "end = \"2 h\"\noutput_interval = \"30 min\"\nsnapshot_interval = \"1 h\"\nscheme = \"adi\"\ntolerance = 1e-3",
+    )
 }
 
 /// Runs `scenario` with the `secretome` command (fast CPU engine) into `dir/out`; returns the
@@ -178,11 +111,11 @@ fn vtk_files_read_by_vtk_match_the_npy_files_in_2d_and_3d() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_vtk.py");
     // Snapshots at 0, 1 and 2 h in 2D; at 0, 0.5 and 1 h in 3D.
     for (scenario, label, files, arrays) in [
-        (SCENARIO_2D, "2D", 3, "['IL-6', 'VEGF', 'VEGF_bound', 'materials']"),
-        (SCENARIO_3D, "3D", 3, "['VEGF', 'materials']"),
+        (scenario_2d(), "2D", 3, "['IL-6', 'VEGF', 'VEGF_bound', 'materials']"),
+        (SCENARIO_3D.to_string(), "3D", 3, "['VEGF', 'materials']"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = run(scenario, dir.path(), &[]);
+        let out = run(&scenario, dir.path(), &[]);
         let json = summary(&out);
         assert_eq!(json["vtk"]["files"].as_array().unwrap().len(), files, "{label}: {}", json["vtk"]);
         let stdout = python(&py, &script, &[&out]);
@@ -236,7 +169,7 @@ fn readme_python_snippet_runs_on_a_fresh_run() {
     let snippet = &section[start..start + section[start..].find("```").expect("the python block ends")];
 
     let dir = tempfile::tempdir().unwrap();
-    let out = run(SCENARIO_2D, dir.path(), &[]);
+    let out = run(&scenario_2d(), dir.path(), &[]);
     // The snippet reads the run named on its `run = "…"` line; point it at this one.
     let line = snippet.lines().find(|l| l.starts_with("run = ")).expect("the snippet sets `run = \"…\"`");
     let out_text = out.to_str().unwrap();
@@ -267,13 +200,13 @@ print("snippet ok", len(ts), "rows")
 fn an_interrupted_run_keeps_a_collection_of_the_snapshots_it_reached() {
     use secretome::output::OutputDir;
     use secretome::run::{self, RunOptions, Silent};
-    let problem = secretome::scenario::from_str(SCENARIO_2D, "vtk_2d.toml").unwrap();
+    let problem = secretome::scenario::from_str(&scenario_2d(), "vtk_2d.toml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = OutputDir::create(&dir.path().join("out"), false).unwrap();
     // Asked to stop from the start: the run stops at its first output time (30 min), after the
     // snapshot at 0 h and before the one at 1 h.
     let flag = std::sync::atomic::AtomicBool::new(true);
-    let options = RunOptions { interrupt: Some(&flag), scenario_text: SCENARIO_2D.into(), ..Default::default() };
+    let options = RunOptions { interrupt: Some(&flag), scenario_text: scenario_2d(), ..Default::default() };
     let mut engine = secretome::solver::cpu::CpuReference::new(&problem);
     let Err(err) = run::run_with(&problem, &mut engine, &out, &mut Silent, &options) else {
         panic!("the run was not interrupted");

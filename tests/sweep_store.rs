@@ -21,62 +21,13 @@ use std::sync::Arc;
 use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
 
-/// A 2D slab (10 × 8 cells): VEGF binds heparin in a gel layer (so it has a bound field), IL-6
-/// does not; seven snapshot times.
-const BASE: &str = r#"
-[scenario]
-name = "store_2d"
-[grid]
-size = ["2 mm", "0.8 mm", "1 mm"]
-cells = [10, 8, 1]
-default_material = "tissue"
-[time]
-end = "2 h"
-output_interval = "20 min"
-snapshot_interval = "20 min"
-scheme = "adi"
-tolerance = 1e-3
-[[material]]
-name = "gel"
-role = "depot"
-[[material]]
-name = "tissue"
-role = "tissue"
-[[region]]
-name = "sheet"
-material = "gel"
-shape = "layer"
-axis = "x"
-from = "0 mm"
-to = "0.6 mm"
-[[species]]
-name = "VEGF"
-unit = "pg/mL"
-molecular_weight = "45 kDa"
-diffusivity = { gel = "105 um^2/s", tissue = "41 um^2/s" }
-decay = { gel = "90 min", tissue = "33.7 min" }
-initial = { gel = "300 pg/mL" }
-[[species]]
-name = "IL-6"
-unit = "pg/mL"
-molecular_weight = "21 kDa"
-diffusivity = { gel = "120 um^2/s", tissue = "60 um^2/s" }
-decay = { gel = "2 h", tissue = "1 h" }
-initial = { gel = "50 pg/mL" }
-[[pool]]
-name = "heparin"
-density = { gel = "1 uM" }
-[[binding]]
-species = "VEGF"
-pool = "heparin"
-k_on = "4.2e5 1/(M*s)"
-K_d = "24 nM"
-[[boundary]]
-faces = ["xmax"]
-species = ["all"]
-type = "fixed"
-value = "0 pg/mL"
-"#;
+/// The 2D slab of `tests/common` with seven snapshot times.
+fn base() -> String {
+    common::binding_slab_2d(
+        "store_2d",
+        "end = \"2 h\"\noutput_interval = \"20 min\"\nsnapshot_interval = \"20 min\"\nscheme = \"adi\"\ntolerance = 1e-3",
+    )
+}
 
 /// Four cases; the sheet's thickness changes the materials map from case to case.
 const SWEEP: &str = r#"
@@ -95,7 +46,7 @@ const TIMES: usize = 7;
 
 /// Writes the base scenario and `text` as `sweep.toml` into `dir`; returns the sweep file.
 fn sweep_file(dir: &Path, text: &str) -> PathBuf {
-    std::fs::write(dir.join("base.toml"), BASE).unwrap();
+    std::fs::write(dir.join("base.toml"), base()).unwrap();
     std::fs::write(dir.join("sweep.toml"), text).unwrap();
     dir.join("sweep.toml")
 }
@@ -381,30 +332,8 @@ fn a_store_other_than_files_or_zarr_and_a_sweep_that_changes_the_grid_are_refuse
     assert!(err.to_string().contains("another sweep"), "{err}");
 }
 
-/// A Python 3 that imports `modules`, or `None` after saying loudly that `test` is skipped (a
-/// panic instead with `SECRETOME_REQUIRE_PYTHON=1`).
+/// A Python 3 with `modules` (Debian's zarr, xarray and numpy), or `None` after saying loudly
+/// that `test` is skipped.
 fn python_with(modules: &[&str], test: &str) -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("SECRETOME_PYTHON")
-        .map(|p| vec![PathBuf::from(p)])
-        .unwrap_or_else(|| vec!["python3".into(), "/usr/bin/python3".into()]);
-    let imports = format!("import {}", modules.join(", "));
-    let found = candidates
-        .into_iter()
-        .find(|python| Command::new(python).args(["-c", &imports]).output().is_ok_and(|o| o.status.success()));
-    if found.is_none() {
-        let message = format!(
-            "no Python 3 with {} (tried $SECRETOME_PYTHON, else python3 and /usr/bin/python3); on Debian: \
-             apt-get install -y --no-install-recommends python3-zarr python3-xarray python3-numpy",
-            modules.join(", ")
-        );
-        if std::env::var("SECRETOME_REQUIRE_PYTHON").is_ok_and(|v| v == "1") {
-            panic!("{test}: {message} (SECRETOME_REQUIRE_PYTHON=1)");
-        }
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "test {test} SKIPPED: {message}; set SECRETOME_REQUIRE_PYTHON=1 to make this a failure"
-        );
-    }
-    found
+    common::python::python_with(modules, "python3-zarr python3-xarray python3-numpy", test)
 }

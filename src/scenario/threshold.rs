@@ -18,18 +18,8 @@ pub(super) fn compile(
     molar_mass: Option<f64>,
 ) -> Result<Option<f64>, ScenarioError> {
     let Some(v) = &s.bioactive_threshold else { return Ok(None) };
-    let key = format!("species[{i}].bioactive_threshold");
-    let c = units::concentration_in(v.get_ref(), unit, molar_mass)
-        .map_err(|e| ctx.unit_error(&key, v, e, units::CONCENTRATION_UNITS))?;
-    if !(c > 0.0 && c.is_finite()) {
-        return Err(ctx.invalid(
-            key,
-            v,
-            "a bioactive threshold must be a positive, finite concentration",
-            "a concentration > 0 with a unit, e.g. \"10 ng/mL\"",
-        ));
-    }
-    Ok(Some(c))
+    positive(ctx, &format!("species[{i}].bioactive_threshold"), v, unit, molar_mass, "a bioactive threshold", "")
+        .map(Some)
 }
 
 /// The species' `bioactive_ceiling` (the top of the exposure window) in its own unit, if given;
@@ -42,18 +32,39 @@ pub(super) fn ceiling(
     molar_mass: Option<f64>,
 ) -> Result<Option<f64>, ScenarioError> {
     let Some(v) = &s.bioactive_ceiling else { return Ok(None) };
-    let key = format!("species[{i}].bioactive_ceiling");
+    positive(
+        ctx,
+        &format!("species[{i}].bioactive_ceiling"),
+        v,
+        unit,
+        molar_mass,
+        "a bioactive ceiling",
+        ", above the threshold",
+    )
+    .map(Some)
+}
+
+/// A positive, finite concentration with a unit, in the species' unit.
+fn positive(
+    ctx: &Ctx<'_>,
+    key: &str,
+    v: &super::spec::Text,
+    unit: &SpeciesUnit,
+    molar_mass: Option<f64>,
+    what: &str,
+    also: &str,
+) -> Result<f64, ScenarioError> {
     let c = units::concentration_in(v.get_ref(), unit, molar_mass)
-        .map_err(|e| ctx.unit_error(&key, v, e, units::CONCENTRATION_UNITS))?;
+        .map_err(|e| ctx.unit_error(key, v, e, units::CONCENTRATION_UNITS))?;
     if !(c > 0.0 && c.is_finite()) {
         return Err(ctx.invalid(
             key,
             v,
-            "a bioactive ceiling must be a positive, finite concentration",
-            "a concentration > 0 with a unit, above the threshold, e.g. \"100 ng/mL\"",
+            format!("{what} must be a positive, finite concentration"),
+            format!("a concentration > 0 with a unit{also}, e.g. \"10 ng/mL\""),
         ));
     }
-    Ok(Some(c))
+    Ok(c)
 }
 
 /// The lowest bioactive concentration the library gives for `factor` (the low end of a range, or

@@ -6,6 +6,7 @@ use secretome::solver::Engine;
 
 pub mod command;
 pub mod engines;
+pub mod python;
 pub mod refusals;
 
 /// Concentration unit used by the test problems: ng/mL.
@@ -231,5 +232,61 @@ to = "{sheet_to}"
 {rest}
 "#,
         cells[0], cells[1], cells[2]
+    )
+}
+
+/// A 2D slab (10 × 8 cells, 2 mm × 0.8 mm): VEGF binds heparin in a 0.6 mm gel layer (so it has
+/// a bound field), IL-6 does not; `time` is the body of `[time]`.
+pub fn binding_slab_2d(name: &str, time: &str) -> String {
+    format!(
+        r#"[scenario]
+name = "{name}"
+[grid]
+size = ["2 mm", "0.8 mm", "1 mm"]
+cells = [10, 8, 1]
+default_material = "tissue"
+[time]
+{time}
+[[material]]
+name = "gel"
+role = "depot"
+[[material]]
+name = "tissue"
+role = "tissue"
+[[region]]
+name = "sheet"
+material = "gel"
+shape = "layer"
+axis = "x"
+from = "0 mm"
+to = "0.6 mm"
+[[species]]
+name = "VEGF"
+unit = "pg/mL"
+molecular_weight = "45 kDa"
+diffusivity = {{ gel = "105 um^2/s", tissue = "41 um^2/s" }}
+decay = {{ gel = "90 min", tissue = "33.7 min" }}
+initial = {{ gel = "300 pg/mL" }}
+[[species]]
+name = "IL-6"
+unit = "pg/mL"
+molecular_weight = "21 kDa"
+diffusivity = {{ gel = "120 um^2/s", tissue = "60 um^2/s" }}
+decay = {{ gel = "2 h", tissue = "1 h" }}
+initial = {{ gel = "50 pg/mL" }}
+[[pool]]
+name = "heparin"
+density = {{ gel = "1 uM" }}
+[[binding]]
+species = "VEGF"
+pool = "heparin"
+k_on = "4.2e5 1/(M*s)"
+K_d = "24 nM"
+[[boundary]]
+faces = ["xmax"]
+species = ["all"]
+type = "fixed"
+value = "0 pg/mL"
+"#
     )
 }
