@@ -212,6 +212,9 @@ fn real_runs_rank_as_the_diffusivity_releases() {
     assert!((released[1] - 97.7).abs() < 0.5, "{released:?}");
     // The same loading everywhere: the most released is the only point of the front.
     assert_eq!(rows.iter().map(|r| r["pareto"].as_str()).collect::<Vec<_>>(), ["true", "false", "false"]);
+    // f2 against the top design's release curve: 100 for itself, lower the further a curve is.
+    let f2: Vec<f64> = rows.iter().map(|r| num(r, "f2_vs_top:solute")).collect();
+    assert!((f2[0] - 100.0).abs() < 1e-9 && f2[1] < 100.0 && f2[2] < f2[1], "{f2:?}");
     // The release chart has each run's curve: it is drawn from timeseries.csv.
     assert!(out.join("plots/compare_release.png").is_file());
     assert!(!out.join("plots/compare_coverage.png").exists(), "no exposure targets, no coverage curves");

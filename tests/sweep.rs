@@ -350,3 +350,18 @@ fn a_sweep_under_uncertainty_is_collected_with_its_draws_and_compared_with_bands
     let first = table.lines().nth(1).unwrap();
     assert!(first.contains("0.3 mm"), "{table}");
 }
+
+#[test]
+fn every_shipped_sweep_loads_with_every_case_compiled() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweeps");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = Sweep::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!s.cases.is_empty(), "{}", path.display());
+            count += 1;
+        }
+    }
+    assert!(count >= 1, "no sweep in {}", dir.display());
+}

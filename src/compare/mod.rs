@@ -358,6 +358,52 @@ pub fn firsts_in_common_draws(draws: &[Vec<(usize, f64)>], maximize: bool) -> Ve
     out
 }
 
+/// Adds `f2_vs_top:S` to every design's bands: the f2 similarity factor (docs/metrics.md) of its
+/// release curve of S (the objective's species, else the first) against the top design's, run
+/// by run (draw j against the top's draw j where draws are shared, else against the top's first
+/// run), over the output times both curves have. Curves at different times give none.
+fn add_f2_against(
+    designs: &[Design],
+    top: usize,
+    objective: &Objective,
+    bands: &mut [BTreeMap<String, Band>],
+    notes: &mut Vec<String>,
+) {
+    let Some(species) = objective.species.clone().or_else(|| designs[top].runs.first()?.species.first().cloned())
+    else {
+        return;
+    };
+    let curve = |r: &RunOutcome| plots::release_points(&r.dir.join("timeseries.csv"), &species);
+    let top_runs: Vec<(Option<usize>, Vec<(f64, f64)>)> =
+        designs[top].runs.iter().map(|r| (r.case.as_ref().and_then(|c| c.sample), curve(r))).collect();
+    let Some(first) = top_runs.first().map(|t| t.1.clone()) else { return };
+    let mut any = false;
+    for (d, design) in designs.iter().enumerate() {
+        let values: Vec<f64> = design
+            .runs
+            .iter()
+            .filter_map(|r| {
+                let sample = r.case.as_ref().and_then(|c| c.sample);
+                let against = top_runs.iter().find(|t| t.0.is_some() && t.0 == sample).map_or(&first, |t| &t.1);
+                let mine = curve(r);
+                let times_match = mine.len() == against.len() && mine.iter().zip(against).all(|(a, b)| a.0 == b.0);
+                let (a, b): (Vec<f64>, Vec<f64>) = mine.iter().zip(against).map(|(a, b)| (a.1, b.1)).unzip();
+                if times_match { crate::metrics::f2(&a, &b) } else { None }
+            })
+            .collect();
+        if let Some(band) = Band::of(&values) {
+            bands[d].insert(format!("f2_vs_top:{species}"), band);
+            any = true;
+        }
+    }
+    if any {
+        notes.push(format!(
+            "f2_vs_top:{species}: the f2 similarity factor of each design's release curve of {species} against the \
+             top design's (100 identical, ≥ 50 similar, as pharmaceutics reads it)"
+        ));
+    }
+}
+
 /// A design with its figures, in the ranking.
 #[derive(Clone, Debug)]
 pub struct Ranked {
@@ -415,6 +461,10 @@ impl Comparison {
             .map(|d| d.runs.iter().filter_map(|r| Some((r.case.as_ref()?.sample?, objective.value(r)?))).collect())
             .collect();
         let firsts = firsts_in_common_draws(&draws, objective.maximize);
+        let mut bands = bands;
+        if let Some(&top) = order.first() {
+            add_f2_against(&designs, top, &objective, &mut bands, &mut notes);
+        }
         let mut slots: Vec<Option<(Design, BTreeMap<String, Band>)>> =
             designs.into_iter().zip(bands).map(Some).collect();
         let ranked: Vec<Ranked> = order

@@ -211,7 +211,7 @@ fn series(
 /// (time h, released %) of `species` from a run's `timeseries.csv`. The release of a species is
 /// the same on every row of a time (it counts every depot material), so the first row of each
 /// time is read; a row of the material `all`, where there is one, is preferred.
-fn release_points(path: &Path, species: &str) -> Vec<(f64, f64)> {
+pub(crate) fn release_points(path: &Path, species: &str) -> Vec<(f64, f64)> {
     let rows: Vec<_> = read_csv(path)
         .unwrap_or_default()
         .into_iter()
