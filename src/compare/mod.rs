@@ -296,8 +296,11 @@ pub fn metric(text: &str, runs: &[RunOutcome]) -> Result<Objective, CompareError
 /// in both and strictly better in one (more is better where `maximize_*`). A point without both
 /// values is on no front and dominates none.
 pub fn pareto_front(points: &[Option<(f64, f64)>], maximize_a: bool, maximize_b: bool) -> Vec<bool> {
-    let better = |x: f64, y: f64, max: bool| if max { x > y } else { x < y };
-    let as_good = |x: f64, y: f64, max: bool| if max { x >= y } else { x <= y };
+    // Values within single precision of each other are equal: the engines' fields are f32, so
+    // two designs that put in the same amount book it equal only to about 1e-7.
+    let same = |x: f64, y: f64| (x - y).abs() <= SAME * x.abs().max(y.abs());
+    let better = |x: f64, y: f64, max: bool| !same(x, y) && if max { x > y } else { x < y };
+    let as_good = |x: f64, y: f64, max: bool| same(x, y) || if max { x >= y } else { x <= y };
     points
         .iter()
         .map(|p| {
@@ -403,6 +406,9 @@ fn add_f2_against(
         ));
     }
 }
+
+/// Relative difference below which two values of a metric count as equal on the Pareto front.
+pub const SAME: f64 = 1e-6;
 
 /// A design with its figures, in the ranking.
 #[derive(Clone, Debug)]
@@ -596,6 +602,9 @@ mod tests {
         assert_eq!(pareto_front(&pts, true, true), vec![true, false, false, false, false, false]);
         // Two equal points dominate neither.
         assert_eq!(pareto_front(&[Some((1.0, 1.0)), Some((1.0, 1.0))], true, true), vec![true, true]);
+        // A cost equal to single precision is equal: the more covering design dominates.
+        let f32_twins = [Some((0.9, 1.0)), Some((0.5, 1.0 - 3e-8))];
+        assert_eq!(pareto_front(&f32_twins, true, false), vec![true, false]);
     }
 
     #[test]
