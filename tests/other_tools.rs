@@ -13,9 +13,6 @@ use common::python::python_with as python_in;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A 2D wound-like slab: VEGF binds heparin in a gel layer (so it has a bound field), IL-6 does
-/// not; cells of unequal size along x and y.
-
 /// A 3D box with a gel layer along z; three different cell sizes and cell counts, so that any
 /// axis mix-up between the `.vti`, the `.npy` and the grid shows.
 const SCENARIO_3D: &str = r#"

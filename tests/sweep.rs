@@ -221,7 +221,7 @@ fn shards_written_apart_are_merged_and_gaps_and_duplicates_named() {
 fn bad_sweep_files_are_refused_with_what_is_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let refused = |text: &str, also: &[&str]| {
-        let msg = sweep(dir.path(), text).err().expect("refused").to_string();
+        let msg = sweep(dir.path(), text).expect_err("refused").to_string();
         for a in also {
             assert!(msg.contains(a), "no `{a}` in: {msg}");
         }
@@ -297,7 +297,7 @@ fn uncertain_parameters_are_drawn_alike_for_every_design_within_their_ranges() {
 
     // Refusals.
     let refused = |text: &str, also: &[&str]| {
-        let msg = sweep(dir.path(), text).err().expect("refused").to_string();
+        let msg = sweep(dir.path(), text).expect_err("refused").to_string();
         for a in also {
             assert!(msg.contains(a), "no `{a}` in: {msg}");
         }

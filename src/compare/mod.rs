@@ -377,7 +377,7 @@ fn add_f2_against(
         return;
     };
     let curve = |r: &RunOutcome| plots::release_points(&r.dir.join("timeseries.csv"), &species);
-    let top_runs: Vec<(Option<usize>, Vec<(f64, f64)>)> =
+    let top_runs: Vec<_> =
         designs[top].runs.iter().map(|r| (r.case.as_ref().and_then(|c| c.sample), curve(r))).collect();
     let Some(first) = top_runs.first().map(|t| t.1.clone()) else { return };
     let mut any = false;

@@ -448,7 +448,7 @@ fn library_range(text: &str) -> Result<(String, String, String), String> {
     let (unit_text, unit_si, _) = unit.expect("an entry has a value");
     let lo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let hi = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    if !(lo < hi) {
+    if lo >= hi {
         return Err(format!(
             "the library gives one value for {}'s {field} ({}), no range; accepted: `from` and `to` written in the \
              sweep file",

@@ -287,7 +287,7 @@ pub fn collect(dirs: &[&Path]) -> Result<Collected, SweepError> {
     }
     rows.push_str(",species,released_percent,time_to_50_percent_h,time_to_90_percent_h,relative_balance_error,wall_time_s,folder\n");
     // (the case's values as numbers where they are, its metrics by name).
-    let mut table: Vec<(Vec<Option<f64>>, std::collections::BTreeMap<String, f64>)> = Vec::new();
+    let mut table: Vec<CaseMetrics> = Vec::new();
     for case in &cases {
         let homes: Vec<&Path> = dirs.iter().copied().filter(|d| is_complete(&d.join(case.folder()))).collect();
         match homes.len() {
@@ -352,11 +352,14 @@ fn leading_number(value: &str) -> Option<f64> {
     v.split_whitespace().next()?.parse().ok().filter(|x: &f64| x.is_finite())
 }
 
+/// A case's inputs as numbers (where they are) and its metrics by name.
+type CaseMetrics = (Vec<Option<f64>>, std::collections::BTreeMap<String, f64>);
+
 /// Spearman's rank correlation of each numeric input (design and uncertain keys) with each
 /// metric of the runs (`crate::outcome` names: `released_percent:VEGF`,
 /// `coverage:VEGF@wound_bed`, …): `sensitivity.csv` with columns metric, key, spearman_rho,
 /// cases, the keys of each metric by decreasing |ρ|.
-fn sensitivity(keys: &[String], table: &[(Vec<Option<f64>>, std::collections::BTreeMap<String, f64>)]) -> String {
+fn sensitivity(keys: &[String], table: &[CaseMetrics]) -> String {
     let mut out = String::from("metric,key,spearman_rho,cases\n");
     let mut metrics: Vec<&String> = table.iter().flat_map(|r| r.1.keys()).collect();
     metrics.sort();
