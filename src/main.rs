@@ -922,7 +922,7 @@ fn describe_exposure(problem: &Problem) -> String {
             )),
         }
     }
-    if let Some(ml) = secretome::run::summary_cm_used_ml(problem) {
+    if let Some(ml) = secretome::run::cm_used_ml(problem) {
         s.push_str(&format!("cost     {} mL of 1x CM over {} fills\n", fmt_g(ml), 1 + problem.timeline.doses.len()));
     }
     s

@@ -55,11 +55,7 @@ pub struct LoadedEcho {
 }
 
 /// mL of 1x CM over every fill, if the depot is loaded as CM.
-pub fn summary_cm_used_ml(problem: &Problem) -> Option<f64> {
-    cm_used_ml(problem)
-}
-
-fn cm_used_ml(problem: &Problem) -> Option<f64> {
+pub fn cm_used_ml(problem: &Problem) -> Option<f64> {
     let cm = problem.metrics.cm.as_ref()?;
     let counts = problem.material_cell_counts();
     let volume = problem.grid.cell_volume();

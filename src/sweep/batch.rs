@@ -488,19 +488,7 @@ pub fn run_cases_batched(
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap() {
-        return Err(e);
-    }
-    let failed = failed.into_inner().unwrap();
-    if !failed.is_empty() {
-        return Err(SweepError::Invalid {
-            file: sweep.file.clone(),
-            message: format!("{} cases failed: {}", failed.len(), failed.join("; ")),
-        });
-    }
-    let mut results = results.into_inner().unwrap();
-    results.sort_by_key(|r| r.0);
-    Ok(results)
+    super::run::finish(sweep, results, first_error, failed)
 }
 
 type GroupDone = Vec<(usize, Result<Outcome, RunError>)>;

@@ -429,7 +429,7 @@ fn library_range(text: &str) -> Result<(String, String, String), String> {
         fields.dedup();
         return Err(format!("the library has no `{field}` for {}; it has: {}", factor.name, fields.join(", ")));
     }
-    let mut points: Vec<(f64, &str)> = Vec::new();
+    let mut points: Vec<f64> = Vec::new();
     let mut unit = None;
     for e in &entries {
         for t in [&e.value, &e.low, &e.high].into_iter().flatten() {
@@ -442,12 +442,12 @@ fn library_range(text: &str) -> Result<(String, String, String), String> {
                     factor.name
                 ));
             }
-            points.push((q.si(), t.as_str()));
+            points.push(q.si());
         }
     }
     let (unit_text, unit_si, _) = unit.expect("an entry has a value");
-    let lo = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let hi = points.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let lo = points.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = points.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     if lo >= hi {
         return Err(format!(
             "the library gives one value for {}'s {field} ({}), no range; accepted: `from` and `to` written in the \

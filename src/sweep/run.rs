@@ -166,6 +166,17 @@ pub fn run_cases_into(
             });
         }
     });
+    finish(sweep, results, first_error, failed)
+}
+
+/// What the workers of a sweep left: the first error that stopped them, else every failed case
+/// named, else the outcomes in case order.
+pub(crate) fn finish(
+    sweep: &Sweep,
+    results: std::sync::Mutex<Vec<(usize, Outcome)>>,
+    first_error: std::sync::Mutex<Option<SweepError>>,
+    failed: std::sync::Mutex<Vec<String>>,
+) -> Result<Vec<(usize, Outcome)>, SweepError> {
     if let Some(e) = first_error.into_inner().unwrap() {
         return Err(e);
     }
